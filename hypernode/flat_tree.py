@@ -8,7 +8,7 @@ from __future__ import annotations
 
 
 def index(depth: int, offset: int) -> int:
-    return ((offset << 1) | 1) << depth) - 1
+    return (((offset << 1) | 1) << depth) - 1
 
 
 def depth(i: int) -> int:

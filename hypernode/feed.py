@@ -1,0 +1,408 @@
+"""``Feed``: a signed append-only log (a hypercore 9 feed) in a directory, stored as JS hypercore stores it.
+
+Every block is a leaf of a merkle tree (:mod:`hypernode.flat_tree` numbering, hashes of
+:mod:`hypernode.crypto`); after each append the writer signs the hash of the tree's roots together with
+the new length. A reader holding only the public key verifies any block through a :class:`Proof`: the
+tree nodes it lacks plus that signature. :meth:`Feed.put` verifies before it writes anything.
+
+Write order (what makes a SIGKILL at any moment safe): data, tree nodes and signature first, the bitfield
+last. On open the length comes from the bitfield, and the signature over that length's roots is checked,
+so a feed reopens at the last length whose append completed, with every block verifying.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from types import TracebackType
+
+import trio
+
+from hypernode import crypto, flat_tree
+from hypernode.bitfield import Bitfield
+from hypernode.errors import (
+    BlockNotAvailableError,
+    CorruptStorageError,
+    HypernodeError,
+    NotWritableError,
+    VerificationError,
+)
+from hypernode.storage import Node, Storage
+
+MAX_BLOCK_SIZE = 8 * 1024 * 1024  # the replication stream refuses larger frames; JS refuses such appends
+
+
+@dataclass
+class Proof:
+    """What a verifier needs for one block: the tree nodes it lacks and, if needed, the signature."""
+
+    index: int
+    nodes: list[Node] = field(default_factory=list)
+    signature: bytes | None = None
+
+
+class Feed:
+    """A hypercore 9 feed. Open with :meth:`Feed.open`; use as ``async with``."""
+
+    def __init__(self, storage: Storage, key: bytes, secret_key: bytes | None, bitfield: Bitfield,
+                 length: int, roots: list[Node]) -> None:
+        self._storage = storage
+        self.key = key
+        self.secret_key = secret_key
+        self.discovery_key = crypto.discovery_key(key)
+        self.bitfield = bitfield
+        self.tree = bitfield.tree
+        self.length = length
+        self._roots = roots
+        self.byte_length = sum(r.size for r in roots)
+        self.closed = False
+        self._lock = trio.Lock()
+        self._changed = trio.Event()
+
+    # -- opening and closing -----------------------------------------------------------------------
+
+    @classmethod
+    async def open(cls, directory: str | os.PathLike[str], key: bytes | None = None,
+                   secret_key: bytes | None = None) -> Feed:
+        """Open the feed stored in ``directory``, or create one.
+
+        With no ``key``: the feed that is there, or a new writable feed (fresh key pair) in an empty
+        directory. With ``key``: that feed, read-only unless ``secret_key`` is given or stored; it fails
+        if the directory holds a different feed.
+        """
+        return cls._open_sync(os.fspath(directory), key, secret_key)
+
+    @classmethod
+    def _open_sync(cls, directory: str, key: bytes | None, secret_key: bytes | None) -> Feed:
+        storage = Storage(directory)
+        try:
+            stored_key = storage.read_key()
+            stored_secret = storage.read_secret_key()
+            if key is not None:
+                if len(key) != 32:
+                    raise ValueError("a feed key is 32 bytes")
+                if stored_key is not None and stored_key != key:
+                    raise HypernodeError(f"{directory}: another hypercore is stored here")
+            generated = False
+            if key is None and stored_key is None:
+                pair = crypto.key_pair()
+                key, secret_key = pair.public_key, pair.secret_key
+                generated = True
+            key = key if key is not None else stored_key
+            assert key is not None
+            if secret_key is None:
+                secret_key = stored_secret
+            if secret_key is not None and not crypto.validate_key_pair(key, secret_key):
+                if secret_key is stored_secret:
+                    raise CorruptStorageError(storage.secret_key.path, "secret key does not match the key")
+                raise ValueError("secret_key does not belong to key")
+
+            bitfield = Bitfield(b"" if generated else storage.read_bitfield())
+            length = bitfield.tree.blocks()
+            roots = cls._load_roots(storage, key, length)
+            storage.write_headers()
+            if stored_key != key:
+                storage.key.write(0, key)
+            if secret_key is not None and stored_secret != secret_key:
+                storage.secret_key.write(0, secret_key)
+        except BaseException:
+            storage.close()
+            raise
+        return cls(storage, key, secret_key, bitfield, length, roots)
+
+    @staticmethod
+    def _load_roots(storage: Storage, key: bytes, length: int) -> list[Node]:
+        """The roots of the tree at ``length``, checked against the stored signature."""
+        if length == 0:
+            return []
+        roots = [storage.get_node(i) for i in flat_tree.full_roots(2 * length)]
+        signature = storage.get_signature(length - 1)
+        if signature is None:
+            raise CorruptStorageError(storage.signatures.path, f"no signature for length {length}")
+        if not crypto.verify(crypto.signable(roots, length), signature, key):
+            raise CorruptStorageError(
+                storage.signatures.path,
+                f"the signature for length {length} does not verify against the tree roots "
+                f"(signatures or tree file corrupted)")
+        return roots
+
+    async def close(self) -> None:
+        if not self.closed:
+            self.closed = True
+            self._storage.close()
+            self._changed.set()
+
+    async def __aenter__(self) -> Feed:
+        return self
+
+    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                        tb: TracebackType | None) -> None:
+        await self.close()
+
+    # -- properties --------------------------------------------------------------------------------
+
+    @property
+    def writable(self) -> bool:
+        return self.secret_key is not None
+
+    @property
+    def directory(self) -> str:
+        return self._storage.directory
+
+    def has(self, index: int) -> bool:
+        """True if block ``index`` is stored locally."""
+        return 0 <= index < self.length and self.bitfield.get(index)
+
+    def downloaded(self, start: int = 0, end: int | None = None) -> int:
+        """How many blocks of ``[start, end)`` are stored locally."""
+        return self.bitfield.total(start, self.length if end is None else end)
+
+    def __repr__(self) -> str:
+        return f"<Feed {self.key.hex()[:16]} length={self.length} writable={self.writable}>"
+
+    def _check_open(self) -> None:
+        if self.closed:
+            raise HypernodeError("the feed is closed")
+
+    # -- writing -----------------------------------------------------------------------------------
+
+    async def append(self, blocks: bytes | str | Iterable[bytes | str]) -> int:
+        """Append one block or a list of blocks; returns the index of the first one."""
+        if isinstance(blocks, (bytes, bytearray, memoryview, str)):
+            batch = [_as_bytes(blocks)]
+        else:
+            batch = [_as_bytes(b) for b in blocks]
+        async with self._lock:
+            self._check_open()
+            if not self.writable:
+                raise NotWritableError("this feed is not writable (no secret key)")
+            for b in batch:
+                if len(b) > MAX_BLOCK_SIZE:
+                    raise ValueError("a block must be at most 8 MiB")
+            start = self.length
+            if batch:
+                self._append_batch(batch)
+                self._notify()
+            return start
+
+    def _append_batch(self, batch: list[bytes]) -> None:
+        start = self.length
+        n = len(batch)
+        roots = list(self._roots)
+        first_slot = 2 * start
+        slots: list[Node | None] = [None] * (2 * n - 1)
+        outside: list[Node] = []
+        size = 0
+        for k, block in enumerate(batch):
+            node = Node(2 * (start + k), crypto.data_hash(block), len(block))
+            size += len(block)
+            slots[node.index - first_slot] = node
+            while roots and roots[-1].index == flat_tree.sibling(node.index):
+                left = roots.pop()
+                node = Node(flat_tree.parent(node.index), crypto.parent_hash_raw(left.hash, node.hash,
+                                                                                   left.size + node.size),
+                            left.size + node.size)
+                if first_slot <= node.index < first_slot + len(slots):
+                    slots[node.index - first_slot] = node
+                else:
+                    outside.append(node)
+            roots.append(node)
+        new_length = start + n
+        signature = crypto.sign(crypto.signable(roots, new_length), self.secret_key or b"")
+
+        st = self._storage
+        st.write_data(self.byte_length, batch[0] if n == 1 else b"".join(batch))
+        for node in outside:
+            st.put_node(node)
+        st.put_node_range(first_slot, slots)
+        st.put_signature(new_length - 1, signature)
+        for k in range(n):
+            self.bitfield.set(start + k, True)
+            self.tree.set(2 * (start + k))
+        st.write_bitfield_pages(self.bitfield.pages.take_dirty())
+
+        self._roots = roots
+        self.length = new_length
+        self.byte_length += size
+
+    # -- reading -----------------------------------------------------------------------------------
+
+    async def get(self, index: int) -> bytes:
+        """The bytes of block ``index``, verified against the stored tree."""
+        self._check_open()
+        if not self.has(index):
+            raise BlockNotAvailableError(f"block {index} is not stored locally (length {self.length})")
+        return self._read_block(index)
+
+    def _read_block(self, index: int) -> bytes:
+        offset, leaf = self._data_offset(index, {})
+        data = self._storage.read_data(offset, leaf.size)
+        if crypto.data_hash(data) != leaf.hash:
+            raise CorruptStorageError(self._storage.data.path,
+                                      f"block {index} does not match its hash in the tree")
+        return data
+
+    def _data_offset(self, index: int, known: dict[int, Node]) -> tuple[int, Node]:
+        """Byte offset of block ``index`` in ``data`` and its leaf node (``known`` nodes first)."""
+        get = self._storage.get_node
+        offset = 0
+        for r in flat_tree.full_roots(2 * index):
+            offset += (known.get(r) or get(r)).size
+        leaf = known.get(2 * index) or get(2 * index)
+        return offset, leaf
+
+    def roots(self) -> list[Node]:
+        return list(self._roots)
+
+    def signature(self, length: int | None = None) -> bytes | None:
+        """The stored signature for ``length`` (default: the current length)."""
+        length = self.length if length is None else length
+        return self._storage.get_signature(length - 1) if length > 0 else None
+
+    # -- proofs ------------------------------------------------------------------------------------
+
+    def proof(self, index: int, digest: int = 0, want_hash: bool = False) -> Proof:
+        """The proof of block ``index`` for a verifier whose tree is described by ``digest``."""
+        self._check_open()
+        if not self.tree.get(2 * index):
+            raise BlockNotAvailableError(f"no tree node for block {index}")
+        found = self.tree.proof(2 * index, digest, want_hash)
+        assert found is not None
+        indices, verified_by = found
+        nodes = [self._storage.get_node(i) for i in indices]
+        signature = None
+        if verified_by:
+            signature = self._storage.get_signature(verified_by // 2 - 1)
+            if signature is None:
+                raise CorruptStorageError(self._storage.signatures.path,
+                                          f"no signature for length {verified_by // 2}")
+        return Proof(index, nodes, signature)
+
+    async def put(self, index: int, data: bytes, proof: Proof | Sequence[Node],
+                  signature: bytes | None = None) -> None:
+        """Store block ``index`` received from a peer, after verifying it against the feed's key.
+
+        Raises :class:`VerificationError` (and stores nothing) if the data, the proof or the
+        signature does not verify.
+        """
+        if isinstance(proof, Proof):
+            nodes, signature = proof.nodes, proof.signature
+        else:
+            nodes = list(proof)
+        data = _as_bytes(data)
+        if index < 0:
+            raise VerificationError("negative block index")
+        if len(data) > MAX_BLOCK_SIZE:
+            raise VerificationError("block larger than 8 MiB")
+        async with self._lock:
+            self._check_open()
+            if self.bitfield.get(index):
+                return
+            self._put(index, data, list(nodes), signature)
+            self._notify()
+
+    def _put(self, index: int, data: bytes, remote: list[Node], signature: bytes | None) -> None:
+        tree = self.tree
+        st = self._storage
+        top = Node(2 * index, crypto.data_hash(data), len(data))
+        visited: list[Node] = []
+        r = 0
+        new_roots: list[Node] | None = None
+        new_length = 0
+        while True:
+            if tree.get(top.index):
+                stored = st.get_node(top.index)
+                if stored.hash != top.hash or stored.size != top.size:
+                    raise VerificationError(f"block {index} does not match the feed's tree")
+                break
+            sib = flat_tree.sibling(top.index)
+            if r < len(remote) and remote[r].index == sib:
+                node = remote[r]
+                r += 1
+                visited.append(node)
+            elif tree.get(sib):
+                node = st.get_node(sib)
+            else:
+                new_roots, new_length, extra = self._verify_roots(top, remote[r:], signature)
+                visited.extend(extra)
+                break
+            _check_node(node)
+            visited.append(top)
+            top = Node(flat_tree.parent(top.index), crypto.parent_hash(top, node), top.size + node.size)
+
+        # verified: now write, data first, bitfield last
+        known = {n.index: n for n in visited}
+        try:
+            offset, _ = self._data_offset(index, known)
+        except CorruptStorageError:
+            raise VerificationError(f"the proof lacks the nodes that place block {index}") from None
+        st.write_data(offset, data)
+        for n in visited:
+            if not tree.get(n.index):
+                st.put_node(n)
+        if new_roots is not None and signature is not None:
+            st.put_signature(new_length - 1, signature)
+        for n in visited:
+            tree.set(n.index)
+        tree.set(2 * index)
+        self.bitfield.set(index, True)
+        st.write_bitfield_pages(self.bitfield.pages.take_dirty())
+        if new_roots is not None and new_length > self.length:
+            self.length = new_length
+            self._roots = new_roots
+            self.byte_length = sum(n.size for n in new_roots)
+
+    def _verify_roots(self, top: Node, remote: list[Node], signature: bytes | None
+                      ) -> tuple[list[Node], int, list[Node]]:
+        last = remote[-1].index if remote else top.index
+        verified_by = max(flat_tree.right_span(top.index), flat_tree.right_span(last)) + 2
+        length = verified_by // 2
+        roots: list[Node] = []
+        extra: list[Node] = []
+        r = 0
+        for i in flat_tree.full_roots(verified_by):
+            if i == top.index:
+                roots.append(top)
+                extra.append(top)
+            elif r < len(remote) and remote[r].index == i:
+                _check_node(remote[r])
+                roots.append(remote[r])
+                extra.append(remote[r])
+                r += 1
+            elif self.tree.get(i):
+                roots.append(self._storage.get_node(i))
+            else:
+                raise VerificationError("the proof lacks tree roots needed to verify the block")
+        if r != len(remote):
+            raise VerificationError("the proof has nodes that are not part of the block's path")
+        if signature is None:
+            raise VerificationError("the proof has no signature")
+        if not crypto.verify(crypto.signable(roots, length), signature, self.key):
+            raise VerificationError("the signature does not verify against the feed's key")
+        return roots, length, extra
+
+    # -- waiting -----------------------------------------------------------------------------------
+
+    def _notify(self) -> None:
+        self._changed.set()
+        self._changed = trio.Event()
+
+    async def wait_for_change(self) -> None:
+        """Return after the next append or put."""
+        await self._changed.wait()
+
+
+def _check_node(node: Node) -> None:
+    if len(node.hash) != 32 or node.size < 0 or node.index < 0:
+        raise VerificationError("malformed tree node in proof")
+
+
+def _as_bytes(b: bytes | bytearray | memoryview | str) -> bytes:
+    if isinstance(b, str):
+        return b.encode()
+    if isinstance(b, bytes):
+        return b
+    if isinstance(b, (bytearray, memoryview)):
+        return bytes(b)
+    raise TypeError(f"a block is bytes or str, not {type(b).__name__}")

@@ -1,0 +1,220 @@
+"""The six files of a hypercore 9 feed directory, read and written byte-for-byte as JS hypercore does.
+
+- ``key`` (32 bytes) and ``secret_key`` (64 bytes, libsodium layout; only for a writable feed);
+- ``data``: the blocks, back to back;
+- ``tree``: a 32-byte header, then 40 bytes per flat-tree node (32-byte hash, uint64be size);
+- ``signatures``: a 32-byte header, then 64 bytes per block index (the signature made when the feed
+  reached that length; blank where none was stored);
+- ``bitfield``: a 32-byte header, then pages (see :mod:`hypernode.bitfield`).
+
+Every problem reading these files is raised as :class:`~hypernode.errors.CorruptStorageError` naming
+the file. Reads and writes are positional (``pread``/``pwrite``), done inline: local disk is fast and
+a feed serialises its own writes.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import struct
+from typing import NamedTuple
+
+from hypernode.bitfield import PAGE_SIZE, header
+from hypernode.errors import CorruptStorageError
+
+HEADER_SIZE = 32
+NODE_SIZE = 40
+SIGNATURE_SIZE = 64
+TREE_HEADER = header(2, NODE_SIZE, "BLAKE2b")
+SIGNATURES_HEADER = header(1, SIGNATURE_SIZE, "Ed25519")
+_u64 = struct.Struct(">Q")
+_BLANK_NODE = bytes(NODE_SIZE)
+_BLANK_SIGNATURE = bytes(SIGNATURE_SIZE)
+
+
+class Node(NamedTuple):
+    """A merkle tree node: its flat-tree index, BLAKE2b-256 hash and the byte size it covers."""
+
+    index: int
+    hash: bytes
+    size: int
+
+
+class _File:
+    """One storage file, opened lazily (a read-only feed never creates ``data`` until it has data)."""
+
+    __slots__ = ("path", "fd", "name")
+
+    def __init__(self, directory: str, name: str) -> None:
+        self.name = name
+        self.path = os.path.join(directory, name)
+        self.fd = -1
+
+    def exists(self) -> bool:
+        return self.fd >= 0 or os.path.exists(self.path)
+
+    def _open(self) -> int:
+        if self.fd < 0:
+            try:
+                self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o644)
+            except OSError as e:
+                raise CorruptStorageError(self.path, f"cannot open: {e.strerror}") from e
+        return self.fd
+
+    def size(self) -> int:
+        if self.fd < 0 and not os.path.exists(self.path):
+            return 0
+        try:
+            return os.fstat(self._open()).st_size
+        except OSError as e:
+            raise CorruptStorageError(self.path, f"cannot stat: {e.strerror}") from e
+
+    def read(self, offset: int, length: int) -> bytes:
+        """Exactly ``length`` bytes at ``offset``; a short read is a truncated file."""
+        try:
+            buf = os.pread(self._open(), length, offset)
+        except OSError as e:
+            raise CorruptStorageError(self.path, f"cannot read: {e.strerror}") from e
+        if len(buf) != length:
+            raise CorruptStorageError(self.path, f"truncated: wanted {length} bytes at {offset}, file ends")
+        return buf
+
+    def read_upto(self, offset: int, length: int) -> bytes:
+        """Up to ``length`` bytes at ``offset`` (a missing or short file gives fewer)."""
+        if self.fd < 0 and not os.path.exists(self.path):
+            return b""
+        try:
+            return os.pread(self._open(), length, offset)
+        except OSError as e:
+            raise CorruptStorageError(self.path, f"cannot read: {e.strerror}") from e
+
+    def write(self, offset: int, data: bytes | bytearray | memoryview) -> None:
+        fd = self._open()
+        view = memoryview(data)
+        while view:
+            try:
+                n = os.pwrite(fd, view, offset)
+            except OSError as e:
+                if e.errno == errno.EINTR:
+                    continue
+                raise OSError(e.errno, f"{self.path}: cannot write: {e.strerror}") from e
+            view = view[n:]
+            offset += n
+
+    def sync(self) -> None:
+        if self.fd >= 0:
+            os.fsync(self.fd)
+
+    def close(self) -> None:
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
+
+
+class Storage:
+    """A feed directory: typed access to its six files."""
+
+    def __init__(self, directory: str) -> None:
+        self.directory = directory
+        os.makedirs(directory, exist_ok=True)
+        self.key = _File(directory, "key")
+        self.secret_key = _File(directory, "secret_key")
+        self.data = _File(directory, "data")
+        self.tree = _File(directory, "tree")
+        self.signatures = _File(directory, "signatures")
+        self.bitfield = _File(directory, "bitfield")
+
+    # -- opening -----------------------------------------------------------------------------------
+
+    def read_key(self) -> bytes | None:
+        raw = self.key.read_upto(0, 33)
+        if not raw:
+            return None
+        if len(raw) != 32:
+            raise CorruptStorageError(self.key.path, f"a public key is 32 bytes, found {len(raw)}")
+        return raw
+
+    def read_secret_key(self) -> bytes | None:
+        raw = self.secret_key.read_upto(0, 65)
+        if not raw:
+            return None
+        if len(raw) != 64:
+            raise CorruptStorageError(self.secret_key.path, f"a secret key is 64 bytes, found {len(raw)}")
+        return raw
+
+    def read_bitfield(self) -> bytes:
+        """The bitfield pages after the header (checking the header if there is one)."""
+        size = self.bitfield.size()
+        if size == 0:
+            return b""
+        head = self.bitfield.read_upto(0, HEADER_SIZE)
+        if len(head) < HEADER_SIZE or head[0:3] != b"\x05\x02\x57" or head[3] != 0:
+            raise CorruptStorageError(self.bitfield.path, "not a hypercore bitfield file (bad header)")
+        page_size = int.from_bytes(head[5:7], "big")
+        if page_size != PAGE_SIZE:
+            raise CorruptStorageError(self.bitfield.path, f"unsupported bitfield page size {page_size}")
+        return self.bitfield.read_upto(HEADER_SIZE, size - HEADER_SIZE)
+
+    def check_header(self, f: _File, expected: bytes) -> None:
+        head = f.read_upto(0, HEADER_SIZE)
+        if head and head != expected:
+            raise CorruptStorageError(f.path, "bad header: not a hypercore 9 file of this kind")
+
+    def write_headers(self) -> None:
+        """Write the headers JS hypercore writes every time it opens a feed."""
+        self.check_header(self.tree, TREE_HEADER)
+        self.check_header(self.signatures, SIGNATURES_HEADER)
+        self.bitfield.write(0, header(0, PAGE_SIZE, None))
+        self.signatures.write(0, SIGNATURES_HEADER)
+        self.tree.write(0, TREE_HEADER)
+
+    # -- tree --------------------------------------------------------------------------------------
+
+    def get_node(self, index: int) -> Node:
+        buf = self.tree.read_upto(HEADER_SIZE + NODE_SIZE * index, NODE_SIZE)
+        if len(buf) != NODE_SIZE or buf == _BLANK_NODE:
+            raise CorruptStorageError(self.tree.path, f"tree node {index} is missing")
+        return Node(index, buf[:32], _u64.unpack_from(buf, 32)[0])
+
+    def put_node(self, node: Node) -> None:
+        self.tree.write(HEADER_SIZE + NODE_SIZE * node.index, node.hash + _u64.pack(node.size))
+
+    def put_node_range(self, start: int, nodes: list[Node | None]) -> None:
+        """Write consecutive tree slots from ``start`` in one write (blank where None)."""
+        buf = bytearray(NODE_SIZE * len(nodes))
+        for i, n in enumerate(nodes):
+            if n is not None:
+                o = i * NODE_SIZE
+                buf[o:o + 32] = n.hash
+                _u64.pack_into(buf, o + 32, n.size)
+        self.tree.write(HEADER_SIZE + NODE_SIZE * start, buf)
+
+    # -- signatures --------------------------------------------------------------------------------
+
+    def get_signature(self, index: int) -> bytes | None:
+        buf = self.signatures.read_upto(HEADER_SIZE + SIGNATURE_SIZE * index, SIGNATURE_SIZE)
+        if len(buf) != SIGNATURE_SIZE or buf == _BLANK_SIGNATURE:
+            return None
+        return buf
+
+    def put_signature(self, index: int, signature: bytes) -> None:
+        self.signatures.write(HEADER_SIZE + SIGNATURE_SIZE * index, signature)
+
+    # -- data --------------------------------------------------------------------------------------
+
+    def read_data(self, offset: int, size: int) -> bytes:
+        if size == 0:
+            return b""
+        return self.data.read(offset, size)
+
+    def write_data(self, offset: int, data: bytes | bytearray | memoryview) -> None:
+        if len(data):
+            self.data.write(offset, data)
+
+    def write_bitfield_pages(self, pages: list[tuple[int, bytes]]) -> None:
+        for offset, page in pages:
+            self.bitfield.write(HEADER_SIZE + offset, page)
+
+    def close(self) -> None:
+        for f in (self.key, self.secret_key, self.data, self.tree, self.signatures, self.bitfield):
+            f.close()
