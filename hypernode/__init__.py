@@ -2,7 +2,12 @@
 
 Bottom up: :mod:`hypernode.crypto` and :mod:`hypernode.flat_tree` (hashes, signatures, tree index math),
 :mod:`hypernode.feed` (the signed append-only log, stored as hypercore 9 stores it: see
-:mod:`hypernode.storage`, :mod:`hypernode.bitfield` and :mod:`hypernode.merkle`).
+:mod:`hypernode.storage` and :mod:`hypernode.bitfield`), :mod:`hypernode.protobuf` (the message codec
+built from the schemas in ``protocol/``), :mod:`hypernode.wire` (the Noise-encrypted wire protocol).
 """
 
+from hypernode.errors import CorruptStorageError, HypernodeError, VerificationError
+from hypernode.feed import Feed, Proof
+
+__all__ = ["Feed", "Proof", "HypernodeError", "CorruptStorageError", "VerificationError"]
 __version__ = "0.1.0"

@@ -1,0 +1,29 @@
+# Set-up is part of every target: a fresh clone needs nothing but python3 (3.11+), node 20 and npm.
+PY := .venv/bin/python
+VENV_STAMP := .venv/.installed
+NODE_STAMP := interop/node_modules/.installed
+
+.PHONY: demo test bench lint
+
+demo: $(VENV_STAMP) $(NODE_STAMP)
+	.venv/bin/hypernode demo
+
+test: $(VENV_STAMP) $(NODE_STAMP)
+	.venv/bin/ruff check hypernode tests interop conftest.py
+	CI=$${CI:-} .venv/bin/pytest -q -p no:cacheprovider
+
+bench: $(VENV_STAMP) $(NODE_STAMP)
+	$(PY) interop/bench/feed_bench.py
+
+lint: $(VENV_STAMP)
+	.venv/bin/ruff check hypernode tests interop conftest.py
+
+$(VENV_STAMP): pyproject.toml
+	python3 -m venv .venv
+	.venv/bin/pip install -q --upgrade pip
+	.venv/bin/pip install -q -e '.[test]'
+	touch $@
+
+$(NODE_STAMP): interop/package.json interop/package-lock.json
+	cd interop && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
