@@ -1,0 +1,114 @@
+"""bitfield-rle: the run-length encoding of bitfields in Have messages.
+
+The encoded form is a sequence of varints. An odd varint ``v`` is a run: ``v >> 2`` bytes that are all
+``0xFF`` if bit 1 is set, else all zero. An even varint ``v`` is a literal: the next ``v >> 1`` bytes
+are copied as they are. Trailing zero bytes are dropped. The encoder makes the same choices as the npm
+package (a run is used only where it is cheaper than keeping the bytes literal), so it gives the same
+bytes.
+"""
+
+from __future__ import annotations
+
+from hypernode.errors import HypernodeError
+
+
+class RLEError(HypernodeError, ValueError):
+    """A malformed or oversized RLE bitfield."""
+
+
+def _varint(n: int) -> bytes:
+    out = bytearray()
+    while n >= 0x80:
+        out.append((n & 0x7F) | 0x80)
+        n >>= 7
+    out.append(n)
+    return bytes(out)
+
+
+def _varint_len(n: int) -> int:
+    return max(1, (n.bit_length() + 6) // 7)
+
+
+def encode(bits: bytes | bytearray | memoryview) -> bytes:
+    bits = bytes(bits)
+    n = len(bits)
+    while n and not bits[n - 1]:
+        n -= 1
+    out = bytearray()
+    flushed = 0  # input consumed so far
+
+    def run(i: int, length: int, bit: int) -> None:
+        nonlocal flushed
+        head = i - length - flushed
+        head_cost = _varint_len(2 * head) + head if head else 0
+        code = 4 * length + (2 if bit else 0) + 1
+        if head_cost + _varint_len(code) >= _varint_len(2 * (i - flushed)) + i - flushed:
+            return  # cheaper to leave these bytes in the literal
+        if head:
+            out.extend(_varint(2 * head))
+            out.extend(bits[flushed:i - length])
+        out.extend(_varint(code))
+        flushed = i
+
+    length = 0
+    current = 0
+    for i in range(n):
+        b = bits[i]
+        if b == current:
+            length += 1
+            continue
+        if length:
+            run(i, length, current)
+        if b == 0 or b == 255:
+            current = b
+            length = 1
+        else:
+            length = 0
+    if length:
+        run(n, length, current)
+    if n - flushed:
+        out.extend(_varint(2 * (n - flushed)))
+        out.extend(bits[flushed:n])
+    return bytes(out)
+
+
+def decode(buf: bytes | bytearray | memoryview, max_bytes: int = 1 << 24, align: int = 1) -> bytes:
+    """Decode; the result is padded with zeros to a multiple of ``align`` bytes.
+
+    Raises :class:`RLEError` for a truncated varint, a literal running past the end, or a result over
+    ``max_bytes`` (so a few bytes from the wire cannot ask for gigabytes).
+    """
+    buf = bytes(buf)
+    out = bytearray()
+    off = 0
+    n = len(buf)
+    while off < n:
+        value = 0
+        shift = 0
+        while True:
+            if off >= n:
+                raise RLEError("truncated varint in RLE bitfield")
+            byte = buf[off]
+            off += 1
+            value |= (byte & 0x7F) << shift
+            if not byte & 0x80:
+                break
+            shift += 7
+            if shift > 63:
+                raise RLEError("varint too long in RLE bitfield")
+        if value & 1:
+            length = value >> 2
+            if len(out) + length > max_bytes:
+                raise RLEError("RLE bitfield too large")
+            out.extend((b"\xff" if value & 2 else b"\x00") * length)
+        else:
+            length = value >> 1
+            if off + length > n:
+                raise RLEError("RLE literal runs past the end")
+            if len(out) + length > max_bytes:
+                raise RLEError("RLE bitfield too large")
+            out.extend(buf[off:off + length])
+            off += length
+    if align > 1 and len(out) % align:
+        out.extend(bytes(align - len(out) % align))
+    return bytes(out)
