@@ -12,6 +12,7 @@ so a feed reopens at the last length whose append completed, with every block ve
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -20,7 +21,7 @@ from types import TracebackType
 import trio
 
 from hypernode import crypto, flat_tree
-from hypernode.bitfield import Bitfield
+from hypernode.bitfield import Bitfield, TreeIndex
 from hypernode.errors import (
     BlockNotAvailableError,
     CorruptStorageError,
@@ -28,6 +29,7 @@ from hypernode.errors import (
     NotWritableError,
     VerificationError,
 )
+from hypernode.replication.downloads import Downloads
 from hypernode.storage import Node, Storage
 
 MAX_BLOCK_SIZE = 8 * 1024 * 1024  # the replication stream refuses larger frames; JS refuses such appends
@@ -59,22 +61,26 @@ class Feed:
         self.closed = False
         self._lock = trio.Lock()
         self._changed = trio.Event()
+        self.downloads = Downloads(self)
 
     # -- opening and closing -----------------------------------------------------------------------
 
     @classmethod
-    async def open(cls, directory: str | os.PathLike[str], key: bytes | None = None,
-                   secret_key: bytes | None = None) -> Feed:
+    async def open(cls, directory: str | os.PathLike[str] | None, key: bytes | None = None,
+                   secret_key: bytes | None = None, *, store_secret_key: bool = True) -> Feed:
         """Open the feed stored in ``directory``, or create one.
 
         With no ``key``: the feed that is there, or a new writable feed (fresh key pair) in an empty
         directory. With ``key``: that feed, read-only unless ``secret_key`` is given or stored; it fails
-        if the directory holds a different feed.
+        if the directory holds a different feed. ``directory=None`` keeps the feed in memory.
+        ``store_secret_key=False`` keeps a given secret key out of the directory (Corestore derives it).
         """
-        return cls._open_sync(os.fspath(directory), key, secret_key)
+        return cls._open_sync(None if directory is None else os.fspath(directory), key, secret_key,
+                              store_secret_key)
 
     @classmethod
-    def _open_sync(cls, directory: str, key: bytes | None, secret_key: bytes | None) -> Feed:
+    def _open_sync(cls, directory: str | None, key: bytes | None, secret_key: bytes | None,
+                   store_secret_key: bool = True) -> Feed:
         storage = Storage(directory)
         try:
             stored_key = storage.read_key()
@@ -104,7 +110,7 @@ class Feed:
             storage.write_headers()
             if stored_key != key:
                 storage.key.write(0, key)
-            if secret_key is not None and stored_secret != secret_key:
+            if secret_key is not None and stored_secret != secret_key and store_secret_key:
                 storage.secret_key.write(0, secret_key)
         except BaseException:
             storage.close()
@@ -147,7 +153,7 @@ class Feed:
         return self.secret_key is not None
 
     @property
-    def directory(self) -> str:
+    def directory(self) -> str | None:
         return self._storage.directory
 
     def has(self, index: int) -> bool:
@@ -184,6 +190,7 @@ class Feed:
             if batch:
                 self._append_batch(batch)
                 self._notify()
+                self.downloads.appended(start, len(batch))
             return start
 
     def _append_batch(self, batch: list[bytes]) -> None:
@@ -228,12 +235,70 @@ class Feed:
 
     # -- reading -----------------------------------------------------------------------------------
 
-    async def get(self, index: int) -> bytes:
-        """The bytes of block ``index``, verified against the stored tree."""
+    async def get(self, index: int, *, wait: bool = True, timeout: float | None = None) -> bytes:
+        """The bytes of block ``index``, verified against the stored tree.
+
+        A block we lack is fetched from the connected peers: this waits until one sends it (and it
+        verifies), for at most ``timeout`` seconds (:class:`trio.TooSlowError`), or forever while
+        ``timeout`` is None. With ``wait=False``, or on a feed with no peers and no way to get one
+        (a writable feed asked past its end), a missing block raises :class:`BlockNotAvailableError`.
+        """
         self._check_open()
-        if not self.has(index):
+        if self.has(index):
+            return self._read_block(index)
+        if index < 0 or not wait or (self.writable and index >= self.length):
             raise BlockNotAvailableError(f"block {index} is not stored locally (length {self.length})")
+        self.downloads.want_block(index)
+        try:
+            with trio.fail_after(timeout) if timeout is not None else contextlib.nullcontext():
+                while not self.has(index):
+                    self._check_open()
+                    await self.wait_for_change()
+        finally:
+            self.downloads.unwant_block(index)
         return self._read_block(index)
+
+    def read_block_sync(self, index: int) -> bytes:
+        """The verified bytes of a block we have (the replication core's synchronous read)."""
+        return self._read_block(index)
+
+    async def update(self, min_length: int | None = None, *, timeout: float | None = None) -> int:
+        """Wait until the feed is longer than now (or at least ``min_length``); returns the length."""
+        self._check_open()
+        target = self.length + 1 if min_length is None else min_length
+        if self.length >= target:
+            return self.length
+        self.downloads.want_update()
+        try:
+            with trio.fail_after(timeout) if timeout is not None else contextlib.nullcontext():
+                while self.length < target:
+                    self._check_open()
+                    await self.wait_for_change()
+        finally:
+            self.downloads.unwant_update()
+        return self.length
+
+    async def download(self, start: int = 0, end: int | None = None, *,
+                       timeout: float | None = None) -> None:
+        """Fetch blocks ``[start, end)`` from peers (``end`` defaults to the current length) and wait
+        until all of them are stored locally."""
+        self._check_open()
+        end = self.length if end is None else end
+        if end <= start or self.downloaded(start, end) == end - start:
+            return
+        r = self.downloads.want_range(start, end)
+        try:
+            with trio.fail_after(timeout) if timeout is not None else contextlib.nullcontext():
+                while not self.downloads.range_done(r):
+                    self._check_open()
+                    await self.wait_for_change()
+        finally:
+            self.downloads.unwant_range(r)
+
+    @property
+    def peers(self) -> list:
+        """The remote peers this feed is replicating with (one :class:`FeedPeer` per channel)."""
+        return list(self.downloads.peers)
 
     def _read_block(self, index: int) -> bytes:
         offset, leaf = self._data_offset(index, {})
@@ -262,12 +327,17 @@ class Feed:
 
     # -- proofs ------------------------------------------------------------------------------------
 
-    def proof(self, index: int, digest: int = 0, want_hash: bool = False) -> Proof:
-        """The proof of block ``index`` for a verifier whose tree is described by ``digest``."""
+    def proof(self, index: int, digest: int = 0, want_hash: bool = False,
+              remote_tree: TreeIndex | None = None) -> Proof:
+        """The proof of block ``index`` for a verifier whose tree is described by ``digest``.
+
+        ``remote_tree`` (kept per peer by replication) records the nodes already sent to that peer,
+        which are then left out.
+        """
         self._check_open()
         if not self.tree.get(2 * index):
             raise BlockNotAvailableError(f"no tree node for block {index}")
-        found = self.tree.proof(2 * index, digest, want_hash)
+        found = self.tree.proof(2 * index, digest, want_hash, remote_tree)
         assert found is not None
         indices, verified_by = found
         nodes = [self._storage.get_node(i) for i in indices]
@@ -296,11 +366,17 @@ class Feed:
         if len(data) > MAX_BLOCK_SIZE:
             raise VerificationError("block larger than 8 MiB")
         async with self._lock:
-            self._check_open()
-            if self.bitfield.get(index):
-                return
-            self._put(index, data, list(nodes), signature)
-            self._notify()
+            self.put_verified(index, data, list(nodes), signature)
+
+    def put_verified(self, index: int, data: bytes, nodes: list[Node], signature: bytes | None) -> None:
+        """The synchronous core of :meth:`put`, used by replication: verify, then store."""
+        self._check_open()
+        if self.bitfield.get(index):
+            return
+        if len(data) > MAX_BLOCK_SIZE:
+            raise VerificationError("block larger than 8 MiB")
+        self._put(index, data, nodes, signature)
+        self._notify()
 
     def _put(self, index: int, data: bytes, remote: list[Node], signature: bytes | None) -> None:
         tree = self.tree

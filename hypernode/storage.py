@@ -111,11 +111,58 @@ class _File:
             self.fd = -1
 
 
-class Storage:
-    """A feed directory: typed access to its six files."""
+class _MemoryFile:
+    """The in-memory twin of :class:`_File` (random-access-memory), for stores without a directory."""
 
-    def __init__(self, directory: str) -> None:
+    __slots__ = ("path", "name", "buf", "_exists")
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.path = f"<memory>/{name}"
+        self.buf = bytearray()
+        self._exists = False
+
+    def exists(self) -> bool:
+        return self._exists
+
+    def size(self) -> int:
+        return len(self.buf)
+
+    def read(self, offset: int, length: int) -> bytes:
+        if offset + length > len(self.buf):
+            raise CorruptStorageError(self.path, f"truncated: wanted {length} bytes at {offset}, file ends")
+        return bytes(self.buf[offset:offset + length])
+
+    def read_upto(self, offset: int, length: int) -> bytes:
+        return bytes(self.buf[offset:offset + length])
+
+    def write(self, offset: int, data: bytes | bytearray | memoryview) -> None:
+        self._exists = True
+        end = offset + len(data)
+        if end > len(self.buf):
+            self.buf.extend(bytes(end - len(self.buf)))
+        self.buf[offset:end] = data
+
+    def sync(self) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+class Storage:
+    """A feed directory (or, with ``directory=None``, memory): typed access to its six files."""
+
+    def __init__(self, directory: str | None) -> None:
         self.directory = directory
+        if directory is None:
+            self.key: _File | _MemoryFile = _MemoryFile("key")
+            self.secret_key: _File | _MemoryFile = _MemoryFile("secret_key")
+            self.data: _File | _MemoryFile = _MemoryFile("data")
+            self.tree: _File | _MemoryFile = _MemoryFile("tree")
+            self.signatures: _File | _MemoryFile = _MemoryFile("signatures")
+            self.bitfield: _File | _MemoryFile = _MemoryFile("bitfield")
+            return
         os.makedirs(directory, exist_ok=True)
         self.key = _File(directory, "key")
         self.secret_key = _File(directory, "secret_key")
@@ -155,7 +202,7 @@ class Storage:
             raise CorruptStorageError(self.bitfield.path, f"unsupported bitfield page size {page_size}")
         return self.bitfield.read_upto(HEADER_SIZE, size - HEADER_SIZE)
 
-    def check_header(self, f: _File, expected: bytes) -> None:
+    def check_header(self, f: _File | _MemoryFile, expected: bytes) -> None:
         head = f.read_upto(0, HEADER_SIZE)
         if head and head != expected:
             raise CorruptStorageError(f.path, "bad header: not a hypercore 9 file of this kind")

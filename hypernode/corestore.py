@@ -1,0 +1,224 @@
+"""``Corestore``: many feeds in one directory, laid out as corestore@5 lays them out.
+
+- ``master_key``: 32 random bytes, made on first use;
+- each feed in ``<dk[0:2]>/<dk[2:4]>/<dk>/`` (``dk``: the hex discovery key), holding hypercore's files;
+- a writable feed made by the store has no ``secret_key`` file: its key pair is derived from the master
+  key and a *name* (``get(name=...)``, ``default()``, or 32 random bytes), and the ``name`` file holds
+  ``varint(len) || name``. The seed is BLAKE2b-256 of ``"9\\ncorestore" || name`` keyed with the master
+  key (derive-key), so a JS corestore directory opens here with its feeds writable, and the reverse.
+
+With no directory everything lives in memory. Replication over connections is in
+:mod:`hypernode.replication.session`; this module owns the feeds and their storage.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from types import TracebackType
+
+from hypernode import crypto
+from hypernode.errors import CorruptStorageError, HypernodeError
+from hypernode.feed import Feed
+
+MASTER_KEY_FILENAME = "master_key"
+_NAMESPACE = b"corestore"
+
+
+def derive_seed(master_key: bytes, name: bytes, namespace: bytes = _NAMESPACE) -> bytes:
+    """derive-key: BLAKE2b-256(``len(ns) "\\n" ns || name``) keyed with the master key."""
+    h = hashlib.blake2b(str(len(namespace)).encode() + b"\n" + namespace, digest_size=32, key=master_key)
+    h.update(name)
+    return h.digest()
+
+
+def _encode_name(name: bytes) -> bytes:
+    n = len(name)
+    out = bytearray()
+    while n >= 0x80:
+        out.append((n & 0x7F) | 0x80)
+        n >>= 7
+    out.append(n)
+    return bytes(out) + name
+
+
+def _decode_name(buf: bytes) -> bytes | None:
+    n = 0
+    shift = 0
+    for i, b in enumerate(buf):
+        n |= (b & 0x7F) << shift
+        if not b & 0x80:
+            name = buf[i + 1:]
+            return name if len(name) == n else None
+        shift += 7
+        if shift > 35:
+            return None
+    return None
+
+
+class Corestore:
+    """Many feeds under one directory (or in memory), each opened once and shared."""
+
+    def __init__(self, directory: str | os.PathLike[str] | None = None, *, sparse: bool = False,
+                 master_key: bytes | None = None) -> None:
+        self.directory = None if directory is None else os.fspath(directory)
+        self.sparse = sparse
+        self._feeds: dict[bytes, Feed] = {}  # by discovery key
+        self._names: dict[bytes, bytes] = {}  # memory mode: discovery key -> name
+        self.closed = False
+        if master_key is not None:
+            self.master_key = master_key
+        elif self.directory is None:
+            self.master_key = crypto.random_bytes(32)
+        else:
+            os.makedirs(self.directory, exist_ok=True)
+            path = os.path.join(self.directory, MASTER_KEY_FILENAME)
+            try:
+                with open(path, "rb") as f:
+                    key = f.read(33)
+            except FileNotFoundError:
+                key = b""
+            if len(key) < 32:
+                key = crypto.random_bytes(32)
+                with open(path, "wb") as f:
+                    f.write(key)
+            self.master_key = key[:32]
+        self.sessions: list = []  # replication sessions, managed by hypernode.replication.session
+
+    # -- keys and paths ----------------------------------------------------------------------------
+
+    def key_pair(self, name: bytes | str) -> crypto.KeyPair:
+        """The key pair the store derives for ``name``."""
+        if isinstance(name, str):
+            name = name.encode()
+        return crypto.key_pair(derive_seed(self.master_key, name))
+
+    def feed_directory(self, discovery_key: bytes) -> str | None:
+        if self.directory is None:
+            return None
+        dk = discovery_key.hex()
+        return os.path.join(self.directory, dk[0:2], dk[2:4], dk)
+
+    def exists(self, discovery_key: bytes) -> bool:
+        """Is a feed with this discovery key open or stored here?"""
+        if discovery_key in self._feeds:
+            return True
+        d = self.feed_directory(discovery_key)
+        return d is not None and os.path.exists(os.path.join(d, "key"))
+
+    # -- opening feeds -----------------------------------------------------------------------------
+
+    async def get(self, key: bytes | None = None, *, name: bytes | str | None = None,
+                  discovery_key: bytes | None = None, secret_key: bytes | None = None) -> Feed:
+        """A feed of the store, opened once and shared.
+
+        ``get()`` makes a new writable feed (a random name); ``get(name=...)`` the writable feed of
+        that name; ``get(key)`` the feed of that public key (writable if the store made it);
+        ``get(discovery_key=...)`` a feed already stored here.
+        """
+        self._check_open()
+        if isinstance(name, str):
+            name = name.encode()
+        if key is None and discovery_key is None and name is None and secret_key is None:
+            name = crypto.random_bytes(32)
+        pair: crypto.KeyPair | None = None
+        if name is not None:
+            pair = self.key_pair(name)
+            key = pair.public_key
+        if key is not None:
+            if len(key) != 32:
+                raise ValueError("a feed key is 32 bytes")
+            discovery_key = crypto.discovery_key(key)
+        assert discovery_key is not None
+        feed = self._feeds.get(discovery_key)
+        if feed is not None and not feed.closed:
+            return feed
+
+        directory = self.feed_directory(discovery_key)
+        if key is None:
+            key = self._stored_key(directory)
+            if key is None:
+                raise HypernodeError(f"no feed with discovery key {discovery_key.hex()} in this store")
+        if pair is None:
+            stored_name = self._stored_name(directory, discovery_key)
+            if stored_name is not None:
+                candidate = self.key_pair(stored_name)
+                if candidate.public_key == key:
+                    pair, name = candidate, stored_name
+        if secret_key is None and pair is not None:
+            secret_key = pair.secret_key
+        feed = await Feed.open(directory, key=key, secret_key=secret_key,
+                               store_secret_key=name is None)
+        if name is not None:
+            self._store_name(directory, discovery_key, name)
+        self._feeds[discovery_key] = feed
+        for session in list(self.sessions):
+            session.feed_opened(feed)
+        if not self.sparse and not feed.writable:
+            feed.downloads.want_range(0, None)
+        return feed
+
+    async def default(self) -> Feed:
+        """The store's writable feed named ``default`` (as corestore's ``default()``)."""
+        return await self.get(name=b"default")
+
+    def _stored_key(self, directory: str | None) -> bytes | None:
+        if directory is None:
+            return None
+        try:
+            with open(os.path.join(directory, "key"), "rb") as f:
+                key = f.read(33)
+        except FileNotFoundError:
+            return None
+        if len(key) != 32:
+            raise CorruptStorageError(os.path.join(directory, "key"), "a public key is 32 bytes")
+        return key
+
+    def _stored_name(self, directory: str | None, discovery_key: bytes) -> bytes | None:
+        if directory is None:
+            return self._names.get(discovery_key)
+        try:
+            with open(os.path.join(directory, "name"), "rb") as f:
+                return _decode_name(f.read())
+        except FileNotFoundError:
+            return None
+
+    def _store_name(self, directory: str | None, discovery_key: bytes, name: bytes) -> None:
+        if directory is None:
+            self._names[discovery_key] = name
+            return
+        path = os.path.join(directory, "name")
+        if not os.path.exists(path):
+            with open(path, "wb") as f:
+                f.write(_encode_name(name))
+
+    # -- listing and closing -----------------------------------------------------------------------
+
+    @property
+    def feeds(self) -> list[Feed]:
+        """The feeds open in this store."""
+        return [f for f in self._feeds.values() if not f.closed]
+
+    def feed_by_discovery_key(self, discovery_key: bytes) -> Feed | None:
+        feed = self._feeds.get(discovery_key)
+        return feed if feed is not None and not feed.closed else None
+
+    def _check_open(self) -> None:
+        if self.closed:
+            raise HypernodeError("the corestore is closed")
+
+    async def close(self) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        for session in list(self.sessions):
+            await session.aclose()
+        for feed in list(self._feeds.values()):
+            await feed.close()
+
+    async def __aenter__(self) -> Corestore:
+        return self
+
+    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                        tb: TracebackType | None) -> None:
+        await self.close()

@@ -1,0 +1,305 @@
+"""One feed replicating with one remote peer over one channel: hypercore 9's replication logic, sans-IO.
+
+:class:`FeedPeer` takes the remote's decoded messages (Status, Have, Unhave, Want, Unwant, Request,
+Cancel, Data) and sends its own through the ``send`` function it was given, which queues them on the
+channel: no sockets, no trio. Block verification and storage go through the feed's synchronous core
+(:meth:`Feed.put_verified`), so a tampered block raises :class:`~hypernode.errors.VerificationError`
+out of :meth:`FeedPeer.on_message`; the caller ends the connection to that peer.
+
+What it does, as hypercore 9's ``lib/replicate.js`` does:
+- on open it subscribes to the remote's blocks with ``Want`` messages of 1,048,576-block regions;
+- it answers a ``Want`` (whose start and length are multiples of 8,192) with a ``Have`` carrying the
+  run-length-encoded bitfield of that region, preceded once by a ``Have`` of the last block so the
+  remote learns the length at once; after that it announces new blocks with ``Have`` messages;
+- it requests blocks that the feed's downloads (:mod:`hypernode.replication.downloads`) want and the
+  remote has, with the digest of the tree nodes it already has, keeping at most ``max_requests`` in
+  flight;
+- it answers each ``Request`` with a ``Data`` message carrying the block and only the tree nodes the
+  remote lacks, plus the signature when the remote needs one.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from hypernode import rle
+from hypernode.bitfield import TreeIndex
+from hypernode.errors import HypernodeError
+from hypernode.storage import Node
+
+if TYPE_CHECKING:
+    from hypernode.feed import Feed
+
+WANT_REGION = 1024 * 1024  # blocks per Want, as JS hypercore sends them
+WANT_ALIGN = 8192  # JS answers only Wants aligned to this
+MAX_INFLIGHT_WANTS = 16
+MAX_REMOTE_BLOCKS = 1 << 40  # a Have beyond this is nonsense
+
+
+class ReplicationError(HypernodeError):
+    """The remote broke the replication protocol (beyond sending a block that does not verify)."""
+
+
+class RemoteBits:
+    """The blocks a remote peer says it has: a growable bitmap."""
+
+    __slots__ = ("bits",)
+
+    def __init__(self) -> None:
+        self.bits = bytearray()
+
+    def get(self, i: int) -> bool:
+        j = i >> 3
+        return j < len(self.bits) and bool(self.bits[j] & (128 >> (i & 7)))
+
+    def set(self, i: int, value: bool = True) -> None:
+        j = i >> 3
+        if j >= len(self.bits):
+            if not value:
+                return
+            self.bits.extend(bytes(j + 1 - len(self.bits)))
+        if value:
+            self.bits[j] |= 128 >> (i & 7)
+        else:
+            self.bits[j] &= ~(128 >> (i & 7)) & 0xFF
+
+    def fill(self, start: int, data: bytes) -> None:
+        """Copy a decoded Have bitfield starting at block ``start`` (a multiple of 8)."""
+        j = start >> 3
+        end = j + len(data)
+        if end > len(self.bits):
+            self.bits.extend(bytes(end - len(self.bits)))
+        self.bits[j:end] = data
+
+    def clear(self) -> None:
+        self.bits = bytearray()
+
+    def last(self) -> int:
+        """The highest block set, or -1."""
+        for j in range(len(self.bits) - 1, -1, -1):
+            b = self.bits[j]
+            if b:
+                return 8 * j + 7 - ((b & -b).bit_length() - 1)
+        return -1
+
+
+class FeedPeer:
+    """Replication state of one feed with one remote, driven by messages in, messages out."""
+
+    def __init__(self, feed: Feed, send: Callable[[Any], None], messages: Any, *,
+                 max_requests: int = 32, upload: bool = True, download: bool = True,
+                 request_timeout: float = 20.0, clock: Callable[[], float] = time.monotonic,
+                 remote_public_key: bytes | None = None) -> None:
+        self.feed = feed
+        self._send = send
+        self.m = messages
+        self.max_requests = max_requests
+        self.uploading = upload
+        self.downloading = download
+        self.request_timeout = request_timeout
+        self._clock = clock
+        self.remote_public_key = remote_public_key
+
+        self.remote = RemoteBits()
+        self.remote_length = 0
+        self.remote_want = False  # the remote subscribed to our Haves
+        self.remote_uploading = True
+        self.remote_downloading = True
+        self.remote_tree = TreeIndex()  # nodes we know the remote has, to send fewer
+        self.opened = False
+        self.closed = False
+        self.inflight: dict[int, float] = {}  # block index -> when requested
+        self._wanted_regions: set[int] = set()
+        self.inflight_wants = 0
+        self.stats = {"uploaded_blocks": 0, "uploaded_bytes": 0, "downloaded_blocks": 0,
+                      "downloaded_bytes": 0}
+
+    # -- lifecycle ---------------------------------------------------------------------------------
+
+    def on_open(self) -> None:
+        """Both sides opened the channel: announce our state and subscribe."""
+        self.opened = True
+        self.feed.downloads.add_peer(self)
+        if not self.uploading or not self.downloading:
+            self._send(self.m.Status(uploading=self.uploading, downloading=self.downloading))
+        self.send_wants()
+        self.update()
+
+    def on_close(self) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        self.feed.downloads.remove_peer(self)
+        self.inflight.clear()
+
+    # -- messages from the remote ------------------------------------------------------------------
+
+    def on_message(self, msg: Any) -> None:
+        handler = self._handlers.get(type(msg).__name__)
+        if handler is not None:
+            handler(self, msg)
+
+    def _on_status(self, msg: Any) -> None:
+        if msg.uploading is not None:
+            self.remote_uploading = bool(msg.uploading)
+        if msg.downloading is not None:
+            self.remote_downloading = bool(msg.downloading)
+        if not self.remote_uploading:
+            self.feed.downloads.release(self, list(self.inflight))
+            self.inflight.clear()
+            self._wanted_regions.clear()
+            self.inflight_wants = 0
+        self.update()
+
+    def _on_want(self, msg: Any) -> None:
+        if not self.uploading:
+            return
+        start = msg.start
+        length = msg.length if msg.length is not None else 0
+        if start % WANT_ALIGN or length % WANT_ALIGN or start > MAX_REMOTE_BLOCKS:
+            return
+        feed = self.feed
+        if not self.remote_want and feed.length and feed.has(feed.length - 1):
+            self._send(self.m.Have(start=feed.length - 1))
+        self.remote_want = True
+        if length == 0:
+            length = max(feed.length - start, 0)
+        end = min(start + length, (feed.length + 7) // 8 * 8)
+        bits = feed.bitfield.data_bytes(start // 8, max(end, start) // 8) if end > start else b""
+        self._send(self.m.Have(start=start, length=length, bitfield=rle.encode(bits)))
+
+    def _on_unwant(self, msg: Any) -> None:
+        pass  # JS ignores it too
+
+    def _on_have(self, msg: Any) -> None:
+        start = msg.start
+        length = 1 if msg.length is None else msg.length
+        if start > MAX_REMOTE_BLOCKS or length > MAX_REMOTE_BLOCKS:
+            raise ReplicationError("Have message out of range")
+        if length == WANT_REGION and self.inflight_wants > 0 and msg.bitfield is not None:
+            self.inflight_wants -= 1
+        if msg.bitfield is not None:
+            if start % 8:
+                raise ReplicationError("Have bitfield not aligned to a byte")
+            try:
+                bits = rle.decode(msg.bitfield, max_bytes=max(length // 8 + 8, 1 << 17), align=4)
+            except rle.RLEError as e:
+                raise ReplicationError(f"bad Have bitfield: {e}") from None
+            self.remote.fill(start, bits)
+            last = self.remote.last()
+            if last + 1 > self.remote_length:
+                self.remote_length = last + 1
+        else:
+            for i in range(start, start + min(length, 1 << 20)):
+                self.remote.set(i)
+            if start + length > self.remote_length:
+                self.remote_length = start + length
+        self.feed.downloads.remote_update(self)
+        self.update()
+
+    def _on_unhave(self, msg: Any) -> None:
+        start = msg.start
+        length = 1 if msg.length is None else msg.length
+        if start == 0 and length >= self.remote_length:
+            self.remote_length = 0
+            self.remote.clear()
+            return
+        for i in range(start, start + min(length, 1 << 20)):
+            self.remote.set(i, False)
+
+    def _on_request(self, msg: Any) -> None:
+        if not self.uploading:
+            return
+        index = msg.index
+        feed = self.feed
+        if msg.bytes:
+            return  # byte seeks are not supported; JS answers them only as an optimisation
+        if index >= feed.length or not feed.tree.get(2 * index):
+            return  # we don't have it: say nothing, as JS does
+        want_hash = bool(msg.hash)
+        if not want_hash and not feed.has(index):
+            return
+        proof = feed.proof(index, digest=msg.nodes or 0, want_hash=want_hash, remote_tree=self.remote_tree)
+        value = None if want_hash else feed.read_block_sync(index)
+        nodes = [self.m.Data.Node(index=n.index, hash=n.hash, size=n.size) for n in proof.nodes]
+        if value is not None:
+            self.stats["uploaded_blocks"] += 1
+            self.stats["uploaded_bytes"] += len(value)
+        if index + 1 > self.remote_length:
+            self.remote_length = index + 1
+        self._send(self.m.Data(index=index, value=value, nodes=nodes, signature=proof.signature))
+
+    def _on_cancel(self, msg: Any) -> None:
+        pass  # requests are answered at once; there is nothing queued to cancel
+
+    def _on_data(self, msg: Any) -> None:
+        index = msg.index
+        if index not in self.inflight or msg.value is None:
+            # unrequested push: refuse it, as JS does
+            if msg.value is not None and not self.feed.has(index):
+                self._send(self.m.Unhave(start=index))
+            return
+        nodes = [Node(n.index, n.hash, n.size) for n in msg.nodes]
+        self.feed.put_verified(index, msg.value, nodes, msg.signature)  # raises VerificationError
+        del self.inflight[index]
+        self.feed.downloads.release(self, [index])
+        self.stats["downloaded_blocks"] += 1
+        self.stats["downloaded_bytes"] += len(msg.value)
+        self.feed.downloads.downloaded(index, self)
+        self.update()
+
+    _handlers: dict[str, Callable[[FeedPeer, Any], None]] = {
+        "Status": _on_status, "Have": _on_have, "Unhave": _on_unhave, "Want": _on_want,
+        "Unwant": _on_unwant, "Request": _on_request, "Cancel": _on_cancel, "Data": _on_data,
+    }
+
+    # -- our side ----------------------------------------------------------------------------------
+
+    def announce(self, start: int, length: int) -> None:
+        """Tell the remote about blocks we just got (called by the feed's downloads)."""
+        if self.remote_want and not self.closed:
+            if length == 1:
+                self._send(self.m.Have(start=start))
+            else:
+                self._send(self.m.Have(start=start, length=length))
+
+    def send_wants(self) -> None:
+        """Subscribe to the regions our downloads need (always region 0, as JS does)."""
+        if not self.opened or self.closed or not self.downloading or not self.remote_uploading:
+            return
+        regions = self.feed.downloads.wanted_regions(WANT_REGION)
+        regions.add(0)
+        for r in sorted(regions):
+            if self.inflight_wants >= MAX_INFLIGHT_WANTS:
+                return
+            if r in self._wanted_regions:
+                continue
+            self._wanted_regions.add(r)
+            self.inflight_wants += 1
+            self._send(self.m.Want(start=r * WANT_REGION, length=WANT_REGION))
+
+    def update(self) -> None:
+        """Issue requests for blocks the feed wants and this remote has."""
+        if self.closed or not self.opened or not self.downloading or not self.remote_uploading:
+            return
+        room = self.max_requests - len(self.inflight)
+        if room <= 0:
+            return
+        feed = self.feed
+        now = self._clock()
+        for index in feed.downloads.pick(self, room):
+            self.inflight[index] = now
+            self._send(self.m.Request(index=index, nodes=feed.tree.digest(2 * index)))
+
+    def check_timeouts(self) -> None:
+        """Raise :class:`ReplicationError` if the oldest request waited longer than the timeout."""
+        if not self.inflight:
+            return
+        oldest = min(self.inflight.values())
+        if self._clock() - oldest > self.request_timeout:
+            raise ReplicationError("request timed out")
+
+    def has_remote(self, index: int) -> bool:
+        return self.remote.get(index)
