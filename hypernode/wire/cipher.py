@@ -1,0 +1,50 @@
+"""XSalsa20 stream encryption of the wire after the handshake (simple-hypercore-protocol's ``xor.js``).
+
+Each direction XORs every byte with one continuous XSalsa20 key stream: key = the first 32 bytes of
+that direction's Noise split key, nonce = the sender's 24-byte handshake-payload nonce. libsodium's
+``crypto_stream_xsalsa20_xor_ic`` (from the copy pynacl bundles, through ctypes since pynacl does not
+expose it) does the work; this class keeps the position so that messages can be any length.
+"""
+
+from __future__ import annotations
+
+import ctypes
+
+import nacl._sodium
+
+_lib = ctypes.CDLL(nacl._sodium.__file__)
+_xor_ic = _lib.crypto_stream_xsalsa20_xor_ic
+_xor_ic.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_ulonglong, ctypes.c_char_p,
+                    ctypes.c_uint64, ctypes.c_char_p]
+_xor_ic.restype = ctypes.c_int
+
+_BLOCK = 64
+
+
+class XSalsa20Stream:
+    """One direction's key stream; :meth:`update` XORs the next bytes of it into ``data``."""
+
+    __slots__ = ("_key", "_nonce", "_pos")
+
+    def __init__(self, key: bytes, nonce: bytes) -> None:
+        if len(key) < 32 or len(nonce) != 24:
+            raise ValueError("XSalsa20 takes a 32-byte key and a 24-byte nonce")
+        self._key = bytes(key[:32])
+        self._nonce = bytes(nonce)
+        self._pos = 0
+
+    def update(self, data: bytes | bytearray | memoryview) -> bytes:
+        n = len(data)
+        if not n:
+            return b""
+        skip = self._pos % _BLOCK
+        block = self._pos // _BLOCK
+        if skip:
+            src = bytes(skip) + bytes(data)
+        else:
+            src = bytes(data)
+        out = ctypes.create_string_buffer(len(src))
+        if _xor_ic(out, src, len(src), self._nonce, block, self._key) != 0:  # pragma: no cover
+            raise RuntimeError("crypto_stream_xsalsa20_xor_ic failed")
+        self._pos += n
+        return out.raw[skip:]

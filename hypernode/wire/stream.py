@@ -1,0 +1,225 @@
+"""The trio adapter: runs a sans-IO :class:`~hypernode.wire.connection.Connection` over a trio stream.
+
+``async with ProtocolStream(tcp_stream, initiator=True) as ps:`` starts, in a nursery of its own, a
+reader (bytes in, events out through ``async for event in ps``), a writer (drains what the connection
+queued; a single task, so frames keep their order) and a keep-alive. The connection ends with an
+error stored in :attr:`ProtocolStream.error` when the remote breaks the protocol, stays silent longer
+than ``timeout`` (keep-alives count), or does not read what we send for that long. Leaving the
+``async with`` block closes the transport and cancels the tasks.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import AsyncIterator, Callable
+from types import TracebackType
+from typing import Any
+
+import trio
+
+from hypernode.errors import HypernodeError
+from hypernode.wire.connection import Channel, Connection, Event, ExtensionReceived, ProtocolError
+from hypernode.wire.extensions import Extension
+from hypernode.wire.noise import KeyPair
+
+READ_SIZE = 256 * 1024
+HIGH_WATER = 4 * 1024 * 1024  # stop reading while this much output waits for the remote to read it
+
+
+class ConnectionClosed(HypernodeError):
+    pass
+
+
+class ProtocolStream:
+    def __init__(self, transport: trio.abc.Stream, *, initiator: bool, key_pair: KeyPair | None = None,
+                 timeout: float | None = 20.0, keep_alive: float | None = None,
+                 handshake_timeout: float | None = None) -> None:
+        self.transport = transport
+        self.conn = Connection(initiator, key_pair=key_pair)
+        self.timeout = timeout
+        self.keep_alive = keep_alive if keep_alive is not None else (timeout / 2 if timeout else None)
+        self.handshake_timeout = handshake_timeout if handshake_timeout is not None else timeout
+        self.error: BaseException | None = None
+        self.closed = False
+        self._nursery: trio.Nursery | None = None
+        self._nursery_cm: Any = None
+        self._wake_writer = trio.Event()
+        self._drained = trio.Event()
+        self._handshake_done = trio.Event()
+        self._send_events, self._recv_events = trio.open_memory_channel[Event](math.inf)
+        self._last_received = trio.current_time() if _in_trio() else 0.0
+
+    # -- lifecycle ---------------------------------------------------------------------------------
+
+    async def __aenter__(self) -> ProtocolStream:
+        self._nursery_cm = trio.open_nursery()
+        self._nursery = await self._nursery_cm.__aenter__()
+        self._last_received = trio.current_time()
+        self.conn.start()
+        self._flush()
+        self._nursery.start_soon(self._reader)
+        self._nursery.start_soon(self._writer)
+        self._nursery.start_soon(self._watchdog)
+        return self
+
+    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                        tb: TracebackType | None) -> bool | None:
+        await self.aclose()
+        assert self._nursery_cm is not None
+        return await self._nursery_cm.__aexit__(exc_type, exc, tb)
+
+    async def aclose(self) -> None:
+        """Close the connection (idempotent)."""
+        if not self.closed:
+            self.closed = True
+            for ev in self.conn.close():
+                self._send_events.send_nowait(ev)
+            self._send_events.close()
+            self._handshake_done.set()
+            with trio.CancelScope(shield=True):
+                await self.transport.aclose()
+        if self._nursery is not None:
+            self._nursery.cancel_scope.cancel()
+
+    def _fail(self, err: BaseException) -> None:
+        if self.error is None:
+            self.error = err
+        if self._nursery is not None:
+            self._nursery.start_soon(self.aclose)
+
+    # -- events ------------------------------------------------------------------------------------
+
+    def __aiter__(self) -> AsyncIterator[Event]:
+        return self._events()
+
+    async def _events(self) -> AsyncIterator[Event]:
+        async for ev in self._recv_events:
+            yield ev
+
+    async def wait_handshake(self) -> bytes:
+        """Wait for the handshake; returns the remote's static public key."""
+        await self._handshake_done.wait()
+        if self.conn.remote_public_key is None:
+            raise self.error or ConnectionClosed("the connection closed during the handshake")
+        return self.conn.remote_public_key
+
+    @property
+    def remote_public_key(self) -> bytes | None:
+        return self.conn.remote_public_key
+
+    @property
+    def public_key(self) -> bytes:
+        return self.conn.public_key
+
+    # -- sending -----------------------------------------------------------------------------------
+
+    def _flush(self) -> None:
+        if self.conn.pending_output:
+            self._wake_writer.set()
+
+    def open_channel(self, key: bytes) -> tuple[Channel, list[Event]]:
+        ch, events = self.conn.open_channel(key)
+        self._flush()
+        return ch, events
+
+    def close_channel(self, discovery_key: bytes) -> list[Event]:
+        events = self.conn.close_channel(discovery_key)
+        self._flush()
+        return events
+
+    def send(self, channel: Channel, message: Any) -> None:
+        self.conn.send(channel, message)
+        self._flush()
+
+    def send_extension(self, channel: Channel | None, extension_id: int, payload: bytes) -> None:
+        self.conn.send_extension(channel, extension_id, payload)
+        self._flush()
+
+    def register_extension(self, name: str, encoding: str = "binary",
+                           on_message: Callable[[Any, Any], None] | None = None) -> Extension:
+        """A stream-level extension; ``on_message(message, stream)``; ``send(message, stream)``."""
+        ext = self.conn.extensions
+        ext.sender = lambda e, peer, data: peer.send_extension(None, e.id, data)
+        ext.peers = lambda: [self]
+        return ext.register(name, encoding, on_message)
+
+    async def drain(self) -> None:
+        """Wait until everything queued so far has been handed to the transport."""
+        while self.conn.pending_output and not self.closed:
+            self._drained = trio.Event()
+            self._wake_writer.set()
+            await self._drained.wait()
+
+    # -- tasks -------------------------------------------------------------------------------------
+
+    async def _reader(self) -> None:
+        try:
+            while True:
+                if self.conn.pending_output > HIGH_WATER:
+                    await self.drain()
+                try:
+                    data = await self.transport.receive_some(READ_SIZE)
+                except (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as e:
+                    raise ConnectionClosed(f"connection lost: {e}") from None
+                if not data:
+                    raise ConnectionClosed("the remote closed the connection")
+                self._last_received = trio.current_time()
+                events = self.conn.receive_data(data)
+                for ev in events:
+                    if type(ev).__name__ == "HandshakeComplete":
+                        self._handshake_done.set()
+                    if isinstance(ev, ExtensionReceived) and ev.channel is None:
+                        self.conn.extensions.dispatch(self.conn.remote_extensions, ev.extension_id,
+                                                      ev.payload, self)
+                    self._send_events.send_nowait(ev)
+                self._flush()
+        except (ProtocolError, ConnectionClosed) as e:
+            self._fail(e)
+        except trio.ClosedResourceError:
+            self._fail(ConnectionClosed("closed"))
+
+    async def _writer(self) -> None:
+        try:
+            while True:
+                await self._wake_writer.wait()
+                self._wake_writer = trio.Event()
+                data = self.conn.data_to_send()
+                if data:
+                    deadline = self.timeout if self.timeout else math.inf
+                    with trio.move_on_after(deadline) as scope:
+                        await self.transport.send_all(data)
+                    if scope.cancelled_caught:
+                        raise ConnectionClosed("the remote does not read what we send")
+                if not self.conn.pending_output:
+                    self._drained.set()
+        except (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as e:
+            self._fail(ConnectionClosed(f"connection lost: {e}"))
+        except ConnectionClosed as e:
+            self._fail(e)
+
+    async def _watchdog(self) -> None:
+        tick = min(x for x in (self.keep_alive, self.timeout, 1.0) if x)
+        last_ping = trio.current_time()
+        while True:
+            await trio.sleep(tick)
+            now = trio.current_time()
+            if not self.conn.handshake_complete:
+                if self.handshake_timeout and now - self._last_received > self.handshake_timeout:
+                    self._fail(ProtocolError("handshake timed out"))
+                    return
+                continue
+            if self.timeout and now - self._last_received > self.timeout:
+                self._fail(ConnectionClosed("ETIMEDOUT: the remote has been silent too long"))
+                return
+            if self.keep_alive and now - last_ping >= self.keep_alive:
+                last_ping = now
+                self.conn.ping()
+                self._flush()
+
+
+def _in_trio() -> bool:
+    try:
+        trio.lowlevel.current_task()
+    except RuntimeError:
+        return False
+    return True
