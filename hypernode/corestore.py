@@ -7,20 +7,27 @@
   ``varint(len) || name``. The seed is BLAKE2b-256 of ``"9\\ncorestore" || name`` keyed with the master
   key (derive-key), so a JS corestore directory opens here with its feeds writable, and the reverse.
 
-With no directory everything lives in memory. Replication over connections is in
-:mod:`hypernode.replication.session`; this module owns the feeds and their storage.
+With no directory everything lives in memory. ``async with Corestore(...) as store`` gives the store
+a nursery: :meth:`Corestore.listen` and :meth:`Corestore.connect` then replicate live over TCP (one
+:class:`~hypernode.replication.session.ReplicationSession` per connection, every shared feed on it)
+until the store closes. A connection that fails or misbehaves ends alone.
 """
 
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 from types import TracebackType
+from typing import Any
+
+import trio
 
 from hypernode import crypto
 from hypernode.errors import CorruptStorageError, HypernodeError
 from hypernode.feed import Feed
 
+log = logging.getLogger(__name__)
 MASTER_KEY_FILENAME = "master_key"
 _NAMESPACE = b"corestore"
 
@@ -83,7 +90,10 @@ class Corestore:
                 with open(path, "wb") as f:
                     f.write(key)
             self.master_key = key[:32]
-        self.sessions: list = []  # replication sessions, managed by hypernode.replication.session
+        self.sessions: list[Any] = []  # live ReplicationSessions
+        self._nursery: trio.Nursery | None = None
+        self._nursery_cm: Any = None
+        self.listeners: list[trio.SocketListener] = []
 
     # -- keys and paths ----------------------------------------------------------------------------
 
@@ -207,18 +217,97 @@ class Corestore:
         if self.closed:
             raise HypernodeError("the corestore is closed")
 
+    # -- replication -------------------------------------------------------------------------------
+
+    async def replicate(self, transport: trio.abc.Stream, *, initiator: bool,
+                        task_status: Any = trio.TASK_STATUS_IGNORED, **stream_options: Any) -> Any:
+        """Replicate every shared feed over ``transport`` until the connection ends.
+
+        Returns the finished session (its ``error`` says why it ended, if it failed). With
+        ``nursery.start`` it reports the session as soon as the handshake is done.
+        """
+        from hypernode.replication.session import ReplicationSession
+        from hypernode.wire.stream import ProtocolStream
+
+        async with ProtocolStream(transport, initiator=initiator, **stream_options) as ps:
+            session = ReplicationSession(self, ps)
+            self.sessions.append(session)
+            try:
+                async with trio.open_nursery() as nursery:
+                    nursery.start_soon(session.run)
+                    try:
+                        await ps.wait_handshake()
+                    except Exception as e:  # noqa: BLE001 - reported through session.error
+                        session.error = e
+                    task_status.started(session)
+            finally:
+                self.sessions.remove(session)
+                await ps.aclose()
+        if session.error is not None:
+            log.info("connection ended: %s", session.error)
+        return session
+
+    def _require_nursery(self) -> trio.Nursery:
+        if self._nursery is None:
+            raise HypernodeError("use the store as `async with Corestore(...) as store` to replicate")
+        return self._nursery
+
+    async def listen(self, host: str = "127.0.0.1", port: int = 0) -> int:
+        """Accept replication connections on ``host:port``; returns the port (useful with 0)."""
+        nursery = self._require_nursery()
+        listeners = await trio.open_tcp_listeners(port, host=host)
+        self.listeners.extend(listeners)
+
+        async def handle(stream: trio.SocketStream) -> None:
+            await self.replicate(stream, initiator=False)
+
+        nursery.start_soon(trio.serve_listeners, handle, listeners)
+        return listeners[0].socket.getsockname()[1]
+
+    async def connect(self, host: str, port: int) -> Any:
+        """Connect to a peer and replicate live with it (in the background) until the store closes.
+
+        Returns the session once the handshake is done; raises OSError if the peer is unreachable.
+        """
+        nursery = self._require_nursery()
+        tcp = await trio.open_tcp_stream(host, port)
+        return await nursery.start(_replicate_started, self, tcp)
+
+    # -- lifecycle ---------------------------------------------------------------------------------
+
     async def close(self) -> None:
         if self.closed:
             return
         self.closed = True
         for session in list(self.sessions):
             await session.aclose()
+        for listener in self.listeners:
+            await listener.aclose()
+        if self._nursery is not None:
+            self._nursery.cancel_scope.cancel()
         for feed in list(self._feeds.values()):
             await feed.close()
 
     async def __aenter__(self) -> Corestore:
+        self._nursery_cm = trio.open_nursery()
+        self._nursery = await self._nursery_cm.__aenter__()
         return self
 
     async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                        tb: TracebackType | None) -> None:
-        await self.close()
+                        tb: TracebackType | None) -> bool | None:
+        cm, self._nursery_cm = self._nursery_cm, None
+        try:
+            await self.close()
+        except BaseException as e:
+            if cm is None:
+                raise
+            exc_type, exc, tb = type(e), e, e.__traceback__
+        self._nursery = None
+        if cm is not None:
+            return await cm.__aexit__(exc_type, exc, tb)
+        return None
+
+
+async def _replicate_started(store: Corestore, tcp: trio.abc.Stream,
+                             task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
+    await store.replicate(tcp, initiator=True, task_status=task_status)

@@ -14,9 +14,10 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from types import TracebackType
+from typing import Any
 
 import trio
 
@@ -31,6 +32,7 @@ from hypernode.errors import (
 )
 from hypernode.replication.downloads import Downloads
 from hypernode.storage import Node, Storage
+from hypernode.wire.extensions import Extension, Extensions
 
 MAX_BLOCK_SIZE = 8 * 1024 * 1024  # the replication stream refuses larger frames; JS refuses such appends
 
@@ -62,6 +64,10 @@ class Feed:
         self._lock = trio.Lock()
         self._changed = trio.Event()
         self.downloads = Downloads(self)
+        self.extensions = Extensions(
+            sender=lambda ext, peer, data: peer.send_extension(ext.id, data),
+            peers=lambda: self.peers,
+            on_change=self._extensions_changed)
 
     # -- opening and closing -----------------------------------------------------------------------
 
@@ -135,6 +141,7 @@ class Feed:
 
     async def close(self) -> None:
         if not self.closed:
+            self.flush()
             self.closed = True
             self._storage.close()
             self._changed.set()
@@ -295,6 +302,19 @@ class Feed:
         finally:
             self.downloads.unwant_range(r)
 
+    def register_extension(self, name: str, encoding: str = "binary",
+                           on_message: Callable[[Any, Any], None] | None = None) -> Extension:
+        """An extension message on this feed's channels: ``on_message(message, peer)`` for each one
+        received; the returned object's ``send(message, peer)`` and ``broadcast(message)`` send."""
+        return self.extensions.register(name, encoding, on_message)
+
+    def _extensions_changed(self) -> None:
+        from hypernode.wire import messages
+
+        names = self.extensions.names()
+        for peer in self.peers:
+            peer._send(messages.Options(extensions=names))
+
     @property
     def peers(self) -> list:
         """The remote peers this feed is replicating with (one :class:`FeedPeer` per channel)."""
@@ -367,9 +387,19 @@ class Feed:
             raise VerificationError("block larger than 8 MiB")
         async with self._lock:
             self.put_verified(index, data, list(nodes), signature)
+            self.flush()
+
+    def flush(self) -> None:
+        """Write the bitfield pages that changed (after the blocks and nodes they describe)."""
+        if self.bitfield.pages.dirty and not self.closed:
+            self._storage.write_bitfield_pages(self.bitfield.pages.take_dirty())
 
     def put_verified(self, index: int, data: bytes, nodes: list[Node], signature: bytes | None) -> None:
-        """The synchronous core of :meth:`put`, used by replication: verify, then store."""
+        """The synchronous core of :meth:`put`, used by replication: verify, then store.
+
+        The bitfield is not written here: the caller calls :meth:`flush` after a batch of blocks, so
+        the bitfield still reaches the disk after the data it describes.
+        """
         self._check_open()
         if self.bitfield.get(index):
             return
@@ -423,7 +453,6 @@ class Feed:
             tree.set(n.index)
         tree.set(2 * index)
         self.bitfield.set(index, True)
-        st.write_bitfield_pages(self.bitfield.pages.take_dirty())
         if new_roots is not None and new_length > self.length:
             self.length = new_length
             self._roots = new_roots

@@ -579,6 +579,174 @@ def _build(defs: list[MessageDef], ns: SimpleNamespace, scope: dict[str, Any], p
             fields.append(f)
         cls._fields = tuple(fields)
         cls._by_number = {f.number: f for f in fields}
+    for d in defs:
+        _specialise(scope[prefix + d.name])
+
+
+# -- specialised code for each message (the replication hot path decodes tens of thousands a second) --
+
+_FAST_VARINT = {"uint32", "uint64", "int32", "int64", "bool"}
+
+
+def _can_specialise(fields: tuple[FieldDef, ...]) -> bool:
+    for f in fields:
+        if f.label == "map" or f.packed:
+            return False
+        if f.message is None and f.type not in _FAST_VARINT and f.type not in _LEN_TYPES and not f.enum:
+            return False
+    return True
+
+
+def _specialise(cls: type[Message]) -> None:
+    fields = cls._fields
+    if not _can_specialise(fields):
+        return
+    env: dict[str, Any] = {"DecodeError": DecodeError, "_dv": decode_varint, "_ev": encode_varint,
+                           "Message": Message, "_skip": _skip_field}
+    dec = ["def _decode(cls, buf, pos, end, depth):",
+           "    if depth > 32:",
+           "        raise DecodeError('messages nested too deeply')"]
+    for i, f in enumerate(fields):
+        dec.append(f"    v{i} = []" if f.label == "repeated" else f"    v{i} = None")
+    dec.append("    while pos < end:")
+    dec.append("        tag = buf[pos]")
+    dec.append("        if tag < 128:")
+    dec.append("            pos += 1")
+    dec.append("        else:")
+    dec.append("            tag, pos = _dv(buf, pos)")
+    first = True
+    for i, f in enumerate(fields):
+        kw = "if" if first else "elif"
+        first = False
+
+        def store(expr: str, i: int = i, f: FieldDef = f) -> str:
+            return f"v{i}.append({expr})" if f.label == "repeated" else f"v{i} = {expr}"
+
+        if f.message is None and f.type not in _LEN_TYPES:  # varint
+            dec.append(f"        {kw} tag == {(f.number << 3) | 0}:")
+            dec.append("            if pos < end and buf[pos] < 128:")
+            dec.append("                x = buf[pos]")
+            dec.append("                pos += 1")
+            dec.append("            else:")
+            dec.append("                x, pos = _dv(buf, pos)")
+            if f.type == "bool":
+                dec.append("            " + store("x != 0"))
+            elif f.type in ("int32", "int64") or f.enum:
+                dec.append("            " + store("x - 18446744073709551616 if x >> 63 else x"))
+            elif f.type == "uint32":
+                dec.append("            " + store("x & 0xFFFFFFFF"))
+            else:
+                dec.append("            " + store("x"))
+        else:
+            dec.append(f"        {kw} tag == {(f.number << 3) | 2}:")
+            dec.append("            if pos < end and buf[pos] < 128:")
+            dec.append("                n = buf[pos]")
+            dec.append("                pos += 1")
+            dec.append("            else:")
+            dec.append("                n, pos = _dv(buf, pos)")
+            dec.append("            e = pos + n")
+            dec.append("            if e > end:")
+            dec.append(f"                raise DecodeError('{cls.__name__}.{f.name}: length past the end')")
+            if f.message is not None:
+                env[f"M{i}"] = f.message
+                dec.append("            " + store(f"M{i}._decode(buf, pos, e, depth + 1)"))
+            elif f.type == "bytes":
+                dec.append("            " + store("buf[pos:e]"))
+            else:
+                dec.append("            try:")
+                dec.append("                " + store("buf[pos:e].decode('utf-8')"))
+                dec.append("            except UnicodeDecodeError:")
+                dec.append(f"                raise DecodeError('{cls.__name__}.{f.name}: "
+                           "invalid UTF-8') from None")
+            dec.append("            pos = e")
+    known = {f.number for f in fields}
+    env["KNOWN"] = frozenset(known)
+    dec.append(f"        {'elif' if fields else 'if'} (tag >> 3) in KNOWN:")
+    dec.append(f"            raise DecodeError('{cls.__name__}: wrong wire type for field %d' % (tag >> 3))")
+    dec.append("        else:")
+    dec.append("            pos = _skip(buf, pos, end, tag)")
+    dec.append("    if pos > end:")
+    dec.append(f"        raise DecodeError('{cls.__name__}: field runs past the end')")
+    for i, f in enumerate(fields):
+        if f.label == "required":
+            dec.append(f"    if v{i} is None:")
+            dec.append(f"        raise DecodeError('{cls.__name__}.{f.name} is required but missing')")
+        elif f.default is not None:
+            env[f"D{i}"] = f.default
+            dec.append(f"    if v{i} is None:")
+            dec.append(f"        v{i} = D{i}")
+    dec.append("    obj = cls.__new__(cls)")
+    for i, f in enumerate(fields):
+        dec.append(f"    obj.{f.name} = v{i}")
+    dec.append("    return obj")
+
+    enc = ["def _encode_into(self, out):"]
+    for i, f in enumerate(fields):
+        tag = (f.number << 3) | (0 if (f.message is None and f.type not in _LEN_TYPES) else 2)
+        env[f"T{i}"] = encode_varint(tag)
+        enc.append(f"    v = self.{f.name}")
+        if f.label == "repeated":
+            enc.append("    for x in v:")
+            ind = "        "
+            var = "x"
+        else:
+            enc.append("    if v is None:")
+            if f.label == "required":
+                enc.append(f"        raise ValueError('{cls.__name__}.{f.name} is required')")
+            else:
+                enc.append("        pass")
+            enc.append("    else:")
+            ind = "        "
+            var = "v"
+        enc.append(f"{ind}out += T{i}")
+        if f.message is not None:
+            env[f"M{i}"] = f.message
+            enc.append(f"{ind}b = ({var} if isinstance({var}, Message) else M{i}(**{var})).encode()")
+            enc.append(f"{ind}out += _ev(len(b))")
+            enc.append(f"{ind}out += b")
+        elif f.type == "bytes":
+            enc.append(f"{ind}if not isinstance({var}, (bytes, bytearray, memoryview)):")
+            enc.append(f"{ind}    raise TypeError('{f.name} is bytes')")
+            enc.append(f"{ind}out += _ev(len({var}))")
+            enc.append(f"{ind}out += {var}")
+        elif f.type == "string":
+            enc.append(f"{ind}b = {var}.encode()")
+            enc.append(f"{ind}out += _ev(len(b))")
+            enc.append(f"{ind}out += b")
+        elif f.type == "bool":
+            enc.append(f"{ind}out.append(1 if {var} else 0)")
+        else:
+            if f.type.startswith("uint"):
+                enc.append(f"{ind}if {var} < 0:")
+                enc.append(f"{ind}    raise ValueError('{f.name}: negative value for {f.type}')")
+            enc.append(f"{ind}if 0 <= {var} < 128:")
+            enc.append(f"{ind}    out.append({var})")
+            enc.append(f"{ind}else:")
+            enc.append(f"{ind}    out += _ev({var})")
+    enc.append("    return None")
+    code = "\n".join(dec) + "\n\n" + "\n".join(enc) + "\n"
+    exec(compile(code, f"<protobuf {cls.__qualname__}>", "exec"), env)
+    cls._decode = classmethod(env["_decode"])  # type: ignore[assignment]
+    cls._encode_into = env["_encode_into"]  # type: ignore[assignment]
+
+
+def _skip_field(buf: bytes, pos: int, end: int, tag: int) -> int:
+    wire = tag & 7
+    if tag >> 3 == 0:
+        raise DecodeError("field number 0")
+    if wire == 0:
+        _, pos = decode_varint(buf, pos)
+        return pos
+    if wire == 2:
+        n, pos = decode_varint(buf, pos)
+        if pos + n > end:
+            raise DecodeError("length past the end of the message")
+        return pos + n
+    if wire == 1:
+        return pos + 8
+    if wire == 5:
+        return pos + 4
+    raise DecodeError(f"unsupported wire type {wire}")
 
 
 @cache

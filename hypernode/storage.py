@@ -29,6 +29,7 @@ TREE_HEADER = header(2, NODE_SIZE, "BLAKE2b")
 SIGNATURES_HEADER = header(1, SIGNATURE_SIZE, "Ed25519")
 _u64 = struct.Struct(">Q")
 _BLANK_NODE = bytes(NODE_SIZE)
+NODE_CACHE_SIZE = 1 << 16  # tree nodes kept in memory (about 10 MB at most)
 _BLANK_SIGNATURE = bytes(SIGNATURE_SIZE)
 
 
@@ -155,6 +156,7 @@ class Storage:
 
     def __init__(self, directory: str | None) -> None:
         self.directory = directory
+        self._node_cache: dict[int, Node] = {}
         if directory is None:
             self.key: _File | _MemoryFile = _MemoryFile("key")
             self.secret_key: _File | _MemoryFile = _MemoryFile("secret_key")
@@ -218,13 +220,25 @@ class Storage:
     # -- tree --------------------------------------------------------------------------------------
 
     def get_node(self, index: int) -> Node:
+        node = self._node_cache.get(index)
+        if node is not None:
+            return node
         buf = self.tree.read_upto(HEADER_SIZE + NODE_SIZE * index, NODE_SIZE)
         if len(buf) != NODE_SIZE or buf == _BLANK_NODE:
             raise CorruptStorageError(self.tree.path, f"tree node {index} is missing")
-        return Node(index, buf[:32], _u64.unpack_from(buf, 32)[0])
+        node = Node(index, buf[:32], _u64.unpack_from(buf, 32)[0])
+        self._cache_node(node)
+        return node
+
+    def _cache_node(self, node: Node) -> None:
+        cache = self._node_cache
+        if len(cache) >= NODE_CACHE_SIZE:
+            cache.clear()  # cheap and bounded; the nodes in use come back at once
+        cache[node.index] = node
 
     def put_node(self, node: Node) -> None:
         self.tree.write(HEADER_SIZE + NODE_SIZE * node.index, node.hash + _u64.pack(node.size))
+        self._cache_node(node)
 
     def put_node_range(self, start: int, nodes: list[Node | None]) -> None:
         """Write consecutive tree slots from ``start`` in one write (blank where None)."""
@@ -235,6 +249,9 @@ class Storage:
                 buf[o:o + 32] = n.hash
                 _u64.pack_into(buf, o + 32, n.size)
         self.tree.write(HEADER_SIZE + NODE_SIZE * start, buf)
+        for n in nodes:
+            if n is not None:
+                self._cache_node(n)
 
     # -- signatures --------------------------------------------------------------------------------
 

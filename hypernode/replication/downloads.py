@@ -23,10 +23,11 @@ _SCAN_LIMIT = 1 << 16  # blocks examined per pick() call at most, to bound work 
 class Range:
     start: int
     end: int | None  # None: open-ended (everything the peers have, live)
-    cursor: int = 0
+    cursor: int = 0  # every block before it is stored
+    next: int = 0  # every block before it is stored or requested from some peer
 
     def __post_init__(self) -> None:
-        self.cursor = self.start
+        self.cursor = self.next = self.start
 
 
 class Downloads:
@@ -50,6 +51,7 @@ class Downloads:
             self.peers.remove(peer)
         for i in [i for i, p in self.reserved.items() if p is peer]:
             del self.reserved[i]
+            self._rewind(i)
         for other in self.peers:
             other.update()
         self.feed._notify()
@@ -58,6 +60,14 @@ class Downloads:
         for i in indexes:
             if self.reserved.get(i) is peer:
                 del self.reserved[i]
+                if not self.feed.bitfield.get(i):
+                    self._rewind(i)
+
+    def _rewind(self, i: int) -> None:
+        """A request for block ``i`` was dropped: let the ranges pick it again."""
+        for r in self.ranges:
+            if r.start <= i < r.next:
+                r.next = i
 
     def remote_update(self, peer: FeedPeer) -> None:
         self.feed._notify()
@@ -134,10 +144,26 @@ class Downloads:
             end = peer.remote_length if r.end is None else min(r.end, peer.remote_length)
             while r.cursor < end and has(r.cursor):
                 r.cursor += 1
-            i = r.cursor
+            if r.next < r.cursor:
+                r.next = r.cursor
+            i = r.next
             limit = i + _SCAN_LIMIT
+            advance = True  # move r.next over blocks that are stored or requested
             while i < end and i < limit:
-                if take(i):
+                if i in reserved or has(i):
+                    if advance:
+                        r.next = i + 1
+                    i += 1
+                    continue
+                if not remote(i):
+                    advance = False  # another peer may have it: keep it for them
+                    i += 1
+                    continue
+                reserved[i] = peer
+                out.append(i)
+                if advance:
+                    r.next = i + 1
+                if len(out) >= room:
                     return out
                 i += 1
         return out

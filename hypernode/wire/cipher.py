@@ -43,8 +43,10 @@ class XSalsa20Stream:
             src = bytes(skip) + bytes(data)
         else:
             src = bytes(data)
-        out = ctypes.create_string_buffer(len(src))
-        if _xor_ic(out, src, len(src), self._nonce, block, self._key) != 0:  # pragma: no cover
+        out = bytearray(len(src))
+        c_out = (ctypes.c_char * len(src)).from_buffer(out)
+        if _xor_ic(c_out, src, len(src), self._nonce, block, self._key) != 0:  # pragma: no cover
             raise RuntimeError("crypto_stream_xsalsa20_xor_ic failed")
+        del c_out
         self._pos += n
-        return out.raw[skip:]
+        return bytes(out[skip:]) if skip else bytes(out)

@@ -133,6 +133,7 @@ class Connection:
         self._handshake: Handshake | None = Handshake(initiator, self.key_pair, self.nonce)
         self._frames = FrameDecoder(max_frame)
         self._out: list[bytes] = []
+        self._out_size = 0
         self._pending: list[tuple[int, int, Any]] = []  # frames queued until the handshake is done
         self._tx: XSalsa20Stream | None = None
         self._rx: XSalsa20Stream | None = None
@@ -168,7 +169,7 @@ class Connection:
         assert self._handshake is not None
         first = self._handshake.start()
         if first:
-            self._out.append(first)
+            self._queue(first)
 
     def data_to_send(self) -> bytes:
         """Everything queued for the remote (encrypted), emptying the queue."""
@@ -176,12 +177,17 @@ class Connection:
             return b""
         data = b"".join(self._out) if len(self._out) > 1 else self._out[0]
         self._out = []
+        self._out_size = 0
         self.bytes_sent += len(data)
         return data
 
     @property
     def pending_output(self) -> int:
-        return sum(len(b) for b in self._out)
+        return self._out_size
+
+    def _queue(self, data: bytes) -> None:
+        self._out.append(data)
+        self._out_size += len(data)
 
     def receive_data(self, data: bytes) -> list[Event]:
         """Process bytes from the remote. Raises :class:`ProtocolError` when the remote breaks the
@@ -195,7 +201,7 @@ class Connection:
             if self._handshake is not None:
                 reply = self._handshake.receive(data)
                 if reply:
-                    self._out.append(reply)
+                    self._queue(reply)
                 result = self._handshake.result
                 if result is None:
                     return events
@@ -239,7 +245,7 @@ class Connection:
         body = message if isinstance(message, (bytes, bytearray)) else message.encode()
         frame = encode_frame(channel_id, type_, body)
         assert self._tx is not None
-        self._out.append(self._tx.update(frame))
+        self._queue(self._tx.update(frame))
 
     def send(self, channel: Channel, message: Any) -> None:
         """Send a message (Options ... Data) on a channel we opened."""
@@ -261,7 +267,7 @@ class Connection:
     def ping(self) -> None:
         """Queue a keep-alive (an empty frame)."""
         if self._split is not None and self._tx is not None and not self.closed:
-            self._out.append(self._tx.update(b"\x00"))
+            self._queue(self._tx.update(b"\x00"))
 
     def _stream_extensions_changed(self) -> None:
         if self._split is not None:

@@ -18,7 +18,14 @@ from typing import Any
 import trio
 
 from hypernode.errors import HypernodeError
-from hypernode.wire.connection import Channel, Connection, Event, ExtensionReceived, ProtocolError
+from hypernode.wire.connection import (
+    Channel,
+    Connection,
+    Event,
+    ExtensionReceived,
+    HandshakeComplete,
+    ProtocolError,
+)
 from hypernode.wire.extensions import Extension
 from hypernode.wire.noise import KeyPair
 
@@ -46,7 +53,9 @@ class ProtocolStream:
         self._wake_writer = trio.Event()
         self._drained = trio.Event()
         self._handshake_done = trio.Event()
-        self._send_events, self._recv_events = trio.open_memory_channel[Event](math.inf)
+        # events travel in batches: everything one read produced, so that the consumer can handle a
+        # batch without yielding and the writer then sends all the replies at once
+        self._send_events, self._recv_events = trio.open_memory_channel[list[Event]](math.inf)
         self._last_received = trio.current_time() if _in_trio() else 0.0
 
     # -- lifecycle ---------------------------------------------------------------------------------
@@ -72,8 +81,9 @@ class ProtocolStream:
         """Close the connection (idempotent)."""
         if not self.closed:
             self.closed = True
-            for ev in self.conn.close():
-                self._send_events.send_nowait(ev)
+            closing = self.conn.close()
+            if closing:
+                self._send_events.send_nowait(closing)
             self._send_events.close()
             self._handshake_done.set()
             with trio.CancelScope(shield=True):
@@ -93,8 +103,14 @@ class ProtocolStream:
         return self._events()
 
     async def _events(self) -> AsyncIterator[Event]:
-        async for ev in self._recv_events:
-            yield ev
+        async for batch in self._recv_events:
+            for ev in batch:
+                yield ev
+
+    async def batches(self) -> AsyncIterator[list[Event]]:
+        """The events in the batches they arrived in (one per read from the transport)."""
+        async for batch in self._recv_events:
+            yield batch
 
     async def wait_handshake(self) -> bytes:
         """Wait for the handshake; returns the remote's static public key."""
@@ -166,12 +182,13 @@ class ProtocolStream:
                 self._last_received = trio.current_time()
                 events = self.conn.receive_data(data)
                 for ev in events:
-                    if type(ev).__name__ == "HandshakeComplete":
+                    if isinstance(ev, HandshakeComplete):
                         self._handshake_done.set()
-                    if isinstance(ev, ExtensionReceived) and ev.channel is None:
+                    elif isinstance(ev, ExtensionReceived) and ev.channel is None:
                         self.conn.extensions.dispatch(self.conn.remote_extensions, ev.extension_id,
                                                       ev.payload, self)
-                    self._send_events.send_nowait(ev)
+                if events:
+                    self._send_events.send_nowait(events)
                 self._flush()
         except (ProtocolError, ConnectionClosed) as e:
             self._fail(e)

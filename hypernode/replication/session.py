@@ -1,0 +1,165 @@
+"""One connection replicating every feed two stores share: the glue between the wire and the feeds.
+
+A :class:`ReplicationSession` consumes the events of a :class:`~hypernode.wire.stream.ProtocolStream`:
+it opens a channel for every feed its :class:`~hypernode.corestore.Corestore` has open (and for each
+feed the store opens later), answers a remote Open for a feed stored here by opening that feed, closes
+channels for feeds it does not have (as corestore 5 does), and gives each opened channel a
+:class:`~hypernode.replication.peer.FeedPeer`. A peer that sends a block that does not verify, or
+breaks the replication protocol, ends the connection; the store and its other connections carry on.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any
+
+import trio
+
+from hypernode.errors import HypernodeError, VerificationError
+from hypernode.replication.peer import FeedPeer, ReplicationError
+from hypernode.wire import (
+    ChannelClosed,
+    ChannelOpened,
+    ExtensionReceived,
+    MessageReceived,
+    RemoteOpened,
+    messages,
+)
+from hypernode.wire.connection import Channel
+from hypernode.wire.stream import ProtocolStream
+
+if TYPE_CHECKING:
+    from hypernode.corestore import Corestore
+    from hypernode.feed import Feed
+
+log = logging.getLogger(__name__)
+
+
+class ReplicationSession:
+    def __init__(self, store: Corestore, stream: ProtocolStream, *, max_requests: int = 32) -> None:
+        self.store = store
+        self.stream = stream
+        self.max_requests = max_requests
+        self.peers: dict[bytes, FeedPeer] = {}
+        self.error: BaseException | None = None
+        self._opening: set[bytes] = set()
+
+    @property
+    def remote_public_key(self) -> bytes | None:
+        return self.stream.remote_public_key
+
+    def feed_opened(self, feed: Feed) -> None:
+        """The store opened a feed: offer it on this connection too."""
+        if self.stream.closed:
+            return
+        ch = self.stream.conn.channel(feed.discovery_key)
+        if ch is not None and ch.opened:
+            return
+        _, events = self.stream.open_channel(feed.key)
+        for ev in events:
+            self._handle_sync(ev)
+
+    async def run(self) -> None:
+        """Replicate until the connection ends; protocol errors end it, they are not raised."""
+        try:
+            await self.stream.wait_handshake()
+        except HypernodeError as e:
+            self.error = e
+            return
+        for feed in self.store.feeds:
+            self.feed_opened(feed)
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(self._watch_timeouts)
+            try:
+                async for batch in self.stream.batches():
+                    for ev in batch:
+                        if isinstance(ev, RemoteOpened):
+                            await self._on_remote_open(ev.channel)
+                        else:
+                            self._handle_sync(ev)
+                    for peer in self.peers.values():
+                        peer.feed.flush()
+            except (VerificationError, ReplicationError) as e:
+                self.error = e
+                log.warning("dropping peer %s: %s", _hex(self.remote_public_key), e)
+                await self.stream.aclose()
+            finally:
+                for peer in list(self.peers.values()):
+                    peer.on_close()
+                self.peers.clear()
+                nursery.cancel_scope.cancel()
+        if self.error is None and self.stream.error is not None:
+            self.error = self.stream.error
+
+    async def _on_remote_open(self, ch: Channel) -> None:
+        dk = ch.discovery_key
+        feed = self.store.feed_by_discovery_key(dk)
+        if feed is None and self.store.exists(dk):
+            try:
+                feed = await self.store.get(discovery_key=dk)  # offers it to every session
+            except HypernodeError as e:
+                log.warning("cannot open feed %s: %s", dk.hex(), e)
+                feed = None
+        if feed is None:
+            self.stream.close_channel(dk)
+            return
+        self.feed_opened(feed)
+
+    def _handle_sync(self, ev: Any) -> None:
+        if isinstance(ev, ChannelOpened):
+            self._on_channel_opened(ev.channel)
+        elif isinstance(ev, MessageReceived):
+            peer = self.peers.get(ev.channel.discovery_key)
+            if peer is not None:
+                if type(ev.message).__name__ == "Options":
+                    return
+                peer.on_message(ev.message)
+        elif isinstance(ev, ExtensionReceived):
+            if ev.channel is not None:
+                peer = self.peers.get(ev.channel.discovery_key)
+                if peer is not None:
+                    peer.feed.extensions.dispatch(ev.channel.remote_extensions, ev.extension_id,
+                                                  ev.payload, peer)
+        elif isinstance(ev, ChannelClosed):
+            peer = self.peers.pop(ev.channel.discovery_key, None)
+            if peer is not None:
+                peer.on_close()
+
+    def _on_channel_opened(self, ch: Channel) -> None:
+        feed = self.store.feed_by_discovery_key(ch.discovery_key)
+        if feed is None:
+            self.stream.close_channel(ch.discovery_key)
+            return
+        stream = self.stream
+
+        def send(message: Any, ch: Channel = ch) -> None:
+            stream.send(ch, message)
+
+        peer = FeedPeer(feed, send, messages, max_requests=self.max_requests,
+                        remote_public_key=stream.remote_public_key)
+        peer.send_extension = lambda ext_id, data, ch=ch: stream.send_extension(ch, ext_id, data)
+        peer.channel = ch
+        peer.session = self
+        ch.context = peer
+        self.peers[ch.discovery_key] = peer
+        if len(feed.extensions):
+            stream.send(ch, messages.Options(extensions=feed.extensions.names()))
+        peer.on_open()
+
+    async def _watch_timeouts(self) -> None:
+        while True:
+            await trio.sleep(1)
+            for peer in list(self.peers.values()):
+                try:
+                    peer.check_timeouts()
+                except ReplicationError as e:
+                    self.error = e
+                    await self.stream.aclose()
+                    return
+
+    async def aclose(self) -> None:
+        await self.stream.aclose()
+
+
+def _hex(b: bytes | None) -> str:
+    return b.hex()[:16] if b else "?"
