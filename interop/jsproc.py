@@ -23,8 +23,21 @@ class JSProcess:
 
     async def __aenter__(self) -> JSProcess:
         self.proc = await trio.lowlevel.open_process(self.args, cwd=INTEROP, stdout=subprocess.PIPE,
-                                                     stderr=subprocess.PIPE)
+                                                     stderr=subprocess.PIPE, stdin=subprocess.PIPE)
         return self
+
+    async def command(self, answer: str, **cmd: Any) -> dict[str, Any]:
+        """Send a JSON command on stdin and wait for the event named ``answer``."""
+        assert self.proc is not None and self.proc.stdin is not None
+        await self.proc.stdin.send_all(json.dumps(cmd).encode() + b"\n")
+        while True:
+            ev = await self.next_event()
+            if ev is None:
+                raise AssertionError(f"JS exited during {cmd}: {self.events[-5:]}")
+            if ev.get("event") == "error":
+                raise AssertionError(f"JS failed {cmd}: {ev}")
+            if ev.get("event") == answer:
+                return ev
 
     async def __aexit__(self, *exc: object) -> None:
         assert self.proc is not None
@@ -32,6 +45,8 @@ class JSProcess:
             self.proc.kill()
         with trio.CancelScope(shield=True):
             await self.proc.wait()
+            if self.proc.stdin:
+                await self.proc.stdin.aclose()
             if self.proc.stdout:
                 await self.proc.stdout.aclose()
             if self.proc.stderr:
