@@ -1,0 +1,152 @@
+"""Replication between Python stores over loopback TCP, and against deliberately bad peers."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+import trio
+
+from hypernode.corestore import Corestore
+from hypernode.errors import VerificationError
+from hypernode.replication.peer import FeedPeer
+from hypernode.storage import Node
+from hypernode.wire import ChannelOpened, MessageReceived, messages
+from hypernode.wire.stream import ProtocolStream
+
+
+def blocks_for(n: int, size: int = 700, seed: int = 1) -> list[bytes]:
+    rnd = random.Random(seed)
+    return [rnd.randbytes(size) for _ in range(n)]
+
+
+async def test_full_clone_sparse_and_live(tmp_path):
+    blocks = blocks_for(3000)
+    async with Corestore(tmp_path / "a") as a, Corestore(tmp_path / "b") as b, \
+            Corestore(sparse=True) as c:
+        src = await a.get(name="src")
+        await src.append(blocks)
+        port = await a.listen()
+        full = await b.get(src.key)
+        sparse = await c.get(src.key)
+        await b.connect("127.0.0.1", port)
+        await c.connect("127.0.0.1", port)
+        with trio.fail_after(30):
+            await full.update(3000)
+            await full.download(0, 3000)
+            assert await sparse.get(1500) == blocks[1500]
+        assert [await full.get(i) for i in range(3000)] == blocks
+        assert sparse.downloaded() == 1
+        # live, both ways of waiting
+        await src.append(b"new")
+        with trio.fail_after(5):
+            assert await full.update(3001) == 3001
+            assert await full.get(3000) == b"new"
+            assert await sparse.get(3000) == b"new"
+        assert len(src.peers) == 2
+    # what b downloaded survived the restart, verified
+    async with Corestore(tmp_path / "b") as b2:
+        again = await b2.get(src.key)
+        assert again.length == 3001 and await again.get(2999) == blocks[2999]
+
+
+async def test_get_times_out_without_peers():
+    async with Corestore() as store:
+        from hypernode import crypto
+        feed = await store.get(crypto.key_pair().public_key)
+        with pytest.raises(trio.TooSlowError):
+            await feed.get(0, timeout=0.2)
+
+
+def _corrupt(mode: str, message):
+    if type(message).__name__ != "Data" or message.value is None:
+        return message
+    m = messages.Data(index=message.index, value=message.value, nodes=list(message.nodes),
+                      signature=message.signature)
+    if mode == "flipped byte":
+        m.value = bytes([m.value[0] ^ 1]) + m.value[1:]
+    elif mode == "wrong proof":
+        n = m.nodes[0] if m.nodes else None
+        if n is not None:
+            m.nodes[0] = messages.Data.Node(index=n.index, hash=bytes(32), size=n.size)
+        else:
+            m.value = m.value[::-1]
+    elif mode == "wrong signature":
+        if m.signature is not None:
+            m.signature = bytes(64)
+        else:
+            m.value = b"x" + m.value[1:]
+    return m
+
+
+async def _serve_bad(listener, feed, mode: str, task_status=trio.TASK_STATUS_IGNORED):
+    """A peer that has the feed but corrupts every block it sends."""
+    task_status.started()
+    tcp = await listener.accept()
+    async with ProtocolStream(tcp, initiator=False) as ps:
+        await ps.wait_handshake()
+        ch, first = ps.open_channel(feed.key)
+        peer = None
+
+        async def events():
+            yield first
+            async for batch in ps.batches():
+                yield batch
+
+        async for batch in events():
+            for ev in batch:
+                if isinstance(ev, ChannelOpened):
+                    peer = FeedPeer(feed, lambda m: ps.send(ch, _corrupt(mode, m)), messages)
+                    peer.on_open()
+                elif isinstance(ev, MessageReceived) and peer is not None:
+                    peer.on_message(ev.message)
+
+
+@pytest.mark.parametrize("mode", ["flipped byte", "wrong proof", "wrong signature"])
+async def test_bad_peer_is_dropped_and_honest_peer_completes(tmp_path, mode):
+    blocks = blocks_for(400, 1000, seed=7)
+    async with Corestore() as honest, Corestore(tmp_path / "victim") as victim:
+        src = await honest.get(name="x")
+        await src.append(blocks)
+        honest_port = await honest.listen()
+        async with Corestore() as evil_store, trio.open_nursery() as nursery:
+            evil_feed = await evil_store.get(src.key)  # a full copy for the bad peer to serve
+            await evil_store.connect("127.0.0.1", honest_port)
+            with trio.fail_after(20):
+                await evil_feed.update(400)
+                await evil_feed.download(0, 400)
+            listener = (await trio.open_tcp_listeners(0, host="127.0.0.1"))[0]
+            await nursery.start(_serve_bad, listener, evil_feed, mode)
+            bad_port = listener.socket.getsockname()[1]
+
+            feed = await victim.get(src.key)
+            bad_session = await victim.connect("127.0.0.1", bad_port)
+            with trio.fail_after(10):
+                while bad_session in victim.sessions:
+                    await trio.sleep(0.02)
+            assert isinstance(bad_session.error, VerificationError), bad_session.error
+            assert feed.downloaded() == 0  # nothing from the bad peer was stored
+            await victim.connect("127.0.0.1", honest_port)
+            with trio.fail_after(20):
+                await feed.download(0, 400)
+            assert [await feed.get(i) for i in range(400)] == blocks
+            nursery.cancel_scope.cancel()
+
+
+async def test_unrequested_data_is_not_stored():
+    """A peer pushing blocks nobody asked for gets them refused (an Unhave), nothing stored."""
+    async with Corestore() as a, Corestore(sparse=True) as b:
+        src = await a.get()
+        await src.append([b"one", b"two", b"three"])
+        feed = await b.get(src.key)
+        sent = []
+        peer = FeedPeer(feed, sent.append, messages)
+        peer.on_open()
+        proof = src.proof(1)
+        push = messages.Data(index=1, value=b"two", signature=proof.signature,
+                             nodes=[messages.Data.Node(index=n.index, hash=n.hash, size=n.size)
+                                    for n in proof.nodes])
+        peer.on_message(push)
+        assert not feed.has(1)
+        assert any(type(m).__name__ == "Unhave" and m.start == 1 for m in sent)
+        assert Node  # the Node type is what proofs carry
