@@ -10,6 +10,11 @@
 //   {cmd:'info', key}                         -> {event:'info', key, length, byteLength, downloaded, sha256}
 //   {cmd:'listen'}                            -> {event:'listening', port}
 //   {cmd:'connect', port}                     -> {event:'connected'}
+//   {cmd:'extension', key, name, encoding}   -> {event:'extension-registered'}; messages received
+//                                               on it print {event:'extension', name, msg} and are
+//                                               echoed back to the sender as {echo: msg} (json) or
+//                                               'echo:' + msg (utf-8 / binary)
+//   {cmd:'ext-send', key, name, msg|hex}     -> {event:'ext-sent'} (broadcast to the feed's peers)
 //   {cmd:'exit'}
 // Deterministic block i of a seed: sha256(seed + ':' + i) repeated to `size` bytes.
 'use strict'
@@ -21,6 +26,7 @@ const RAM = require('random-access-memory')
 
 const store = new Corestore(process.argv[2] && process.argv[2] !== 'memory' ? process.argv[2] : RAM)
 const feeds = new Map()
+const exts = new Map()
 const sockets = []
 
 function out (obj) { process.stdout.write(JSON.stringify(obj) + '\n') }
@@ -93,6 +99,27 @@ async function handle (c) {
     server.listen(0, '127.0.0.1', () => out({ event: 'listening', port: server.address().port }))
   } else if (c.cmd === 'connect') {
     const socket = net.connect(c.port, '127.0.0.1', () => { replicate(socket, true); out({ event: 'connected' }) })
+  } else if (c.cmd === 'extension') {
+    const f = feedOf(c.key)
+    const ext = f.registerExtension(c.name, {
+      encoding: c.encoding,
+      onmessage (msg, peer) {
+        const shown = Buffer.isBuffer(msg) ? { hex: msg.toString('hex') } : msg
+        out({ event: 'extension', name: c.name, msg: shown })
+        const isEcho = (msg && msg.echo) || (typeof msg === 'string' && msg.startsWith('echo:')) ||
+          (Buffer.isBuffer(msg) && msg.toString().startsWith('echo:'))
+        if (!isEcho) {
+          ext.send(c.encoding === 'json' ? { echo: msg } : c.encoding === 'utf-8' ? 'echo:' + msg
+            : Buffer.concat([Buffer.from('echo:'), msg]), peer)
+        }
+      }
+    })
+    exts.set(c.key + '/' + c.name, ext)
+    out({ event: 'extension-registered' })
+  } else if (c.cmd === 'ext-send') {
+    const ext = exts.get(c.key + '/' + c.name)
+    ext.broadcast(c.hex !== undefined ? Buffer.from(c.hex, 'hex') : c.msg)
+    out({ event: 'ext-sent' })
   } else if (c.cmd === 'exit') {
     for (const s of sockets) s.destroy()
     await store.close()
