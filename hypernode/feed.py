@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import os
 from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any
@@ -208,8 +209,9 @@ class Feed:
         slots: list[Node | None] = [None] * (2 * n - 1)
         outside: list[Node] = []
         size = 0
+        hashes = _leaf_hashes(batch)
         for k, block in enumerate(batch):
-            node = Node(2 * (start + k), crypto.data_hash(block), len(block))
+            node = Node(2 * (start + k), hashes[k], len(block))
             size += len(block)
             slots[node.index - first_slot] = node
             while roots and roots[-1].index == flat_tree.sibling(node.index):
@@ -226,7 +228,7 @@ class Feed:
         signature = crypto.sign(crypto.signable(roots, new_length), self.secret_key or b"")
 
         st = self._storage
-        st.write_data(self.byte_length, batch[0] if n == 1 else b"".join(batch))
+        st.write_data_vector(self.byte_length, batch)
         for node in outside:
             st.put_node(node)
         st.put_node_range(first_slot, slots)
@@ -496,6 +498,25 @@ class Feed:
     async def wait_for_change(self) -> None:
         """Return after the next append or put."""
         await self._changed.wait()
+
+
+_PARALLEL_HASH_BYTES = 1 << 20
+_hash_pool: ThreadPoolExecutor | None = None
+
+
+def _leaf_hashes(batch: list[bytes]) -> list[bytes]:
+    """The leaf hashes of a batch; big batches hash on two threads (hashlib releases the GIL)."""
+    global _hash_pool
+    total = sum(len(b) for b in batch)
+    if len(batch) < 4 or total < _PARALLEL_HASH_BYTES:
+        return [crypto.data_hash(b) for b in batch]
+    if _hash_pool is None:
+        _hash_pool = ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1),
+                                        thread_name_prefix="hypernode-hash")
+    half = len(batch) // 2
+    first = _hash_pool.submit(lambda: [crypto.data_hash(b) for b in batch[:half]])
+    rest = [crypto.data_hash(b) for b in batch[half:]]
+    return first.result() + rest
 
 
 def _check_node(node: Node) -> None:

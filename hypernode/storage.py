@@ -275,6 +275,23 @@ class Storage:
         if len(data):
             self.data.write(offset, data)
 
+    def write_data_vector(self, offset: int, blocks: list[bytes]) -> None:
+        """Write blocks back to back from ``offset`` without joining them first (pwritev)."""
+        if len(blocks) == 1 or not isinstance(self.data, _File):
+            self.write_data(offset, blocks[0] if len(blocks) == 1 else b"".join(blocks))
+            return
+        fd = self.data._open()
+        for i in range(0, len(blocks), 512):
+            chunk = [b for b in blocks[i:i + 512] if b]
+            want = sum(len(b) for b in chunk)
+            try:
+                written = os.pwritev(fd, chunk, offset) if chunk else 0
+            except OSError as e:
+                raise OSError(e.errno, f"{self.data.path}: cannot write: {e.strerror}") from e
+            if written != want:  # a short write: finish the rest in one piece
+                self.data.write(offset + written, b"".join(chunk)[written:])
+            offset += want
+
     def write_bitfield_pages(self, pages: list[tuple[int, bytes]]) -> None:
         for offset, page in pages:
             self.bitfield.write(HEADER_SIZE + offset, page)
