@@ -14,6 +14,9 @@ test: $(VENV_STAMP) $(NODE_STAMP)
 
 bench: $(VENV_STAMP) $(NODE_STAMP)
 	$(PY) interop/bench/feed_bench.py
+	$(PY) interop/bench/wire_bench.py
+	$(PY) interop/bench/replication_bench.py
+	$(PY) interop/bench/replication_bench.py --rss-gib 1
 
 lint: $(VENV_STAMP)
 	.venv/bin/ruff check hypernode tests interop conftest.py
