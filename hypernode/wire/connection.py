@@ -132,7 +132,8 @@ class Connection:
         self.nonce = os.urandom(24)
         self._handshake: Handshake | None = Handshake(initiator, self.key_pair, self.nonce)
         self._frames = FrameDecoder(max_frame)
-        self._out: list[bytes] = []
+        self._out: list[bytes] = []  # handshake bytes, sent as they are
+        self._plain: list[bytes] = []  # frames, encrypted together when taken by data_to_send
         self._out_size = 0
         self._pending: list[tuple[int, int, Any]] = []  # frames queued until the handshake is done
         self._tx: XSalsa20Stream | None = None
@@ -147,6 +148,7 @@ class Connection:
         self._remote: dict[int, Channel] = {}
         self.extensions = Extensions(on_change=self._stream_extensions_changed)
         self._sent_extension_names: list[str] | None = None
+        self._sent_extension_changes = -1
         self.remote_extensions: list[str] | None = None
         self.bytes_received = 0
         self.bytes_sent = 0
@@ -173,9 +175,15 @@ class Connection:
 
     def data_to_send(self) -> bytes:
         """Everything queued for the remote (encrypted), emptying the queue."""
-        if not self._out:
+        if not self._out_size:
             return b""
-        data = b"".join(self._out) if len(self._out) > 1 else self._out[0]
+        parts = self._out
+        if self._plain:
+            assert self._tx is not None
+            plain = b"".join(self._plain) if len(self._plain) > 1 else self._plain[0]
+            parts = [*parts, self._tx.update(plain)]
+            self._plain = []
+        data = b"".join(parts) if len(parts) > 1 else parts[0]
         self._out = []
         self._out_size = 0
         self.bytes_sent += len(data)
@@ -245,7 +253,8 @@ class Connection:
         body = message if isinstance(message, (bytes, bytearray)) else message.encode()
         frame = encode_frame(channel_id, type_, body)
         assert self._tx is not None
-        self._queue(self._tx.update(frame))
+        self._plain.append(frame)
+        self._out_size += len(frame)
 
     def send(self, channel: Channel, message: Any) -> None:
         """Send a message (Options ... Data) on a channel we opened."""
@@ -267,13 +276,17 @@ class Connection:
     def ping(self) -> None:
         """Queue a keep-alive (an empty frame)."""
         if self._split is not None and self._tx is not None and not self.closed:
-            self._queue(self._tx.update(b"\x00"))
+            self._plain.append(b"\x00")
+            self._out_size += 1
 
     def _stream_extensions_changed(self) -> None:
         if self._split is not None:
             self._send_stream_options_if_changed()
 
     def _send_stream_options_if_changed(self) -> None:
+        if self._sent_extension_changes == self.extensions.changes:
+            return
+        self._sent_extension_changes = self.extensions.changes
         names = self.extensions.names()
         if names != self._sent_extension_names:
             self._sent_extension_names = names

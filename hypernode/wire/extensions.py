@@ -79,6 +79,7 @@ class Extensions:
         self.sender: Callable[[Extension, Any, bytes], None] = sender or (lambda e, p, d: None)
         self.peers: Callable[[], list[Any]] = peers or list
         self.on_change = on_change
+        self.changes = 0  # bumped whenever the set of names changes
 
     def register(self, name: str, encoding: str = "binary",
                  on_message: Callable[[Any, Any], None] | None = None) -> Extension:
@@ -86,6 +87,7 @@ class Extensions:
             raise ValueError(f"an extension named {name!r} is already registered")
         ext = Extension(self, name, encoding, on_message)
         self._by_name[name] = ext
+        self.changes += 1
         if self.on_change:
             self.on_change()
         return ext
@@ -93,6 +95,7 @@ class Extensions:
     def remove(self, ext: Extension) -> None:
         if self._by_name.get(ext.name) is ext:
             del self._by_name[ext.name]
+            self.changes += 1
             if self.on_change:
                 self.on_change()
 
