@@ -14,7 +14,7 @@ import nacl._sodium
 
 _lib = ctypes.CDLL(nacl._sodium.__file__)
 _xor_ic = _lib.crypto_stream_xsalsa20_xor_ic
-_xor_ic.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_ulonglong, ctypes.c_char_p,
+_xor_ic.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_ulonglong, ctypes.c_char_p,
                     ctypes.c_uint64, ctypes.c_char_p]
 _xor_ic.restype = ctypes.c_int
 
@@ -33,20 +33,18 @@ class XSalsa20Stream:
         self._nonce = bytes(nonce)
         self._pos = 0
 
-    def update(self, data: bytes | bytearray | memoryview) -> bytes:
+    def update(self, data: bytes | bytearray | memoryview) -> memoryview:
+        """XOR ``data`` with the next bytes of the key stream (a view of a new buffer)."""
         n = len(data)
         if not n:
-            return b""
+            return memoryview(b"")
         skip = self._pos % _BLOCK
         block = self._pos // _BLOCK
-        if skip:
-            src = bytes(skip) + bytes(data)
-        else:
-            src = bytes(data)
-        out = bytearray(len(src))
-        c_out = (ctypes.c_char * len(src)).from_buffer(out)
-        if _xor_ic(c_out, src, len(src), self._nonce, block, self._key) != 0:  # pragma: no cover
+        buf = bytearray(skip + n)
+        buf[skip:] = data
+        c_buf = (ctypes.c_char * len(buf)).from_buffer(buf)
+        if _xor_ic(c_buf, c_buf, len(buf), self._nonce, block, self._key) != 0:  # pragma: no cover
             raise RuntimeError("crypto_stream_xsalsa20_xor_ic failed")
-        del c_out
+        del c_buf
         self._pos += n
-        return bytes(out[skip:]) if skip else bytes(out)
+        return memoryview(buf)[skip:]

@@ -26,7 +26,7 @@ from hypernode import crypto
 from hypernode.protobuf import DecodeError, decode_varint, encode_varint, load_schema
 from hypernode.wire.cipher import XSalsa20Stream
 from hypernode.wire.extensions import Extensions
-from hypernode.wire.frames import EXTENSION_TYPE, MAX_FRAME, FrameDecoder, ProtocolError, encode_frame
+from hypernode.wire.frames import EXTENSION_TYPE, MAX_FRAME, FrameDecoder, ProtocolError, varint
 from hypernode.wire.noise import Handshake, KeyPair
 
 messages = load_schema("hypercore-protocol.proto")
@@ -183,7 +183,7 @@ class Connection:
             plain = b"".join(self._plain) if len(self._plain) > 1 else self._plain[0]
             parts = [*parts, self._tx.update(plain)]
             self._plain = []
-        data = b"".join(parts) if len(parts) > 1 else parts[0]
+        data = b"".join(parts) if len(parts) > 1 else bytes(parts[0])
         self._out = []
         self._out_size = 0
         self.bytes_sent += len(data)
@@ -250,11 +250,16 @@ class Connection:
         if type_ == OPEN and message.capability is None and isinstance(message, _OpenWithKey):
             message = messages.Open(discoveryKey=message.discoveryKey,
                                     capability=crypto.capability(message.key, *self._split))
-        body = message if isinstance(message, (bytes, bytearray)) else message.encode()
-        frame = encode_frame(channel_id, type_, body)
-        assert self._tx is not None
-        self._plain.append(frame)
-        self._out_size += len(frame)
+        if isinstance(message, (bytes, bytearray)):
+            body: bytes | bytearray = message
+        else:
+            body = bytearray()
+            message._encode_into(body)
+        header = varint((channel_id << 4) | type_)
+        prefix = varint(len(header) + len(body)) + header
+        self._plain.append(prefix)
+        self._plain.append(body)
+        self._out_size += len(prefix) + len(body)
 
     def send(self, channel: Channel, message: Any) -> None:
         """Send a message (Options ... Data) on a channel we opened."""

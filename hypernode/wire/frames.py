@@ -66,7 +66,7 @@ class FrameDecoder:
                 header, h = _read_varint(buf, p, p + length)
                 if header is None:
                     raise FrameError("frame header is not a valid varint")
-                body = bytes(buf[h:p + length])
+                body = bytes(memoryview(buf)[h:p + length])
                 pos = p + length
                 yield header >> 4, header & 15, body
         finally:
