@@ -150,3 +150,34 @@ async def test_unrequested_data_is_not_stored():
         assert not feed.has(1)
         assert any(type(m).__name__ == "Unhave" and m.start == 1 for m in sent)
         assert Node  # the Node type is what proofs carry
+
+
+def test_remote_bits_are_bounded_and_exact():
+    from hypernode.replication.peer import RemoteBits, ReplicationError
+    bits = RemoteBits(max_pages=4)
+    bits.set_range(5, 70_000)
+    assert not bits.get(4) and bits.get(5) and bits.get(69_999) and not bits.get(70_000)
+    assert bits.last() == 69_999
+    bits.set_range(10, 20, False)
+    assert bits.get(9) and not bits.get(10) and not bits.get(19) and bits.get(20)
+    bits.fill(1 << 17, b"\x80\x01")
+    assert bits.get(1 << 17) and bits.get((1 << 17) + 15) and not bits.get((1 << 17) + 1)
+    with pytest.raises(ReplicationError):
+        bits.set_range(0, 1 << 40)  # would need far more than four pages
+
+
+async def test_hostile_have_messages_end_only_that_peer():
+    """Haves that announce absurd ranges are refused, not allocated."""
+    from hypernode.replication.peer import ReplicationError
+    async with Corestore() as store:
+        from hypernode import crypto
+        feed = await store.get(crypto.key_pair().public_key)
+        peer = FeedPeer(feed, lambda m: None, messages)
+        peer.on_open()
+        peer.on_message(messages.Have(start=0, length=5))
+        with pytest.raises(ReplicationError):
+            peer.on_message(messages.Have(start=1 << 39, length=1 << 39))
+        with pytest.raises(ReplicationError):
+            peer.on_message(messages.Have(start=3, bitfield=b"\x01"))  # not byte aligned
+        with pytest.raises(ReplicationError):
+            peer.on_message(messages.Have(start=0, length=8, bitfield=b"\xff\xff\xff\xff\x7f"))

@@ -35,7 +35,7 @@ if TYPE_CHECKING:
 WANT_REGION = 1024 * 1024  # blocks per Want, as JS hypercore sends them
 WANT_ALIGN = 8192  # JS answers only Wants aligned to this
 MAX_INFLIGHT_WANTS = 16
-MAX_REMOTE_BLOCKS = 1 << 40  # a Have beyond this is nonsense
+MAX_REMOTE_BLOCKS = 1 << 48  # a Have beyond this is nonsense
 
 
 class ReplicationError(HypernodeError):
@@ -43,45 +43,84 @@ class ReplicationError(HypernodeError):
 
 
 class RemoteBits:
-    """The blocks a remote peer says it has: a growable bitmap."""
+    """The blocks a remote peer says it has: a sparse bitmap in 8 KiB pages (65,536 blocks each).
 
-    __slots__ = ("bits",)
+    Memory follows what the remote announces, up to ``max_pages`` pages (32 MiB): a peer announcing
+    more than that is refused with :class:`ReplicationError`, never allowed to exhaust memory.
+    """
 
-    def __init__(self) -> None:
-        self.bits = bytearray()
+    PAGE_BITS = 1 << 16
+    PAGE_BYTES = PAGE_BITS // 8
+
+    __slots__ = ("pages", "max_pages")
+
+    def __init__(self, max_pages: int = 4096) -> None:
+        self.pages: dict[int, bytearray] = {}
+        self.max_pages = max_pages
+
+    def _page(self, p: int) -> bytearray:
+        page = self.pages.get(p)
+        if page is None:
+            if len(self.pages) >= self.max_pages:
+                raise ReplicationError("the remote announced too many blocks")
+            page = self.pages[p] = bytearray(self.PAGE_BYTES)
+        return page
 
     def get(self, i: int) -> bool:
-        j = i >> 3
-        return j < len(self.bits) and bool(self.bits[j] & (128 >> (i & 7)))
+        page = self.pages.get(i >> 16)
+        return page is not None and bool(page[(i & 0xFFFF) >> 3] & (128 >> (i & 7)))
 
     def set(self, i: int, value: bool = True) -> None:
-        j = i >> 3
-        if j >= len(self.bits):
-            if not value:
-                return
-            self.bits.extend(bytes(j + 1 - len(self.bits)))
         if value:
-            self.bits[j] |= 128 >> (i & 7)
+            self._page(i >> 16)[(i & 0xFFFF) >> 3] |= 128 >> (i & 7)
         else:
-            self.bits[j] &= ~(128 >> (i & 7)) & 0xFF
+            page = self.pages.get(i >> 16)
+            if page is not None:
+                page[(i & 0xFFFF) >> 3] &= ~(128 >> (i & 7)) & 0xFF
+
+    def set_range(self, start: int, end: int, value: bool = True) -> None:
+        """Set (or clear) every block in ``[start, end)``, whole bytes at a time."""
+        i = start
+        while i < end and i & 7:
+            self.set(i, value)
+            i += 1
+        fill = 0xFF if value else 0
+        while i + 8 <= end:
+            p = i >> 16
+            page_end = min(end & ~7, (p + 1) << 16)
+            if value or p in self.pages:
+                page = self._page(p)
+                a, b = (i & 0xFFFF) >> 3, ((page_end - 1) & 0xFFFF) // 8 + 1
+                page[a:b] = bytes([fill]) * (b - a)
+            i = page_end
+        while i < end:
+            self.set(i, value)
+            i += 1
 
     def fill(self, start: int, data: bytes) -> None:
         """Copy a decoded Have bitfield starting at block ``start`` (a multiple of 8)."""
-        j = start >> 3
-        end = j + len(data)
-        if end > len(self.bits):
-            self.bits.extend(bytes(end - len(self.bits)))
-        self.bits[j:end] = data
+        byte = start >> 3
+        pos = 0
+        while pos < len(data):
+            p = (byte + pos) // self.PAGE_BYTES
+            off = (byte + pos) % self.PAGE_BYTES
+            n = min(self.PAGE_BYTES - off, len(data) - pos)
+            chunk = data[pos:pos + n]
+            if p in self.pages or chunk.count(0) != n:
+                self._page(p)[off:off + n] = chunk
+            pos += n
 
     def clear(self) -> None:
-        self.bits = bytearray()
+        self.pages = {}
 
     def last(self) -> int:
         """The highest block set, or -1."""
-        for j in range(len(self.bits) - 1, -1, -1):
-            b = self.bits[j]
-            if b:
-                return 8 * j + 7 - ((b & -b).bit_length() - 1)
+        for p in sorted(self.pages, reverse=True):
+            page = self.pages[p]
+            for j in range(len(page) - 1, -1, -1):
+                b = page[j]
+                if b:
+                    return (p << 16) + 8 * j + 7 - ((b & -b).bit_length() - 1)
         return -1
 
 
@@ -192,8 +231,7 @@ class FeedPeer:
             if last + 1 > self.remote_length:
                 self.remote_length = last + 1
         else:
-            for i in range(start, start + min(length, 1 << 20)):
-                self.remote.set(i)
+            self.remote.set_range(start, start + length)
             if start + length > self.remote_length:
                 self.remote_length = start + length
         self.feed.downloads.remote_update(self)
@@ -206,8 +244,7 @@ class FeedPeer:
             self.remote_length = 0
             self.remote.clear()
             return
-        for i in range(start, start + min(length, 1 << 20)):
-            self.remote.set(i, False)
+        self.remote.set_range(start, start + min(length, MAX_REMOTE_BLOCKS), False)
 
     def _on_request(self, msg: Any) -> None:
         if not self.uploading:
