@@ -26,6 +26,7 @@ import trio
 from hypernode import crypto
 from hypernode.errors import CorruptStorageError, HypernodeError
 from hypernode.feed import Feed
+from hypernode.protobuf import DecodeError, decode_varint, encode_varint
 
 log = logging.getLogger(__name__)
 MASTER_KEY_FILENAME = "master_key"
@@ -40,27 +41,17 @@ def derive_seed(master_key: bytes, name: bytes, namespace: bytes = _NAMESPACE) -
 
 
 def _encode_name(name: bytes) -> bytes:
-    n = len(name)
-    out = bytearray()
-    while n >= 0x80:
-        out.append((n & 0x7F) | 0x80)
-        n >>= 7
-    out.append(n)
-    return bytes(out) + name
+    return encode_varint(len(name)) + name
 
 
 def _decode_name(buf: bytes) -> bytes | None:
-    n = 0
-    shift = 0
-    for i, b in enumerate(buf):
-        n |= (b & 0x7F) << shift
-        if not b & 0x80:
-            name = buf[i + 1:]
-            return name if len(name) == n else None
-        shift += 7
-        if shift > 35:
-            return None
-    return None
+    """The name, or None for a file that is not ``varint(len) || name`` (as derived-key-storage)."""
+    try:
+        n, off = decode_varint(buf, 0)
+    except DecodeError:
+        return None
+    name = buf[off:]
+    return name if len(name) == n else None
 
 
 class Corestore:

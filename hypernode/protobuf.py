@@ -81,6 +81,25 @@ def decode_varint(buf: bytes | bytearray | memoryview, offset: int) -> tuple[int
             raise DecodeError("varint longer than 10 bytes")
 
 
+def read_varint_partial(buf: bytes | bytearray, pos: int, end: int,
+                        max_bytes: int = 9) -> tuple[int | None, int]:
+    """For incremental parsers: ``(value, offset after it)``, or ``(None, pos)`` if the varint is not
+    complete before ``end``; :class:`DecodeError` if it runs past ``max_bytes`` bytes."""
+    value = 0
+    shift = 0
+    i = pos
+    while i < end:
+        b = buf[i]
+        i += 1
+        value |= (b & 0x7F) << shift
+        if b < 0x80:
+            return value, i
+        shift += 7
+        if i - pos >= max_bytes:
+            raise DecodeError("varint too long")
+    return None, pos
+
+
 # -- schema parsing --------------------------------------------------------------------------------
 
 _VARINT_TYPES = {"uint32", "uint64", "int32", "int64", "bool", "sint32", "sint64"}

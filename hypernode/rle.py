@@ -10,23 +10,12 @@ bytes.
 from __future__ import annotations
 
 from hypernode.errors import HypernodeError
+from hypernode.protobuf import DecodeError, decode_varint, varint_length
+from hypernode.protobuf import encode_varint as _varint
 
 
 class RLEError(HypernodeError, ValueError):
     """A malformed or oversized RLE bitfield."""
-
-
-def _varint(n: int) -> bytes:
-    out = bytearray()
-    while n >= 0x80:
-        out.append((n & 0x7F) | 0x80)
-        n >>= 7
-    out.append(n)
-    return bytes(out)
-
-
-def _varint_len(n: int) -> int:
-    return max(1, (n.bit_length() + 6) // 7)
 
 
 def encode(bits: bytes | bytearray | memoryview) -> bytes:
@@ -40,9 +29,9 @@ def encode(bits: bytes | bytearray | memoryview) -> bytes:
     def run(i: int, length: int, bit: int) -> None:
         nonlocal flushed
         head = i - length - flushed
-        head_cost = _varint_len(2 * head) + head if head else 0
+        head_cost = varint_length(2 * head) + head if head else 0
         code = 4 * length + (2 if bit else 0) + 1
-        if head_cost + _varint_len(code) >= _varint_len(2 * (i - flushed)) + i - flushed:
+        if head_cost + varint_length(code) >= varint_length(2 * (i - flushed)) + i - flushed:
             return  # cheaper to leave these bytes in the literal
         if head:
             out.extend(_varint(2 * head))
@@ -83,19 +72,10 @@ def decode(buf: bytes | bytearray | memoryview, max_bytes: int = 1 << 24, align:
     off = 0
     n = len(buf)
     while off < n:
-        value = 0
-        shift = 0
-        while True:
-            if off >= n:
-                raise RLEError("truncated varint in RLE bitfield")
-            byte = buf[off]
-            off += 1
-            value |= (byte & 0x7F) << shift
-            if not byte & 0x80:
-                break
-            shift += 7
-            if shift > 63:
-                raise RLEError("varint too long in RLE bitfield")
+        try:
+            value, off = decode_varint(buf, off)
+        except DecodeError as e:
+            raise RLEError(f"bad varint in RLE bitfield: {e}") from None
         if value & 1:
             length = value >> 2
             if len(out) + length > max_bytes:

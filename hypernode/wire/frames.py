@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from hypernode.errors import HypernodeError
+from hypernode.protobuf import DecodeError, encode_varint, read_varint_partial
 
 MAX_FRAME = 8 * 1024 * 1024
 EXTENSION_TYPE = 15
@@ -23,13 +24,7 @@ class FrameError(ProtocolError):
     pass
 
 
-def varint(n: int) -> bytes:
-    out = bytearray()
-    while n >= 0x80:
-        out.append((n & 0x7F) | 0x80)
-        n >>= 7
-    out.append(n)
-    return bytes(out)
+varint = encode_varint
 
 
 def encode_frame(channel: int, type_: int, body: bytes) -> bytes:
@@ -78,15 +73,7 @@ class FrameDecoder:
 
 
 def _read_varint(buf: bytearray, pos: int, end: int) -> tuple[int | None, int]:
-    value = 0
-    shift = 0
-    while pos < end:
-        b = buf[pos]
-        pos += 1
-        value |= (b & 0x7F) << shift
-        if b < 0x80:
-            return value, pos
-        shift += 7
-        if shift > 56:
-            raise FrameError("varint too long")
-    return None, pos
+    try:
+        return read_varint_partial(buf, pos, end)
+    except DecodeError:
+        raise FrameError("varint too long") from None

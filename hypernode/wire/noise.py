@@ -13,7 +13,8 @@ from dataclasses import dataclass
 
 from noise.connection import Keypair, NoiseConnection
 
-from hypernode.protobuf import DecodeError, load_schema
+from hypernode.protobuf import DecodeError, load_schema, read_varint_partial
+from hypernode.protobuf import encode_varint as _varint
 from hypernode.wire.frames import ProtocolError
 
 PROTOCOL_NAME = b"Noise_XX_25519_ChaChaPoly_BLAKE2b"
@@ -144,23 +145,8 @@ class Handshake:
         return True
 
 
-def _varint(n: int) -> bytes:
-    out = bytearray()
-    while n >= 0x80:
-        out.append((n & 0x7F) | 0x80)
-        n >>= 7
-    out.append(n)
-    return bytes(out)
-
-
 def _read_varint(buf: bytearray) -> tuple[int | None, int]:
-    value = 0
-    shift = 0
-    for i, b in enumerate(buf):
-        value |= (b & 0x7F) << shift
-        if b < 0x80:
-            return value, i + 1
-        shift += 7
-        if shift > 28:
-            raise HandshakeError("handshake length varint too long")
-    return None, 0
+    try:
+        return read_varint_partial(buf, 0, len(buf), max_bytes=4)
+    except DecodeError:
+        raise HandshakeError("handshake length varint too long") from None
