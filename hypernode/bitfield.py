@@ -187,28 +187,29 @@ class TreeIndex:
 
     def digest(self, i: int) -> int:
         """What a requester tells the uploader about the nodes above ``i`` that it already has."""
-        if self.get(i):
+        get = self.bits.get
+        if get(i):
             return 1
         digest = 0
-        nxt = flat_tree.sibling(i)
+        d = flat_tree.depth(i)  # flat-tree math inlined: this runs for every request
+        nxt = i ^ (2 << d)
         maximum = max(nxt + 2, self.bits.length)
         bit = 2
-        depth = flat_tree.depth(i)
-        parent = flat_tree.parent(nxt, depth)
-        depth += 1
-        while flat_tree.right_span(nxt) < maximum or flat_tree.left_span(parent) > 0:
-            if self.get(nxt):
+        parent = (nxt | (1 << d)) & ~(2 << d)
+        d += 1  # the parent's depth
+        while nxt + (1 << (d - 1)) - 1 < maximum or parent - (1 << d) + 1 > 0:
+            if get(nxt):
                 digest += bit
-            if self.get(parent):
+            if get(parent):
                 digest += 2 * bit
                 if not digest & 1:
                     digest += 1
                 if digest + 1 == 4 * bit:
                     return 1
                 return digest
-            nxt = flat_tree.sibling(parent)
-            parent = flat_tree.parent(nxt, depth)
-            depth += 1
+            nxt = parent ^ (2 << d)
+            parent = (nxt | (1 << d)) & ~(2 << d)
+            d += 1
             bit *= 2
         return digest
 

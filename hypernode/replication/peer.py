@@ -140,6 +140,9 @@ class FeedPeer:
         self.request_timeout = request_timeout
         self._clock = clock
         self.remote_public_key = remote_public_key
+        # True: request more after every block. A session that handles messages in batches sets it
+        # False and calls update() once per batch, so requests go out together.
+        self.auto_update = True
 
         self.remote = RemoteBits()
         self.remote_length = 0
@@ -285,7 +288,8 @@ class FeedPeer:
         self.stats["downloaded_blocks"] += 1
         self.stats["downloaded_bytes"] += len(msg.value)
         self.feed.downloads.downloaded(index, self)
-        self.update()
+        if self.auto_update:
+            self.update()
 
     _handlers: dict[str, Callable[[FeedPeer, Any], None]] = {
         "Status": _on_status, "Have": _on_have, "Unhave": _on_unhave, "Want": _on_want,

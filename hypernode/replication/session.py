@@ -36,7 +36,7 @@ log = logging.getLogger(__name__)
 
 
 class ReplicationSession:
-    def __init__(self, store: Corestore, stream: ProtocolStream, *, max_requests: int = 32) -> None:
+    def __init__(self, store: Corestore, stream: ProtocolStream, *, max_requests: int = 256) -> None:
         self.store = store
         self.stream = stream
         self.max_requests = max_requests
@@ -78,6 +78,7 @@ class ReplicationSession:
                         else:
                             self._handle_sync(ev)
                     for peer in self.peers.values():
+                        peer.update()
                         peer.feed.flush()
             except (VerificationError, ReplicationError) as e:
                 self.error = e
@@ -137,6 +138,7 @@ class ReplicationSession:
 
         peer = FeedPeer(feed, send, messages, max_requests=self.max_requests,
                         remote_public_key=stream.remote_public_key)
+        peer.auto_update = False  # run() calls update() after each batch
         peer.send_extension = lambda ext_id, data, ch=ch: stream.send_extension(ch, ext_id, data)
         peer.channel = ch
         peer.session = self

@@ -17,6 +17,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -83,18 +84,30 @@ def serve_js(directory: str, count: int, size: int) -> tuple[JSNode, str, int]:
     return node, key, port
 
 
+TIMEOUT = 600  # seconds for one clone before the run is declared failed
+
+
 def clone_py(directory: str, key: str, port: int, count: int) -> tuple[float, float]:
     proc = subprocess.Popen([PY, REPL_PY, "clone", directory, key, str(port), str(count)],
                             stdout=subprocess.PIPE, text=True)
     assert proc.stdout is not None
-    line = proc.stdout.readline()
-    rss = peak_rss_mb(proc.pid)
-    proc.wait()
+    killer = threading.Timer(TIMEOUT, proc.kill)
+    killer.start()
+    try:
+        line = proc.stdout.readline()
+        rss = peak_rss_mb(proc.pid)
+        proc.wait()
+    finally:
+        killer.cancel()
+    if not line:
+        raise RuntimeError(f"the Python clone did not finish in {TIMEOUT} s")
     return float(json.loads(line)["seconds"]), rss
 
 
 def clone_js(directory: str, key: str, port: int, count: int) -> tuple[float, float]:
     node = JSNode(directory)
+    killer = threading.Timer(TIMEOUT, node.proc.kill)
+    killer.start()
     try:
         node.cmd("opened", cmd="open", key=key)
         start = time.perf_counter()
@@ -104,6 +117,7 @@ def clone_js(directory: str, key: str, port: int, count: int) -> tuple[float, fl
         seconds = time.perf_counter() - start
         return seconds, peak_rss_mb(node.proc.pid)
     finally:
+        killer.cancel()
         node.close()
 
 
