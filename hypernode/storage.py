@@ -31,6 +31,7 @@ _u64 = struct.Struct(">Q")
 _BLANK_NODE = bytes(NODE_SIZE)
 NODE_CACHE_SIZE = 1 << 16  # tree nodes kept in memory (about 10 MB at most)
 _BLANK_SIGNATURE = bytes(SIGNATURE_SIZE)
+_WRITEV_BYTES = 1 << 20  # bytes per pwritev when a batch of blocks is written
 
 
 class Node(NamedTuple):
@@ -276,14 +277,22 @@ class Storage:
             self.data.write(offset, data)
 
     def write_data_vector(self, offset: int, blocks: list[bytes]) -> None:
-        """Write blocks back to back from ``offset`` without joining them first (pwritev)."""
+        """Write blocks back to back from ``offset`` without joining them first (pwritev), about
+        1 MiB per call: one huge pwritev is several times slower on ext4 than many small ones."""
         if len(blocks) == 1 or not isinstance(self.data, _File):
             self.write_data(offset, blocks[0] if len(blocks) == 1 else b"".join(blocks))
             return
         fd = self.data._open()
-        for i in range(0, len(blocks), 512):
-            chunk = [b for b in blocks[i:i + 512] if b]
-            want = sum(len(b) for b in chunk)
+        i = 0
+        while i < len(blocks):
+            chunk: list[bytes] = []
+            want = 0
+            while i < len(blocks) and len(chunk) < 512 and (
+                    not chunk or want + len(blocks[i]) <= _WRITEV_BYTES):
+                if blocks[i]:
+                    chunk.append(blocks[i])
+                    want += len(blocks[i])
+                i += 1
             try:
                 written = os.pwritev(fd, chunk, offset) if chunk else 0
             except OSError as e:
