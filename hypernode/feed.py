@@ -305,6 +305,21 @@ class Feed:
         finally:
             self.downloads.unwant_range(r)
 
+    async def seek(self, start: int, end: int, offset: int, *, timeout: float | None = None
+                   ) -> tuple[int, int]:
+        """The block of ``[start, end)`` holding byte ``offset`` (counted from the first byte of block
+        ``start``), and the offset inside it; ``(end, 0)`` when ``offset`` is past the range.
+
+        Block sizes come from the tree's leaves; a block whose leaf is not local is fetched."""
+        self._check_open()
+        tree, get_node = self.tree, self._storage.get_node
+        for i in range(start, end):
+            size = get_node(2 * i).size if tree.get(2 * i) else len(await self.get(i, timeout=timeout))
+            if offset < size:
+                return i, offset
+            offset -= size
+        return end, 0
+
     def register_extension(self, name: str, encoding: str = "binary",
                            on_message: Callable[[Any, Any], None] | None = None) -> Extension:
         """An extension message on this feed's channels: ``on_message(message, peer)`` for each one
