@@ -57,9 +57,12 @@ async def test_write_and_read_files(drive):
     # overwrite
     await drive.write_file("/hello.txt", b"second")
     assert await drive.read_file("/hello.txt") == b"second"
-    # empty file
+    # an empty file is one empty content block, as JS hyperdrive writes it
+    before = (await drive.content_feed()).length
     st = await drive.write_file("/empty", b"")
-    assert st.size == 0 and st.blocks == 0 and await drive.read_file("/empty") == b""
+    assert st.size == 0 and st.blocks == 1 and st.offset == before
+    assert await drive.read_file("/empty") == b""
+    assert (await drive.content_feed()).length == before + 1
 
 
 async def test_read_stream_ranges(drive):
@@ -80,6 +83,26 @@ async def test_write_stream(drive):
             await w.write(bytes([i]) * 1000)
     assert w.stat is not None and w.stat.size == 10_000
     assert await drive.read_file("/s.bin") == b"".join(bytes([i]) * 1000 for i in range(10))
+
+
+async def test_write_stream_blocks_as_js(drive):
+    # each write is its own block(s), an empty write one empty block; no write at all, no block
+    content = await drive.content_feed()
+    async with drive.create_write_stream("/x") as w:
+        await w.write(b"")
+        await w.write(b"ab")
+    assert w.stat is not None and (w.stat.blocks, w.stat.size) == (2, 2)
+    async with drive.create_write_stream("/y") as w:
+        pass
+    assert w.stat is not None and (w.stat.blocks, w.stat.size, w.stat.offset) == (0, 0, content.length)
+
+
+async def test_mount_stat_bytes_as_js(drive, store):
+    # JS hyperdrive writes the mount's `hypercore: false` (field 4 = 0) at the end of the Mount
+    other = await Hyperdrive.open(store)
+    st = await drive.mount("/m", other.key)
+    assert st.encode().endswith(b"\x5a\x24\x0a\x20" + other.key + b"\x20\x00")
+    assert Stat.decode(st.encode()) == st
 
 
 async def test_write_stream_error_writes_no_entry(drive):

@@ -336,7 +336,10 @@ class Hyperdrive:
             return st.copy(offset=0, blocks=feed.length, byte_offset=0, size=feed.byte_length), feed
         content = await drive.content_feed()
         end = st.offset + st.blocks
-        if end > content.length and (content.writable or not content.peers):
+        # Only a writable content feed is known to be complete. A replica's may still be catching up
+        # (its peer's channel opening, its Have on the way): its missing blocks are waited for, as JS
+        # does, rather than calling the entry corrupt.
+        if end > content.length and content.writable:
             raise CorruptEntry(f"{path} points past the end of its content feed "
                                f"(blocks {st.offset}..{end}, feed length {content.length})", path)
         return st, content
@@ -391,7 +394,9 @@ class Hyperdrive:
             data = data.encode(encoding)
         data = bytes(data)
         drive, inner, _ = await self._prepare_write(path)
-        blocks = [data[i:i + WRITE_BLOCK_SIZE] for i in range(0, len(data), WRITE_BLOCK_SIZE)]
+        # as hyperdrive's write stream: the data cut in blocks of 512 KiB, and an empty file is one
+        # empty block (hypercore appends every chunk written, even an empty one)
+        blocks = [data[i:i + WRITE_BLOCK_SIZE] for i in range(0, len(data), WRITE_BLOCK_SIZE)] or [b""]
         return await drive._write_blocks(inner, blocks, mode=mode, uid=uid, gid=gid, mtime=mtime,
                                          ctime=ctime, metadata=metadata)
 
@@ -722,6 +727,8 @@ class Hyperdrive:
 
     async def _walk_owned(self, path: str) -> AsyncIterator[tuple[str, Stat, Hyperdrive]]:
         drive, inner = await self._locate_folder(path)
+        if drive is not self:
+            await drive._catch_up()
         async for node in drive.trie.iterator(paths.trie_key(inner)):
             st = Stat.decode(node.value or b"", "/" + node.key)
             if node.flags == MOUNT_FLAG and st.mount is not None and not st.mount.hypercore:
@@ -729,6 +736,16 @@ class Hyperdrive:
                     yield sub
             else:
                 yield node.key, st, drive
+
+    async def _catch_up(self) -> None:
+        """On a replica (a mounted drive met during a download): wait for its header, then for the
+        length its peers announce, so that the download sees the drive as they have it."""
+        if self.metadata.writable or self._checkout_of is not None:
+            return
+        await self.content_feed()
+        remote = self.metadata.downloads.remote_length()
+        if remote > self.metadata.length:
+            await self.metadata.update(remote)
 
     async def _download_file(self, st: Stat) -> None:
         if st.is_directory() or st.linkname or not st.blocks:
@@ -874,10 +891,10 @@ class WriteStream:
             raise HypernodeError("use the write stream as `async with`")
         if isinstance(data, str):
             data = data.encode()
-        if data:
-            await self._content.append([bytes(data[i:i + WRITE_BLOCK_SIZE])
-                                        for i in range(0, len(data), WRITE_BLOCK_SIZE)])
-            self.bytes_written += len(data)
+        # every write is appended, an empty one as an empty block (as hypercore's write stream does)
+        await self._content.append([bytes(data[i:i + WRITE_BLOCK_SIZE])
+                                    for i in range(0, len(data), WRITE_BLOCK_SIZE)] or [b""])
+        self.bytes_written += len(data)
         return len(data)
 
     async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,

@@ -100,7 +100,7 @@ class Stat:
         mount = None
         if self.mount is not None:
             mount = _schema.Mount(key=self.mount.key, version=self.mount.version, hash=self.mount.hash,
-                                  hypercore=self.mount.hypercore or None)
+                                  hypercore=bool(self.mount.hypercore))  # JS writes false too
         msg = _schema.Stat(mode=self.mode, uid=self.uid, gid=self.gid, size=self.size, blocks=self.blocks,
                            offset=self.offset, byteOffset=self.byte_offset, mtime=self.mtime,
                            ctime=self.ctime, linkname=self.linkname, mount=mount,
