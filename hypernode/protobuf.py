@@ -482,9 +482,7 @@ def _scalar_from(f: FieldDef, wire: int, value: Any, buf: bytes | bytearray) -> 
         return _unzigzag(value)
     if t in ("int32", "int64") or f.enum:
         return value - (1 << 64) if value >> 63 else value
-    if t == "uint32":
-        return value & 0xFFFFFFFF
-    return value
+    return value  # uint32 too: JS protocol-buffers reads (and writes) the whole varint, unclipped
 
 
 def _value_from(f: FieldDef, wire: int, value: Any, buf: bytes | bytearray, depth: int) -> Any:
@@ -652,8 +650,6 @@ def _specialise(cls: type[Message]) -> None:
                 dec.append("            " + store("x != 0"))
             elif f.type in ("int32", "int64") or f.enum:
                 dec.append("            " + store("x - 18446744073709551616 if x >> 63 else x"))
-            elif f.type == "uint32":
-                dec.append("            " + store("x & 0xFFFFFFFF"))
             else:
                 dec.append("            " + store("x"))
         else:

@@ -13,6 +13,7 @@ SCHEMAS = {
     "hyperdrive.proto": "hyperdrive",
     "multi-hyperdrive.proto": "multi-hyperdrive",
 }
+OUR_OWN_SCHEMAS = ["hypernode-multi.proto"]  # no JS counterpart: fuzzed and round-tripped, not cross-checked
 
 
 def all_message_classes() -> list[type[Message]]:
@@ -24,7 +25,7 @@ def all_message_classes() -> list[type[Message]]:
                 out.append(v)
                 walk(v)
 
-    for name in SCHEMAS:
+    for name in [*SCHEMAS, *OUR_OWN_SCHEMAS]:
         walk(load_schema(name))
     return out
 
@@ -73,5 +74,6 @@ def samples() -> list[tuple[str, str, Message]]:
                                        metadata={"kind": b"text", "": b""})),
         ("hyperdrive", "Stat", hd.Stat(mode=0o40755, linkname="../x", mount=hd.Mount(key=k))),
         ("multi-hyperdrive", "Tombstone", mh.Tombstone(active=True, timestamp=1700000000)),
+        ("multi-hyperdrive", "Tombstone", mh.Tombstone(active=True, timestamp=1764097000000)),  # ms, as JS
         ("multi-hyperdrive", "Tombstone", mh.Tombstone(active=False)),
     ]
