@@ -1,93 +1,417 @@
-"""The ``hypernode`` command. For now it has one subcommand, ``demo``: a short tour of signed feeds,
-proofs and live replication between two stores over TCP, read back by JS hypercore."""
+"""The ``hypernode`` command: a thin layer over :class:`hypernode.node.Node`.
+
+    hypernode [--store DIR] create
+    hypernode [--store DIR] share FOLDER [--key KEY] [--port P] [--peer HOST:PORT ...]
+    hypernode [--store DIR] serve [--port P] [--peer HOST:PORT ...]
+    hypernode [--store DIR] clone KEY FOLDER [--peer HOST:PORT ...] [--live]
+    hypernode [--store DIR] ls|cat|stat KEY[,KEY...] PATH [--peer HOST:PORT ...]
+    hypernode [--store DIR] ext listen KEY NAME [--peer ...] [--port P]
+    hypernode [--store DIR] ext send KEY NAME MESSAGE [--peer ...] [--port P]
+    hypernode demo [--dir DIR]
+
+The store is ``~/.hypernode`` unless ``--store`` names another. Errors print one line and exit non-zero;
+Ctrl-C (or SIGTERM) closes the node cleanly.
+"""
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import functools
 import json
-import shutil
-import subprocess
+import logging
+import os
+import signal
 import sys
 import tempfile
+import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 import trio
 
-from hypernode import crypto
-from hypernode.corestore import Corestore
-from hypernode.errors import HypernodeError, VerificationError
-from hypernode.feed import Feed
+from hypernode.drive import Hyperdrive, Stat
+from hypernode.errors import HypernodeError
+from hypernode.folder import Progress, SyncReport, export_drive, import_folder, watch_folder
+from hypernode.multi import MultiDrive
+from hypernode.node import Node, parse_key, parse_peer
 
-INTEROP = Path(__file__).resolve().parent.parent / "interop"
+DEFAULT_STORE = Path.home() / ".hypernode"
+
+
+class UsageError(Exception):
+    """A bad argument: printed as one line, exit code 2."""
+
+
+def out(*parts: Any) -> None:
+    print(*parts, flush=True)
+
+
+# -- commands ---------------------------------------------------------------------------------------
+
+
+async def cmd_create(args: argparse.Namespace) -> None:
+    async with Node(args.store, port=None) as node:
+        drive = await node.create_drive()
+        out(drive.key.hex())
+
+
+async def cmd_share(args: argparse.Namespace) -> None:
+    folder = Path(args.folder)
+    if not folder.is_dir():
+        raise UsageError(f"not a folder: {folder}")
+    async with Node(args.store, host=args.host, port=args.port, peers=args.peer) as node:
+        if args.key:
+            drive = await node.open_drive(parse_key(args.key))
+            if not drive.writable:
+                raise UsageError(f"drive {drive.key.hex()} is not writable from this store")
+        else:
+            drive = await node.create_drive()
+        out(f"sharing {folder} as {drive.key.hex()}")
+        out(f"listening on {node.host}:{node.port}")
+
+        def changed(report: SyncReport) -> None:
+            out(f"synced: {len(report.written)} written, {len(report.removed)} removed, "
+                f"{len(report.folders)} folders (version {drive.version})")
+
+        await watch_folder(drive, folder, interval=args.interval, on_change=changed)
+
+
+async def cmd_serve(args: argparse.Namespace) -> None:
+    async with Node(args.store, host=args.host, port=args.port, peers=args.peer) as node:
+        out(f"listening on {node.host}:{node.port}")
+        for key, drive in node.drives.items():
+            out(f"serving {key.hex()} (version {drive.version}{', writable' if drive.writable else ''})")
+        await trio.sleep_forever()
+
+
+async def cmd_clone(args: argparse.Namespace) -> None:
+    key = parse_key(args.key)
+    folder = Path(args.folder)
+    async with Node(args.store, port=None, peers=args.peer) as node:
+        drive = await node.open_drive(key)
+        if args.peer:
+            await node.sync_feed(drive.metadata, timeout=args.timeout)
+        if drive.version <= 1 and not drive.metadata.has(0):
+            raise UsageError(f"drive {key.hex()} has no data here and no peer sent any")
+        await drive.content_feed(timeout=args.timeout)
+        reporter = _progress_reporter(sys.stdout.isatty())
+        with trio.fail_after(args.timeout) if args.timeout else contextlib.nullcontext():
+            progress = await export_drive(drive, folder, on_progress=reporter)
+        reporter(progress, final=True)
+        out(f"cloned {drive.key.hex()} version {drive.version}: {progress.files_done} files, "
+            f"{progress.bytes_done} bytes into {folder}")
+        if args.live:
+            version = progress_version = drive.version
+            while True:
+                if drive.version == version:
+                    await drive.update()
+                version = drive.version
+                if version != progress_version:
+                    p = await export_drive(drive.checkout(version), folder, delete_extra=True)
+                    progress_version = version
+                    out(f"updated to version {version}: {p.files_done} files")
+
+
+def _progress_reporter(tty: bool) -> Callable[..., None]:
+    last = [0.0]
+
+    def report(p: Progress, final: bool = False) -> None:
+        now = time.monotonic()
+        if not final and now - last[0] < (0.1 if tty else 1.0):
+            return
+        last[0] = now
+        mib = 1024 * 1024
+        line = (f"{p.files_done}/{p.files_total} files  "
+                f"{p.bytes_done / mib:.1f}/{p.bytes_total / mib:.1f} MiB  {p.rate / mib:.1f} MiB/s")
+        if tty:
+            width = 24
+            done = int(width * p.bytes_done / p.bytes_total) if p.bytes_total else width
+            sys.stdout.write(f"\r[{'=' * done}{' ' * (width - done)}] {line}" + ("\n" if final else ""))
+            sys.stdout.flush()
+        elif not final:
+            out(f"progress: {line}")
+
+    return report
+
+
+async def _multi(node: Node, keys_arg: str, args: argparse.Namespace) -> MultiDrive:
+    keys = [parse_key(k) for k in keys_arg.split(",") if k]
+    if not keys:
+        raise UsageError("no drive key given")
+    drives: list[Hyperdrive] = [await node.open_drive(k) for k in keys]
+    if args.peer:
+        for d in drives:
+            await node.sync_feed(d.metadata, timeout=args.timeout)
+    for d in drives:
+        if d.version <= 1 and not d.metadata.has(0):
+            raise UsageError(f"drive {d.key.hex()} has no data here (give --peer to fetch it)")
+    multi = MultiDrive(drives[0])
+    for d in drives[1:]:
+        await multi.add_drive(d)
+    return multi
+
+
+async def cmd_ls(args: argparse.Namespace) -> None:
+    async with Node(args.store, port=None, peers=args.peer, sparse=True) as node:
+        multi = await _multi(node, args.keys, args)
+        entries = await multi.readdir(args.path, stats=True)
+        for e in entries:
+            if args.long:
+                out(f"{_kind(e.stat)} {e.stat.size:>12} {e.drive.key.hex()[:8]} {e.name}")  # type: ignore[union-attr]
+            else:
+                out(e.name + ("/" if e.stat.is_directory() else ""))
+
+
+async def cmd_cat(args: argparse.Namespace) -> None:
+    async with Node(args.store, port=None, peers=args.peer, sparse=True) as node:
+        multi = await _multi(node, args.keys, args)
+        async for chunk in multi.create_read_stream(args.path):
+            sys.stdout.buffer.write(chunk)
+        sys.stdout.buffer.flush()
+
+
+async def cmd_stat(args: argparse.Namespace) -> None:
+    async with Node(args.store, port=None, peers=args.peer, sparse=True) as node:
+        multi = await _multi(node, args.keys, args)
+        st = await multi.lstat(args.path)
+        info = {"path": args.path, "type": _kind(st, long=True), "drive": st.drive.key.hex(),  # type: ignore[union-attr]
+                **st.to_dict()}
+        out(json.dumps(info, indent=1))
+
+
+def _kind(st: Stat, long: bool = False) -> str:
+    kind = ("symlink" if st.linkname else "mount" if st.mount else "directory" if st.is_directory()
+            else "file")
+    return kind if long else kind[0]
+
+
+async def cmd_ext(args: argparse.Namespace) -> None:
+    port = args.port if args.port is not None else (None if args.peer else 0)
+    async with Node(args.store, host=args.host, port=port, peers=args.peer) as node:
+        drive = await node.open_drive(parse_key(args.key))
+        if args.action == "listen":
+            def on_message(message: Any, peer: Any) -> None:
+                who = (peer.remote_public_key or b"").hex()[:8] or "?"
+                text = message if isinstance(message, str) else (
+                    json.dumps(message) if args.encoding == "json" else bytes(message).hex())
+                out(f"{who}: {text}")
+
+            drive.register_extension(args.name, args.encoding, on_message)
+            if node.port is not None:
+                out(f"listening on {node.host}:{node.port}")
+            out(f"waiting for '{args.name}' messages on {drive.key.hex()}")
+            await trio.sleep_forever()
+        else:
+            message: Any = args.message
+            if args.encoding == "json":
+                try:
+                    message = json.loads(args.message)
+                except ValueError:
+                    raise UsageError(f"not JSON: {args.message!r}") from None
+            elif args.encoding == "binary":
+                message = args.message.encode()
+            ext = drive.register_extension(args.name, args.encoding)
+            with trio.fail_after(args.timeout):
+                await node.wait_for_peer(drive.metadata)
+                ext.broadcast(message)
+                for peer in drive.metadata.peers:
+                    session = getattr(peer, "session", None)
+                    if session is not None:
+                        await session.stream.drain()
+            out(f"sent to {len(drive.metadata.peers)} peer(s)")
+
+
+# -- the demo (the README's main command) -----------------------------------------------------------
 
 
 async def demo(directory: str | None) -> None:
+    """Two nodes on loopback: one shares a folder, the other clones it, writes a file of its own, and
+    prints the merged listing of both drives."""
     root = Path(directory or tempfile.mkdtemp(prefix="hypernode-demo-"))
-    print(f"feeds live under {root}")
-    async with await Feed.open(root / "writer") as writer:
-        first = await writer.append([b"hello", b"from", b"hypernode"])
-        await writer.append(b"x" * 65536)
-        print(f"writer   key {writer.key.hex()}")
-        print(f"         discovery key {writer.discovery_key.hex()}")
-        print(f"         appended from block {first}: length {writer.length}, {writer.byte_length} bytes")
+    shared = root / "shared-folder"
+    (shared / "docs").mkdir(parents=True, exist_ok=True)
+    (shared / "hello.txt").write_text("hello from node A\n")
+    (shared / "docs" / "notes.md").write_text("# notes\nshared by node A\n")
+    (shared / "data.bin").write_bytes(os.urandom(3 * 1024 * 1024))
+    out(f"demo files under {root}")
 
-        async with await Feed.open(root / "reader", key=writer.key) as reader:
-            for i in (2, 0):
-                await reader.put(i, await writer.get(i), writer.proof(i, digest=reader.tree.digest(2 * i)))
-            print(f"reader   verified blocks 2 and 0 through proofs: length {reader.length}, "
-                  f"has {[i for i in range(reader.length) if reader.has(i)]}, "
-                  f"block 2 = {(await reader.get(2)).decode()!r}")
-            forged = b"h3llo"
-            try:
-                await reader.put(1, forged, writer.proof(1, digest=reader.tree.digest(2)))
-            except VerificationError as e:
-                print(f"reader   refused a tampered block 1: {e}")
-            ok = crypto.verify(crypto.signable(writer.roots(), writer.length), writer.signature() or b"",
-                               writer.key)
-            print(f"writer   signature over the roots of length {writer.length} verifies: {ok}")
+    async with Node(root / "node-a") as a, Node(root / "node-b") as b:
+        out(f"node A listening on 127.0.0.1:{a.port}; node B listening on 127.0.0.1:{b.port}")
+        drive_a = await a.create_drive()
+        _, known = await import_folder(drive_a, shared)
+        out(f"node A shares {shared} as drive {drive_a.key.hex()} (version {drive_a.version})")
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(functools.partial(watch_folder, drive_a, shared, interval=0.2, known=known))
 
-    # two stores replicating live over loopback TCP
-    async with Corestore(root / "store-a") as a, Corestore(root / "store-b") as b:
-        feed = await a.get(name="demo")
-        await feed.append([b"block %d" % i for i in range(1000)])
-        port = await a.listen("127.0.0.1", 0)
-        copy = await b.get(feed.key)
-        await b.connect("127.0.0.1", port)
-        with trio.fail_after(30):
-            await copy.update(1000)
-            await copy.download(0, 1000)
-        print(f"store b  cloned {copy.length} blocks from store a over TCP (127.0.0.1:{port}), "
-              f"every block verified; last = {(await copy.get(999)).decode()!r}")
-        await feed.append(b"appended live")
-        with trio.fail_after(10):
-            print(f"store b  got the live append: {(await copy.get(1000)).decode()!r}")
+            b.add_peer("127.0.0.1", a.port)
+            copy = await b.open_drive(drive_a.key)
+            with trio.fail_after(30):
+                await b.sync_feed(copy.metadata)
+                progress = await export_drive(copy, root / "clone")
+            out(f"node B cloned it into {root / 'clone'}: {progress.files_done} files, "
+                f"{progress.bytes_done} bytes, every block verified")
 
-    if shutil.which("node") and (INTEROP / "node_modules" / "hypercore").is_dir():
-        proc = subprocess.run(["node", "js/feed_tool.js", "read", str(root / "writer"), writer.key.hex()],
-                              cwd=INTEROP, capture_output=True, text=True, timeout=60)
-        if proc.returncode == 0:
-            out = json.loads(proc.stdout)
-            print(f"JS hypercore 9 opened the Python feed: length {out['length']}, "
-                  f"block 2 = {bytes.fromhex(out['blocks'][2]).decode()!r}")
-        else:
-            print(f"JS hypercore could not read the feed:\n{proc.stderr}", file=sys.stderr)
-            raise SystemExit(1)
+            drive_b = await b.create_drive()
+            await drive_b.write_file("/from-b.txt", "written by node B\n")
+            await drive_b.write_file("/docs/todo.md", "- merge the drives\n")
+            multi = MultiDrive(copy)
+            await multi.add_drive(drive_b)
+            out("node B's merged view of both drives (MultiDrive):")
+            for path in ("/", "/docs"):
+                for e in await multi.readdir(path, stats=True):
+                    owner = "A" if e.drive.key == drive_a.key else "B"  # type: ignore[union-attr]
+                    size = "folder" if e.stat.is_directory() else f"{e.stat.size} bytes"
+                    out(f"  {path.rstrip('/') + '/' + e.name:<18} drive {owner}  {size}")
+
+            (shared / "live.txt").write_text("appended while node B watches\n")
+            with trio.fail_after(30):
+                while True:
+                    await copy.update()
+                    if await multi.exists("/live.txt"):
+                        break
+            out(f"node A changed its folder; node B sees /live.txt live: "
+                f"{(await multi.read_file('/live.txt', 'utf-8')).strip()!r}")
+            nursery.cancel_scope.cancel()
+
+
+# -- entry point ------------------------------------------------------------------------------------
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, with usage errors on one line."""
+
+    def error(self, message: str) -> Any:
+        print(f"{self.prog}: {message} (see {self.prog} --help)", file=sys.stderr)
+        raise SystemExit(2)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="hypernode", description="A Hypercore 9 / hyperdrive 10 node.")
+    parser.add_argument("--store", default=str(DEFAULT_STORE), help="the node's store (default ~/.hypernode)")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log what the node does")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def net(p: argparse.ArgumentParser, listen: bool, port_default: int | None = 0) -> None:
+        p.add_argument("--peer", action="append", default=[], type=_peer_arg, metavar="HOST:PORT",
+                       help="a peer to connect to (repeatable)")
+        p.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for peers")
+        if listen:
+            p.add_argument("--port", type=int, default=port_default, help="TCP port to listen on (0: any)")
+            p.add_argument("--host", default="127.0.0.1", help="address to listen on (0.0.0.0: all)")
+
+    p = sub.add_parser("demo", help="two nodes on loopback share, clone and merge drives")
+    p.add_argument("--dir", help="where the demo keeps its files (default: a new temp dir)")
+    sub.add_parser("create", help="create a drive; prints its key")
+    p = sub.add_parser("share", help="import a folder into a drive, keep it in sync and serve it")
+    p.add_argument("folder")
+    p.add_argument("--key", help="a writable drive of this store to share into (default: a new one)")
+    p.add_argument("--interval", type=float, default=1.0, help="seconds between folder scans")
+    net(p, True)
+    p = sub.add_parser("serve", help="serve every drive of the store and sync them live")
+    net(p, True)
+    p = sub.add_parser("clone", help="download a drive into a folder")
+    p.add_argument("key")
+    p.add_argument("folder")
+    p.add_argument("--live", action="store_true", help="keep following the drive's changes")
+    net(p, False)
+    for name, help_text in (("ls", "list a folder of the merged drives"), ("cat", "print a file"),
+                            ("stat", "print an entry's stat as JSON")):
+        p = sub.add_parser(name, help=help_text + " (KEY[,KEY...], the first primary)")
+        p.add_argument("keys", metavar="KEY[,KEY...]")
+        p.add_argument("path", nargs="?" if name == "ls" else None, default="/")
+        if name == "ls":
+            p.add_argument("-l", "--long", action="store_true", help="kind, size and drive of each entry")
+        net(p, False)
+    p = sub.add_parser("ext", help="extension messages with the peers of a drive")
+    ext = p.add_subparsers(dest="action", required=True)
+    for action in ("listen", "send"):
+        q = ext.add_parser(action)
+        q.add_argument("key")
+        q.add_argument("name")
+        if action == "send":
+            q.add_argument("message")
+        q.add_argument("--encoding", default="utf-8", choices=["utf-8", "json", "binary"])
+        net(q, True, port_default=None)
+    return parser
+
+
+def _peer_arg(text: str) -> tuple[str, int]:
+    try:
+        return parse_peer(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
+COMMANDS: dict[str, Callable[[argparse.Namespace], Awaitable[None]]] = {
+    "create": cmd_create, "share": cmd_share, "serve": cmd_serve, "clone": cmd_clone, "ls": cmd_ls,
+    "cat": cmd_cat, "stat": cmd_stat, "ext": cmd_ext,
+}
+
+
+async def _run(args: argparse.Namespace) -> None:
+    """Run the command; SIGINT/SIGTERM cancel it, so every ``async with`` closes what it opened."""
+    with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+        async with trio.open_nursery() as nursery:
+            async def stop_on_signal() -> None:
+                async for _ in signals:
+                    nursery.cancel_scope.cancel()
+                    return
+
+            async def command() -> None:
+                if args.command == "demo":
+                    await demo(args.dir)
+                else:
+                    await COMMANDS[args.command](args)
+                nursery.cancel_scope.cancel()
+
+            nursery.start_soon(stop_on_signal)
+            nursery.start_soon(command)
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="hypernode", description=__doc__)
-    sub = parser.add_subparsers(dest="command", required=True)
-    p_demo = sub.add_parser("demo", help="a short demonstration of signed feeds")
-    p_demo.add_argument("--dir", help="where to keep the demo's feeds (default: a new temp dir)")
-    args = parser.parse_args(argv)
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
+                        format="hypernode: %(message)s")
     try:
-        if args.command == "demo":
-            trio.run(demo, args.dir)
-    except HypernodeError as e:
+        trio.run(_run, args)
+    except UsageError as e:
         print(f"hypernode: {e}", file=sys.stderr)
+        raise SystemExit(2) from None
+    except (HypernodeError, OSError, ValueError) as e:
+        print(f"hypernode: {_one_line(e)}", file=sys.stderr)
         raise SystemExit(1) from None
+    except trio.TooSlowError:
+        print("hypernode: timed out waiting for peers", file=sys.stderr)
+        raise SystemExit(1) from None
+    except BaseExceptionGroup as eg:  # an error inside a nursery: report its first leaf
+        leaf = _first_leaf(eg)
+        if isinstance(leaf, UsageError):
+            print(f"hypernode: {leaf}", file=sys.stderr)
+            raise SystemExit(2) from None
+        if isinstance(leaf, trio.TooSlowError):
+            print("hypernode: timed out waiting for peers", file=sys.stderr)
+            raise SystemExit(1) from None
+        if isinstance(leaf, HypernodeError | OSError | ValueError):
+            print(f"hypernode: {_one_line(leaf)}", file=sys.stderr)
+            raise SystemExit(1) from None
+        raise
     except KeyboardInterrupt:
         raise SystemExit(130) from None
+
+
+def _first_leaf(eg: BaseException) -> BaseException:
+    while isinstance(eg, BaseExceptionGroup):
+        eg = eg.exceptions[0]
+    return eg
+
+
+def _one_line(e: BaseException) -> str:
+    if isinstance(e, OSError) and e.strerror and not isinstance(e, HypernodeError):
+        where = f": {e.filename}" if e.filename else ""
+        return f"{e.strerror}{where}"
+    return str(e).splitlines()[0] if str(e) else type(e).__name__
 
 
 if __name__ == "__main__":
