@@ -15,6 +15,7 @@ overlong varints, lengths past the end, wrong wire types, missing required field
 
 from __future__ import annotations
 
+import keyword
 import re
 import struct
 from dataclasses import dataclass, field
@@ -607,7 +608,7 @@ _FAST_VARINT = {"uint32", "uint64", "int32", "int64", "bool"}
 
 def _can_specialise(fields: tuple[FieldDef, ...]) -> bool:
     for f in fields:
-        if f.label == "map" or f.packed:
+        if f.label == "map" or f.packed or keyword.iskeyword(f.name):  # dht-rpc's Holepunch has `from`
             return False
         if f.message is None and f.type not in _FAST_VARINT and f.type not in _LEN_TYPES and not f.enum:
             return False
