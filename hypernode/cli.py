@@ -136,6 +136,11 @@ def _progress_reporter(tty: bool) -> Callable[..., None]:
     return report
 
 
+def _deadline(args: argparse.Namespace) -> Any:
+    """With peers, a command that reads gives up after ``--timeout`` seconds instead of waiting on them."""
+    return trio.fail_after(args.timeout) if args.peer and args.timeout else contextlib.nullcontext()
+
+
 async def _multi(node: Node, keys_arg: str, args: argparse.Namespace) -> MultiDrive:
     keys = [parse_key(k) for k in keys_arg.split(",") if k]
     if not keys:
@@ -155,8 +160,9 @@ async def _multi(node: Node, keys_arg: str, args: argparse.Namespace) -> MultiDr
 
 async def cmd_ls(args: argparse.Namespace) -> None:
     async with Node(args.store, port=None, peers=args.peer, sparse=True) as node:
-        multi = await _multi(node, args.keys, args)
-        entries = await multi.readdir(args.path, stats=True)
+        with _deadline(args):
+            multi = await _multi(node, args.keys, args)
+            entries = await multi.readdir(args.path, stats=True)
         for e in entries:
             if args.long:
                 out(f"{_kind(e.stat)} {e.stat.size:>12} {e.drive.key.hex()[:8]} {e.name}")  # type: ignore[union-attr]
@@ -166,16 +172,18 @@ async def cmd_ls(args: argparse.Namespace) -> None:
 
 async def cmd_cat(args: argparse.Namespace) -> None:
     async with Node(args.store, port=None, peers=args.peer, sparse=True) as node:
-        multi = await _multi(node, args.keys, args)
-        async for chunk in multi.create_read_stream(args.path):
-            sys.stdout.buffer.write(chunk)
+        with _deadline(args):
+            multi = await _multi(node, args.keys, args)
+            async for chunk in multi.create_read_stream(args.path):
+                sys.stdout.buffer.write(chunk)
         sys.stdout.buffer.flush()
 
 
 async def cmd_stat(args: argparse.Namespace) -> None:
     async with Node(args.store, port=None, peers=args.peer, sparse=True) as node:
-        multi = await _multi(node, args.keys, args)
-        st = await multi.lstat(args.path)
+        with _deadline(args):
+            multi = await _multi(node, args.keys, args)
+            st = await multi.lstat(args.path)
         info = {"path": args.path, "type": _kind(st, long=True), "drive": st.drive.key.hex(),  # type: ignore[union-attr]
                 **st.to_dict()}
         out(json.dumps(info, indent=1))

@@ -166,7 +166,15 @@ class Node:
             drive = await Hyperdrive.open(self.store, key)
             self.drives[key] = drive
             self._register(key)
+            if drive._content is None:  # a replica without its header yet: open the content feed when
+                self._require_running().start_soon(self._open_content, drive)  # it arrives, to sync it
         return drive
+
+    async def _open_content(self, drive: Hyperdrive) -> None:
+        try:
+            await drive.content_feed()
+        except HypernodeError as e:
+            log.warning("drive %s: %s", drive.key.hex()[:16], e)
 
     # -- peers -------------------------------------------------------------------------------------
 
