@@ -12,6 +12,11 @@ from typing import Any
 import pytest
 
 ROOT = Path(__file__).resolve().parent
+
+# No test may reach the public hyperswarm DHT or multicast on a real network: the `hypernode` command
+# finds peers only where a test says (--bootstrap 127.0.0.1:P; local discovery inside a namespace).
+os.environ["HYPERNODE_BOOTSTRAP"] = ""
+os.environ["HYPERNODE_LOCAL_DISCOVERY"] = "0"
 INTEROP = ROOT / "interop"
 VECTORS = ROOT / "tests" / "vectors"
 

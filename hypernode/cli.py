@@ -4,6 +4,7 @@
     hypernode [--store DIR] share FOLDER [--key KEY] [--port P] [--peer HOST:PORT ...]
     hypernode [--store DIR] serve [--port P] [--peer HOST:PORT ...]
     hypernode [--store DIR] clone KEY FOLDER [--peer HOST:PORT ...] [--live]
+    hypernode dht [--port P] [--host H] [--bootstrap HOST:PORT|none ...]
     hypernode [--store DIR] ls|cat|stat KEY[,KEY...] PATH [--peer HOST:PORT ...]
     hypernode [--store DIR] ext listen KEY NAME [--peer ...] [--port P]
     hypernode [--store DIR] ext send KEY NAME MESSAGE [--peer ...] [--port P]
@@ -11,6 +12,10 @@
 
 The store is ``~/.hypernode`` unless ``--store`` names another. Errors print one line and exit non-zero;
 Ctrl-C (or SIGTERM) closes the node cleanly.
+
+share, serve and clone find peers as hyperswarm 2 does: on the DHT, through the ``--bootstrap`` nodes
+(default: hyperswarm's, or the comma-separated list in ``$HYPERNODE_BOOTSTRAP``; ``none``: no DHT), and
+on the local network by multicast DNS (``--no-local``, or ``HYPERNODE_LOCAL_DISCOVERY=0``, turns it off).
 """
 
 from __future__ import annotations
@@ -57,11 +62,32 @@ async def cmd_create(args: argparse.Namespace) -> None:
         out(drive.key.hex())
 
 
+def _discovery(args: argparse.Namespace) -> dict[str, Any]:
+    """Node options for discovery from --bootstrap / --no-local and the environment."""
+    from hypernode.discovery import DEFAULT_BOOTSTRAP
+
+    bootstrap: list[tuple[str, int]] | None = args.bootstrap
+    if bootstrap is None:
+        env = os.environ.get("HYPERNODE_BOOTSTRAP")
+        if env is None:
+            bootstrap = list(DEFAULT_BOOTSTRAP)
+        else:
+            try:
+                bootstrap = [parse_peer(p.strip()) for p in env.split(",") if p.strip() not in ("", "none")]
+            except ValueError as e:
+                raise UsageError(f"HYPERNODE_BOOTSTRAP: {e}") from None
+    bootstrap = [b for b in bootstrap if b != _NO_BOOTSTRAP]
+    local = not args.no_local and os.environ.get("HYPERNODE_LOCAL_DISCOVERY", "1") != "0"
+    if not bootstrap and not local:
+        return {}
+    return {"bootstrap": bootstrap, "local_discovery": local}
+
+
 async def cmd_share(args: argparse.Namespace) -> None:
     folder = Path(args.folder)
     if not folder.is_dir():
         raise UsageError(f"not a folder: {folder}")
-    async with Node(args.store, host=args.host, port=args.port, peers=args.peer) as node:
+    async with Node(args.store, host=args.host, port=args.port, peers=args.peer, **_discovery(args)) as node:
         if args.key:
             drive = await node.open_drive(parse_key(args.key))
             if not drive.writable:
@@ -79,7 +105,7 @@ async def cmd_share(args: argparse.Namespace) -> None:
 
 
 async def cmd_serve(args: argparse.Namespace) -> None:
-    async with Node(args.store, host=args.host, port=args.port, peers=args.peer) as node:
+    async with Node(args.store, host=args.host, port=args.port, peers=args.peer, **_discovery(args)) as node:
         out(f"listening on {node.host}:{node.port}")
         for key, drive in node.drives.items():
             out(f"serving {key.hex()} (version {drive.version}{', writable' if drive.writable else ''})")
@@ -89,9 +115,9 @@ async def cmd_serve(args: argparse.Namespace) -> None:
 async def cmd_clone(args: argparse.Namespace) -> None:
     key = parse_key(args.key)
     folder = Path(args.folder)
-    async with Node(args.store, port=None, peers=args.peer) as node:
+    async with Node(args.store, port=None, peers=args.peer, **_discovery(args)) as node:
         drive = await node.open_drive(key)
-        if args.peer:
+        if args.peer or node.discovery is not None:
             await node.sync_feed(drive.metadata, timeout=args.timeout)
         if drive.version <= 1 and not drive.metadata.has(0):
             raise UsageError(f"drive {key.hex()} has no data here and no peer sent any")
@@ -112,6 +138,16 @@ async def cmd_clone(args: argparse.Namespace) -> None:
                     p = await export_drive(drive.checkout(version), folder, delete_extra=True)
                     progress_version = version
                     out(f"updated to version {version}: {p.files_done} files")
+
+
+async def cmd_dht(args: argparse.Namespace) -> None:
+    from hypernode.discovery import DHTNode
+
+    bootstrap = _discovery(args).get("bootstrap", [])
+    async with DHTNode(host=args.host, port=args.port, bootstrap=bootstrap, ephemeral=False) as dht:
+        out(f"dht node listening on {dht.host}:{dht.port} (id {dht.id.hex()[:16]}, "
+            f"{'bootstrap node' if not bootstrap else f'{len(bootstrap)} bootstrap node(s)'})")
+        await trio.sleep_forever()
 
 
 def _progress_reporter(tty: bool) -> Callable[..., None]:
@@ -309,6 +345,12 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("--port", type=int, default=port_default, help="TCP port to listen on (0: any)")
             p.add_argument("--host", default="127.0.0.1", help="address to listen on (0.0.0.0: all)")
 
+    def discover(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--bootstrap", action="append", default=None, type=_bootstrap_arg,
+                       metavar="HOST:PORT", help="a DHT bootstrap node (repeatable; 'none': no DHT; "
+                       "default: hyperswarm's, or $HYPERNODE_BOOTSTRAP)")
+        p.add_argument("--no-local", action="store_true", help="no multicast-DNS discovery on the LAN")
+
     p = sub.add_parser("demo", help="two nodes on loopback share, clone and merge drives")
     p.add_argument("--dir", help="where the demo keeps its files (default: a new temp dir)")
     sub.add_parser("create", help="create a drive; prints its key")
@@ -317,13 +359,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--key", help="a writable drive of this store to share into (default: a new one)")
     p.add_argument("--interval", type=float, default=1.0, help="seconds between folder scans")
     net(p, True)
+    discover(p)
     p = sub.add_parser("serve", help="serve every drive of the store and sync them live")
     net(p, True)
+    discover(p)
+    p = sub.add_parser("dht", help="run a DHT node (with --bootstrap none: a bootstrap node)")
+    p.add_argument("--port", type=int, default=49737, help="UDP port (0: any)")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (0.0.0.0: all)")
+    discover(p)
     p = sub.add_parser("clone", help="download a drive into a folder")
     p.add_argument("key")
     p.add_argument("folder")
     p.add_argument("--live", action="store_true", help="keep following the drive's changes")
     net(p, False)
+    discover(p)
     for name, help_text in (("ls", "list a folder of the merged drives"), ("cat", "print a file"),
                             ("stat", "print an entry's stat as JSON")):
         p = sub.add_parser(name, help=help_text + " (KEY[,KEY...], the first primary)")
@@ -345,6 +394,13 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+_NO_BOOTSTRAP = ("", 0)
+
+
+def _bootstrap_arg(text: str) -> tuple[str, int]:
+    return _NO_BOOTSTRAP if text == "none" else _peer_arg(text)
+
+
 def _peer_arg(text: str) -> tuple[str, int]:
     try:
         return parse_peer(text)
@@ -354,7 +410,7 @@ def _peer_arg(text: str) -> tuple[str, int]:
 
 COMMANDS: dict[str, Callable[[argparse.Namespace], Awaitable[None]]] = {
     "create": cmd_create, "share": cmd_share, "serve": cmd_serve, "clone": cmd_clone, "ls": cmd_ls,
-    "cat": cmd_cat, "stat": cmd_stat, "ext": cmd_ext,
+    "cat": cmd_cat, "stat": cmd_stat, "ext": cmd_ext, "dht": cmd_dht,
 }
 
 

@@ -243,14 +243,15 @@ class Corestore:
             raise HypernodeError("use the store as `async with Corestore(...) as store` to replicate")
         return self._nursery
 
-    async def listen(self, host: str = "127.0.0.1", port: int = 0) -> int:
-        """Accept replication connections on ``host:port``; returns the port (useful with 0)."""
+    async def listen(self, host: str = "127.0.0.1", port: int = 0, **stream_options: Any) -> int:
+        """Accept replication connections on ``host:port``; returns the port (useful with 0).
+        ``stream_options`` go to each connection's ``ProtocolStream`` (a ``key_pair``, say)."""
         nursery = self._require_nursery()
         listeners = await trio.open_tcp_listeners(port, host=host)
         self.listeners.extend(listeners)
 
         async def handle(stream: trio.SocketStream) -> None:
-            await self.replicate(stream, initiator=False)
+            await self.replicate(stream, initiator=False, **stream_options)
 
         nursery.start_soon(trio.serve_listeners, handle, listeners)
         return listeners[0].socket.getsockname()[1]

@@ -28,6 +28,7 @@ from hypernode.corestore import Corestore
 from hypernode.drive import Hyperdrive
 from hypernode.errors import HypernodeError
 from hypernode.feed import Feed
+from hypernode.wire.noise import KeyPair
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +64,12 @@ class Node:
     """A store of drives served on a TCP port and synced live with peers. Use as ``async with``."""
 
     def __init__(self, directory: str | os.PathLike[str] | None, *, host: str = "127.0.0.1",
-                 port: int | None = 0, peers: Iterable[tuple[str, int]] = (), sparse: bool = False) -> None:
+                 port: int | None = 0, peers: Iterable[tuple[str, int]] = (), sparse: bool = False,
+                 bootstrap: Iterable[tuple[str, int]] | None = None, local_discovery: bool = False,
+                 discovery_options: dict[str, Any] | None = None) -> None:
+        """``bootstrap`` (DHT nodes; ``[]``: no DHT) or ``local_discovery`` (mDNS) turn on discovery:
+        every drive is then announced (when the node listens) and looked up under its discovery key,
+        and the peers found are connected (see :mod:`hypernode.discovery.peering`)."""
         self.directory = None if directory is None else Path(directory)
         self.host = host
         self._listen_port = port
@@ -75,6 +81,10 @@ class Node:
         self.connected: dict[tuple[str, int], Any] = {}  # peer -> live session
         self._nursery: trio.Nursery | None = None
         self._stack: contextlib.AsyncExitStack | None = None
+        self.key_pair = KeyPair.generate()  # the Noise key of all our connections: peers dedup by it
+        self._discovery_args = (None if bootstrap is None else list(bootstrap), local_discovery,
+                                dict(discovery_options or {}))
+        self.discovery: Any = None  # a hypernode.discovery.peering.Peering while discovering
 
     # -- lifecycle ---------------------------------------------------------------------------------
 
@@ -91,9 +101,17 @@ class Node:
             for key in self.registered():
                 await self.open_drive(key)
             if self._listen_port is not None:
-                self.port = await self.store.listen(self.host, self._listen_port)
+                self.port = await self.store.listen(self.host, self._listen_port, key_pair=self.key_pair)
             for host, port in self._initial_peers:
                 self.add_peer(host, port)
+            bootstrap, local, options = self._discovery_args
+            if bootstrap is not None or local:
+                from hypernode.discovery.peering import Peering
+
+                self.discovery = await stack.enter_async_context(
+                    Peering(self, bootstrap=bootstrap, local=local, **options))
+                for key in self.drives:
+                    self.discovery.join(self.drives[key].discovery_key)
         except BaseException:
             await stack.aclose()
             raise
@@ -155,6 +173,8 @@ class Node:
         drive = await Hyperdrive.open(self.store)
         self.drives[drive.key] = drive
         self._register(drive.key)
+        if self.discovery is not None:
+            self.discovery.join(drive.discovery_key)
         return drive
 
     async def open_drive(self, key: bytes | str) -> Hyperdrive:
@@ -166,6 +186,8 @@ class Node:
             drive = await Hyperdrive.open(self.store, key)
             self.drives[key] = drive
             self._register(key)
+            if self.discovery is not None:
+                self.discovery.join(drive.discovery_key)
             if drive._content is None:  # a replica without its header yet: open the content feed when
                 self._require_running().start_soon(self._open_content, drive)  # it arrives, to sync it
         return drive
@@ -224,7 +246,7 @@ class Node:
         return session
 
     async def _run_session(self, tcp: trio.abc.Stream, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
-        await self.store.replicate(tcp, initiator=True, task_status=task_status)
+        await self.store.replicate(tcp, initiator=True, key_pair=self.key_pair, task_status=task_status)
 
     # -- waiting for peers -------------------------------------------------------------------------
 
