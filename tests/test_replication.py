@@ -181,3 +181,54 @@ async def test_hostile_have_messages_end_only_that_peer():
             peer.on_message(messages.Have(start=3, bitfield=b"\x01"))  # not byte aligned
         with pytest.raises(ReplicationError):
             peer.on_message(messages.Have(start=0, length=8, bitfield=b"\xff\xff\xff\xff\x7f"))
+
+
+async def test_uploads_wait_while_the_output_is_full():
+    """Requests that arrive while the connection's output is full are answered as it drains, in
+    order; a Cancel drops a waiting one; a flood of waiting requests ends the peer."""
+    from hypernode.replication.peer import MAX_DEFERRED_REQUESTS, ReplicationError
+    async with Corestore() as store:
+        feed = await store.get()
+        await feed.append([bytes([i]) * 1000 for i in range(20)])
+        sent = []
+        room = [2500]  # bytes the connection may still queue
+
+        def send(m):
+            sent.append(m)
+            if type(m).__name__ == "Data" and m.value:
+                room[0] -= len(m.value)
+
+        peer = FeedPeer(feed, send, messages)
+        peer.output_room = lambda: room[0]
+        peer.on_open()
+        sent.clear()
+        for i in range(6):
+            peer.on_message(messages.Request(index=i))
+        assert [m.index for m in sent if type(m).__name__ == "Data"] == [0, 1, 2]  # then the output is full
+        assert [r.index for r in peer.deferred] == [3, 4, 5]
+        peer.on_message(messages.Cancel(index=4))
+        room[0] = 10_000  # the writer drained
+        peer.serve_deferred()
+        assert [m.index for m in sent if type(m).__name__ == "Data"] == [0, 1, 2, 3, 5]
+        room[0] = 0
+        with pytest.raises(ReplicationError, match="flood"):
+            for _ in range(MAX_DEFERRED_REQUESTS + 1):
+                peer.on_message(messages.Request(index=7))
+
+
+async def test_a_clone_of_big_blocks_keeps_the_uploaders_buffers_small():
+    """Many requests for big blocks at once: the serving connection never queues much over its limit."""
+    from hypernode.replication import session as session_module
+    async with Corestore() as a, Corestore() as b:
+        src = await a.get()
+        await src.append([bytes([i]) * (512 * 1024) for i in range(48)])  # 24 MiB
+        port = await a.listen("127.0.0.1", 0)
+        copy = await b.get(src.key)
+        await b.connect("127.0.0.1", port)
+        peak = 0
+        with trio.fail_after(30):
+            while copy.downloaded() < 48:
+                for s in a.sessions:
+                    peak = max(peak, s.stream.conn.pending_output)
+                await trio.sleep(0)
+        assert peak <= session_module.OUTPUT_LIMIT + 2 * 512 * 1024, peak

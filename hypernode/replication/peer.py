@@ -21,6 +21,7 @@ What it does, as hypercore 9's ``lib/replicate.js`` does:
 from __future__ import annotations
 
 import time
+from collections import deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -36,6 +37,7 @@ WANT_REGION = 1024 * 1024  # blocks per Want, as JS hypercore sends them
 WANT_ALIGN = 8192  # JS answers only Wants aligned to this
 MAX_INFLIGHT_WANTS = 16
 MAX_REMOTE_BLOCKS = 1 << 48  # a Have beyond this is nonsense
+MAX_DEFERRED_REQUESTS = 4096  # requests a peer may have waiting for our output to drain; more is a flood
 
 
 class ReplicationError(HypernodeError):
@@ -157,6 +159,10 @@ class FeedPeer:
         self.inflight_wants = 0
         self.stats = {"uploaded_blocks": 0, "uploaded_bytes": 0, "downloaded_blocks": 0,
                       "downloaded_bytes": 0}
+        # Uploads wait while the connection's output is full: ``output_room()`` (set by the session)
+        # says how many more bytes may be queued; requests beyond that wait here, in order.
+        self.output_room: Callable[[], int] | None = None
+        self.deferred: deque[Any] = deque()
 
     # -- lifecycle ---------------------------------------------------------------------------------
 
@@ -173,6 +179,7 @@ class FeedPeer:
         if self.closed:
             return
         self.closed = True
+        self.deferred.clear()
         self.feed.downloads.remove_peer(self)
         self.inflight.clear()
 
@@ -252,6 +259,21 @@ class FeedPeer:
     def _on_request(self, msg: Any) -> None:
         if not self.uploading:
             return
+        if self.deferred or (self.output_room is not None and self.output_room() <= 0):
+            if len(self.deferred) >= MAX_DEFERRED_REQUESTS:
+                raise ReplicationError("request flood: too many requests waiting for our uploads")
+            self.deferred.append(msg)
+            return
+        self._serve(msg)
+
+    def serve_deferred(self) -> None:
+        """Answer waiting requests while the connection's output has room (the session calls this
+        when the output drains)."""
+        room = self.output_room
+        while self.deferred and not self.closed and (room is None or room() > 0):
+            self._serve(self.deferred.popleft())
+
+    def _serve(self, msg: Any) -> None:
         index = msg.index
         feed = self.feed
         if msg.bytes:
@@ -272,7 +294,8 @@ class FeedPeer:
         self._send(self.m.Data(index=index, value=value, nodes=nodes, signature=proof.signature))
 
     def _on_cancel(self, msg: Any) -> None:
-        pass  # requests are answered at once; there is nothing queued to cancel
+        if self.deferred:  # a request still waiting for room is dropped; answered ones are gone
+            self.deferred = deque(r for r in self.deferred if r.index != msg.index)
 
     def _on_data(self, msg: Any) -> None:
         index = msg.index

@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from hypernode.feed import Feed
 
 log = logging.getLogger(__name__)
+OUTPUT_LIMIT = 4 * 1024 * 1024  # bytes of uploads queued on one connection before requests wait
 
 
 class ReplicationSession:
@@ -43,6 +44,7 @@ class ReplicationSession:
         self.peers: dict[bytes, FeedPeer] = {}
         self.error: BaseException | None = None
         self._opening: set[bytes] = set()
+        self._uploads_waiting = trio.Event()
 
     @property
     def remote_public_key(self) -> bytes | None:
@@ -70,6 +72,7 @@ class ReplicationSession:
             self.feed_opened(feed)
         async with trio.open_nursery() as nursery:
             nursery.start_soon(self._watch_timeouts)
+            nursery.start_soon(self._serve_deferred)
             try:
                 async for batch in self.stream.batches():
                     for ev in batch:
@@ -80,6 +83,8 @@ class ReplicationSession:
                     for peer in self.peers.values():
                         peer.update()
                         peer.feed.flush()
+                        if peer.deferred:
+                            self._uploads_waiting.set()
             except (VerificationError, ReplicationError) as e:
                 self.error = e
                 log.warning("dropping peer %s: %s", _hex(self.remote_public_key), e)
@@ -138,6 +143,7 @@ class ReplicationSession:
 
         peer = FeedPeer(feed, send, messages, max_requests=self.max_requests,
                         remote_public_key=stream.remote_public_key)
+        peer.output_room = lambda: OUTPUT_LIMIT - stream.conn.pending_output
         peer.auto_update = False  # run() calls update() after each batch
         peer.send_extension = lambda ext_id, data, ch=ch: stream.send_extension(ch, ext_id, data)
         peer.channel = ch
@@ -147,6 +153,18 @@ class ReplicationSession:
         if len(feed.extensions):
             stream.send(ch, messages.Options(extensions=feed.extensions.names()))
         peer.on_open()
+
+    async def _serve_deferred(self) -> None:
+        """Requests that found the output full are answered as it drains, so that a connection never
+        holds more than about OUTPUT_LIMIT bytes of uploads (many peers asking for big blocks at once
+        would otherwise pile hundreds of megabytes into our send buffers)."""
+        while True:
+            await self._uploads_waiting.wait()
+            self._uploads_waiting = trio.Event()
+            while any(p.deferred for p in self.peers.values()):
+                await self.stream.drain()
+                for peer in list(self.peers.values()):
+                    peer.serve_deferred()
 
     async def _watch_timeouts(self) -> None:
         while True:
