@@ -14,7 +14,8 @@
 //                                               does); prints {event:'connection', client, host, port}
 //   {cmd:'create', files:{path:text}}         -> {event:'created', key, discoveryKey}  a hyperdrive 10
 //   {cmd:'open', key}                         -> {event:'opened', discoveryKey}
-//   {cmd:'join', key, announce, lookup}       -> {event:'joined'}  (swarm.join(drive.discoveryKey));
+//   {cmd:'join', key, announce, lookup}       -> {event:'joined'}  (swarm.join(drive.discoveryKey), once
+//                                               its first announce/lookup is done);
 //                                               peers found print {event:'peer', host, port, local}
 //   {cmd:'leave', key}                        -> {event:'left'}
 //   {cmd:'wait-file', key, path, timeout?}    -> {event:'file', path, text} once readFile works
@@ -149,8 +150,7 @@ async function handle (c) {
     out({ event: 'opened', discoveryKey: drive.discoveryKey.toString('hex') })
   } else if (c.cmd === 'join') {
     const drive = driveOf(c.key)
-    swarm.join(drive.discoveryKey, { announce: !!c.announce, lookup: c.lookup !== false })
-    out({ event: 'joined' })
+    swarm.join(drive.discoveryKey, { announce: !!c.announce, lookup: c.lookup !== false }, () => out({ event: 'joined' }))
   } else if (c.cmd === 'leave') {
     const drive = driveOf(c.key)
     await new Promise((resolve) => swarm.leave(drive.discoveryKey, resolve))

@@ -1,0 +1,161 @@
+"""Discovery with the JS stack (hyperswarm 2.15.3, @hyperswarm/dht 4.0.1 on dht-rpc 4.9.6, driven by
+interop/js/swarm_peer.js), everything on 127.0.0.1:
+
+- a JS DHT bootstrap node: Python announces, JS looks up and finds it; JS announces, Python finds it;
+- a Python DHT node as the bootstrap of two JS hyperswarm peers: they find each other through it,
+  connect and replicate a hyperdrive;
+- a drive announced by a JS hyperswarm + hyperdrive peer is cloned by ``hypernode clone KEY DIR
+  --bootstrap 127.0.0.1:P`` (no --peer);
+- a drive announced by ``hypernode share`` is found and read by a JS hyperswarm peer.
+
+The JS peers' multicast DNS is replaced by an inert stand-in (see swarm_peer.js): hyperswarm 2 would
+otherwise send it on the machine's default interface.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import trio
+
+from hypernode.discovery import DHTNode, Swarm
+from hypernode.discovery.rpc import RPCConfig
+from interop.jsproc import JSProcess
+
+pytestmark = pytest.mark.interop
+
+CLI = [sys.executable, "-m", "hypernode.cli"]
+TIMEOUT = 40
+FAST = RPCConfig(attempt_timeout=0.5, final_timeout=1.0)
+
+
+class CLIProcess:
+    """A long-running ``hypernode`` command, its stdout read line by line."""
+
+    def __init__(self, store: Path, *args: str) -> None:
+        self.args = [*CLI, "--store", str(store), *args]
+        self.lines: list[str] = []
+        self._buf = b""
+
+    async def __aenter__(self) -> CLIProcess:
+        self.proc = await trio.lowlevel.open_process(self.args, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        return self
+
+    async def line(self, prefix: str = "") -> str:
+        while True:
+            while b"\n" not in self._buf:
+                chunk = await self.proc.stdout.receive_some(65536)  # type: ignore[union-attr]
+                if not chunk:
+                    err = await self.proc.stderr.receive_some(65536)  # type: ignore[union-attr]
+                    raise AssertionError(f"hypernode exited: {self.lines} {err.decode()}")
+                self._buf += chunk
+            raw, self._buf = self._buf.split(b"\n", 1)
+            self.lines.append(raw.decode())
+            if self.lines[-1].startswith(prefix):
+                return self.lines[-1]
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self.proc.returncode is None:
+            self.proc.send_signal(2)
+            with trio.move_on_after(10) as cs:
+                cs.shield = True
+                await self.proc.wait()
+            if self.proc.returncode is None:
+                self.proc.kill()
+        with trio.CancelScope(shield=True):
+            await self.proc.wait()
+            for s in (self.proc.stdout, self.proc.stderr):
+                if s is not None:
+                    await s.aclose()
+
+
+async def run_cli(store: Path, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    return await trio.to_thread.run_sync(lambda: subprocess.run(
+        [*CLI, "--store", str(store), *args], capture_output=True, text=True, timeout=timeout))
+
+
+async def test_python_and_js_find_each_other_through_a_js_dht(js):
+    async with JSProcess("swarm_peer.js") as peer:
+        with trio.fail_after(TIMEOUT):
+            port = (await peer.command("dht", cmd="dht"))["port"]
+            boot = [f"127.0.0.1:{port}"]
+            topic = os.urandom(32)
+            found = []
+            async with Swarm(bootstrap=[("127.0.0.1", port)], port=4711, config=FAST) as ours:
+                ours.join(topic, announce=True, lookup=False)
+                await ours.flush()
+                ev = await peer.command("dht-lookup", cmd="dht-lookup", topic=topic.hex(), bootstrap=boot)
+                assert ev["error"] is None
+                assert {"host": "127.0.0.1", "port": 4711} in ev["peers"]
+
+                ev = await peer.command("dht-announced", cmd="dht-announce", topic=topic.hex(), port=4712,
+                                        bootstrap=boot)
+                assert ev["error"] is None
+                async with Swarm(bootstrap=[("127.0.0.1", port)], config=FAST, on_peer=found.append) as other:
+                    other.join(topic)
+                    await other.flush()
+                assert {(p.host, p.port) for p in found} >= {("127.0.0.1", 4711), ("127.0.0.1", 4712)}
+            # leaving the swarm unannounced our record: a new lookup finds only the JS announcement
+            ev = await peer.command("dht-lookup", cmd="dht-lookup", topic=topic.hex(), bootstrap=boot)
+            assert {"host": "127.0.0.1", "port": 4711} not in ev["peers"]
+
+
+async def test_js_peers_find_each_other_through_a_python_dht_node(js):
+    async with DHTNode(host="127.0.0.1", ephemeral=False) as dht:
+        boot = [f"127.0.0.1:{dht.port}"]
+        async with JSProcess("swarm_peer.js") as a, JSProcess("swarm_peer.js") as b:
+            with trio.fail_after(TIMEOUT):
+                await a.command("swarm", cmd="swarm", bootstrap=boot)
+                await b.command("swarm", cmd="swarm", bootstrap=boot)
+                drive = await a.command("created", cmd="create", files={"/hello.txt": "found through Python"})
+                await a.command("joined", cmd="join", key=drive["key"], announce=True, lookup=False)
+                assert dht.store.announces >= 1
+                await b.command("opened", cmd="open", key=drive["key"])
+                await b.command("joined", cmd="join", key=drive["key"], announce=False, lookup=True)
+                ev = await b.command("file", cmd="wait-file", key=drive["key"], path="/hello.txt")
+                assert ev["text"] == "found through Python"
+                assert any(e.get("event") == "connection" for e in b.events)
+        assert dht.store.lookups >= 1 and dht.stats["dropped_malformed"] == 0
+
+
+async def test_hypernode_clone_finds_a_drive_announced_by_js(js, tmp_path):
+    async with JSProcess("swarm_peer.js") as peer:
+        with trio.fail_after(TIMEOUT):
+            port = (await peer.command("dht", cmd="dht"))["port"]
+            await peer.command("swarm", cmd="swarm", bootstrap=[f"127.0.0.1:{port}"])
+            files = {"/readme.md": "# from JS\n", "/data/numbers.txt": "1 2 3\n" * 1000}
+            drive = await peer.command("created", cmd="create", files=files)
+            await peer.command("joined", cmd="join", key=drive["key"], announce=True, lookup=True)
+            out = await run_cli(tmp_path / "store", "clone", drive["key"], str(tmp_path / "clone"),
+                                "--bootstrap", f"127.0.0.1:{port}", "--timeout", "30")
+        assert out.returncode == 0, out.stderr
+        assert "2 files" in out.stdout
+        assert (tmp_path / "clone" / "readme.md").read_text() == files["/readme.md"]
+        assert (tmp_path / "clone" / "data" / "numbers.txt").read_text() == files["/data/numbers.txt"]
+
+
+async def test_js_peer_finds_a_drive_announced_by_hypernode_share(js, tmp_path):
+    folder = tmp_path / "folder"
+    folder.mkdir()
+    (folder / "hello.txt").write_text("served by hypernode\n")
+    async with JSProcess("swarm_peer.js") as peer:
+        with trio.fail_after(TIMEOUT):
+            port = (await peer.command("dht", cmd="dht"))["port"]
+            async with CLIProcess(tmp_path / "store", "share", str(folder), "--bootstrap",
+                                  f"127.0.0.1:{port}") as share:
+                key = (await share.line("sharing")).split()[-1]
+                await share.line("synced")
+                await peer.command("swarm", cmd="swarm", bootstrap=[f"127.0.0.1:{port}"])
+                await peer.command("opened", cmd="open", key=key)
+                # the share announces once bootstrapped; look up until the JS side has connected
+                while True:
+                    await peer.command("joined", cmd="join", key=key, announce=False, lookup=True)
+                    if any(e.get("event") == "connection" for e in peer.events):
+                        break
+                    await trio.sleep(0.3)
+                ev = await peer.command("file", cmd="wait-file", key=key, path="/hello.txt")
+                assert ev["text"] == "served by hypernode\n"
