@@ -8,9 +8,12 @@ import os
 
 import pytest
 import trio
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from hypernode.corestore import Corestore
 from hypernode.drive import (
+    ContentNotAvailable,
     CorruptEntry,
     DirectoryNotEmpty,
     FileNotFound,
@@ -23,6 +26,10 @@ from hypernode.drive import (
     Stat,
 )
 from hypernode.drive.hyperdrive import WRITE_BLOCK_SIZE
+from hypernode.drive.stat import Mount
+from hypernode.protobuf import encode_varint
+from hypernode.trie import CorruptTrieError, TrieNode
+from hypernode.trie.node import NodeMessage as TrieNodeMessage
 
 
 @pytest.fixture
@@ -317,15 +324,187 @@ async def test_read_only_drive_refuses_writes(store):
             assert info.value.errno == errno.EPERM
 
 
-async def test_corrupt_entries_fail_only_their_call(drive):
+async def copy_with_block(store, drive, seq, block):
+    """A drive whose metadata feed holds ``drive``'s blocks but ``block`` at ``seq``: raw appends to a
+    real writable feed (the content feed is shared, found from the copied header)."""
+    feed = await store.get()
+    for i in range(drive.metadata.length):
+        await feed.append(block if i == seq else await drive.metadata.get(i))
+    return await Hyperdrive.open(store, feed.key)
+
+
+async def test_undecodable_trie_node_fails_only_the_calls_that_meet_it(store, drive):
+    for path in ("/docs/a.txt", "/docs/b.txt", "/bad.txt", "/good.txt"):
+        await drive.write_file(path, path.encode())
+    seq = (await drive.trie.get("bad.txt")).seq
+    damaged = await copy_with_block(store, drive, seq, b"\xff\xfe not a trie node")
+    for call in (damaged.stat("/bad.txt"), damaged.read_file("/bad.txt"), damaged.readdir("/"),
+                 damaged.write_file("/bad.txt", b"x"), damaged.exists("/bad.txt")):
+        with pytest.raises(CorruptEntry) as info:
+            await call
+        assert info.value.errno == errno.EIO and isinstance(info.value.__cause__, CorruptTrieError)
+    with pytest.raises(CorruptEntry):
+        [c async for c in damaged.create_read_stream("/bad.txt")]
+    with pytest.raises(CorruptEntry):
+        async with damaged.create_write_stream("/bad.txt") as w:
+            await w.write(b"x")
+    # paths whose lookups do not pass through the damaged node still work, reading and writing
+    for path in ("/good.txt", "/docs/a.txt", "/docs/b.txt"):
+        assert await damaged.read_file(path) == path.encode()
+    assert sorted(await damaged.readdir("/docs")) == ["a.txt", "b.txt"]
+    await damaged.write_file("/docs/c.txt", b"new")
+    await damaged.write_file("/new.txt", b"new")
+    assert await damaged.read_file("/docs/c.txt") == await damaged.read_file("/new.txt") == b"new"
+    with pytest.raises(CorruptEntry):  # and the damaged one still fails, the same way
+        await damaged.stat("/bad.txt")
+
+
+async def test_undecodable_header_is_eio(store, drive):
+    await drive.write_file("/f", b"1")
+    with pytest.raises(CorruptEntry) as info:
+        await copy_with_block(store, drive, 0, b"\x0a\x05hyper\x12")
+    assert info.value.errno == errno.EIO
+
+
+async def test_undecodable_stats_fail_only_their_entry(drive):
+    await drive.write_file("/dir/good", b"fine")
+    await drive.trie.put("dir/bad-stat", b"\xff\xff\xff")  # a valid trie node, its value no Stat
+    await drive.trie.put("dir/no-mode", Stat.file().encode()[2:])  # the required mode missing
+    bad_mount = Stat.directory(mount=Mount(b"short key")).encode()
+    await drive.trie.put("dir/bad-mount", bad_mount)
+    for path in ("/dir/bad-stat", "/dir/no-mode", "/dir/bad-mount"):
+        for call in (drive.stat(path), drive.read_file(path), drive.set_metadata(path, "k", b"v"),
+                     drive.write_file(path, b"over")):
+            with pytest.raises(CorruptEntry) as info:
+                await call
+            assert info.value.errno == errno.EIO and info.value.filename == path
+    # the names are listed; their Stats are not made up
+    assert sorted(await drive.readdir("/dir")) == ["bad-mount", "bad-stat", "good", "no-mode"]
+    with pytest.raises(CorruptEntry):
+        await drive.readdir("/dir", stats=True)
+    assert await drive.read_file("/dir/good") == b"fine"
+    assert (await drive.stat("/dir")).is_directory()
+    await drive.unlink("/dir/bad-stat")  # a damaged entry can be removed, then written anew
+    await drive.write_file("/dir/bad-stat", b"replaced")
+    assert await drive.read_file("/dir/bad-stat") == b"replaced"
+
+
+async def test_keys_no_path_can_name(drive):
+    """Keys a peer could write (JS hyperdrive stores ``..`` as given): they are never listed, and
+    asking for such a path is EINVAL; the rest of the drive is unaffected."""
+    await drive.write_file("/ok.txt", b"ok")
+    st = (await drive.write_file("/payload", b"evil")).encode()
+    for key in ("evil/../../etc/passwd", "nul\x00name", "dot/./x", "back\\slash", "twice//slash"):
+        await drive.trie.put(key, st)
+    assert sorted(await drive.readdir("/")) == ["dot", "evil", "ok.txt", "payload", "twice"]
+    assert await drive.readdir("/evil") == [] and await drive.readdir("/dot") == []
+    assert await drive.readdir("/twice") == []
+    assert sorted(await drive.readdir("/", recursive=True)) == ["ok.txt", "payload"]
+    for path in ("/evil/../../etc/passwd", "/nul\x00name", "/evil/.."):
+        with pytest.raises(InvalidArgument) as info:
+            await drive.read_file(path)
+        assert info.value.errno == errno.EINVAL
+    assert await drive.read_file("/ok.txt") == b"ok"
+
+
+async def test_content_pointers_past_the_content_feed(drive):
     await drive.write_file("/good", b"fine")
-    await drive.trie.put("bad-stat", b"\xff\xff\xff")
+    content = await drive.content_feed()
     await drive.trie.put("past-end", Stat.file(offset=10_000, blocks=3, size=30).encode())
-    with pytest.raises(CorruptEntry):
-        await drive.stat("/bad-stat")
-    with pytest.raises(CorruptEntry):
-        await drive.read_file("/past-end")
+    await drive.trie.put("overlong", Stat.file(offset=content.length - 1, blocks=2, size=8).encode())
+    await drive.trie.put("too-big", Stat.file(offset=content.length - 1, blocks=1, size=5000).encode())
+    for path in ("/past-end", "/overlong", "/too-big"):
+        with pytest.raises(CorruptEntry) as info:
+            await drive.read_file(path)
+        assert info.value.errno == errno.EIO
+        fd = await drive.open(path, "r")
+        with pytest.raises(CorruptEntry):
+            await drive.read(fd, 100)
+        await drive.close(fd)
+    assert (await drive.stat("/past-end")).size == 30  # stat itself is fine: the pointer is not read
     assert await drive.read_file("/good") == b"fine"
+    await drive.write_file("/after", b"still writable")
+    assert await drive.read_file("/after") == b"still writable"
+
+
+def _field(number: int, wire: int, payload: bytes | int) -> bytes:
+    head = encode_varint(number << 3 | wire)
+    if wire == 0:
+        return head + encode_varint(payload)  # type: ignore[arg-type]
+    if wire == 2:
+        return head + encode_varint(len(payload)) + payload  # type: ignore[arg-type]
+    return head + payload  # type: ignore[operator]
+
+
+# protobuf-shaped bytes: fields of every number and wire type the schemas use, nested messages
+_varints = st.one_of(st.integers(0, 300), st.sampled_from([2**31, 2**32, 2**53, 2**63, 2**64 - 1]))
+_fields = st.recursive(
+    st.one_of(st.tuples(st.integers(1, 13), st.just(0), _varints).map(lambda t: _field(*t)),
+              st.tuples(st.integers(1, 13), st.just(2), st.binary(max_size=40)).map(lambda t: _field(*t)),
+              st.tuples(st.integers(1, 13), st.sampled_from([1, 5]), st.binary(min_size=8, max_size=8))
+              .map(lambda t: _field(t[0], t[1], t[2][:4] if t[1] == 5 else t[2]))),
+    lambda inner: st.tuples(st.integers(1, 13), st.lists(inner, max_size=4))
+    .map(lambda t: _field(t[0], 2, b"".join(t[1]))),
+    max_leaves=12)
+# valid Stats and trie nodes (odd values included), then maybe damaged: cut, a byte changed, bytes added
+_stats = st.builds(
+    lambda mode, ids, nums, link, mount, meta: Stat(
+        mode=mode, uid=ids[0], gid=ids[1], size=nums[0], blocks=nums[1], offset=nums[2],
+        byte_offset=nums[3], mtime=nums[4], ctime=nums[5], linkname=link, mount=mount,
+        metadata=meta).encode(),
+    st.one_of(st.sampled_from([0o100644, 0o40755, 0o120644, 0]), _varints),
+    st.tuples(_varints, _varints), st.tuples(*[_varints] * 6), st.none() | st.text(max_size=10),
+    st.none() | st.builds(Mount, st.binary(min_size=32, max_size=32), st.none() | _varints,
+                          st.none() | st.binary(max_size=4), st.booleans()),
+    st.dictionaries(st.text(max_size=5), st.binary(max_size=5), max_size=3))
+_trie_buffers = st.one_of(
+    st.binary(max_size=30),
+    st.lists(_varints, max_size=12).map(lambda xs: b"".join(encode_varint(x) for x in xs)))
+_nodes = st.builds(
+    lambda key, value, trie, seq, flags: TrieNodeMessage(
+        key=key, valueBuffer=value, trieBuffer=trie, seq=seq, flags=flags).encode(),
+    st.text(max_size=20), st.none() | st.binary(max_size=20), st.none() | _trie_buffers, _varints,
+    st.none() | _varints)
+
+
+@st.composite
+def _damaged(draw, valid):
+    block = draw(valid)
+    how = draw(st.sampled_from(["keep", "cut", "flip", "insert"]))
+    if how == "keep" or not block:
+        return block
+    i = draw(st.integers(0, len(block) - 1))
+    if how == "cut":
+        return block[:i]
+    if how == "flip":
+        return block[:i] + bytes([block[i] ^ draw(st.integers(1, 255))]) + block[i + 1:]
+    return block[:i] + draw(st.binary(min_size=1, max_size=6)) + block[i:]
+
+
+_raw = st.one_of(st.binary(max_size=120), st.lists(_fields, max_size=8).map(b"".join))
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(block=_raw | _damaged(_nodes))
+def test_trie_node_decoder_raises_only_corrupt_trie_error(block):
+    try:
+        node = TrieNode.decode(block, 7)
+    except CorruptTrieError:
+        return
+    assert node.seq == 7 and isinstance(node.key, str)
+    node.path(0)
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(block=_raw | _damaged(_stats))
+def test_stat_decoder_raises_only_corrupt_entry(block):
+    try:
+        st = Stat.decode(block, "/p")
+    except CorruptEntry as e:
+        assert e.errno == errno.EIO and e.filename == "/p"
+        return
+    st.is_file(), st.is_directory(), st.is_symlink()
+    assert Stat.decode(st.encode()) == st  # what decodes can be written back
 
 
 async def test_reopen_from_disk(tmp_path):
@@ -359,3 +538,51 @@ async def test_replication_between_python_stores():
         with trio.fail_after(10):
             await replica.update(src.version)
         assert await replica.read_file("/later.txt") == b"live"
+
+
+async def test_replica_content_with_no_peer_to_ask():
+    async with Corestore() as a, Corestore(sparse=True) as b:
+        src = await Hyperdrive.open(a)
+        await src.write_file("/f", b"only on the writer")
+        port = await a.listen("127.0.0.1", 0)
+        replica = await Hyperdrive.open(b, src.key)
+        session = await b.connect("127.0.0.1", port)
+        with trio.fail_after(10):
+            await replica.update(src.version)
+            assert (await replica.stat("/f")).size == 18  # the metadata came; no content block asked
+            content = await replica.content_feed()
+            while not content.peers:
+                await trio.sleep(0.01)
+            await session.aclose()
+            while b.sessions:
+                await trio.sleep(0.01)
+        assert content.downloaded() == 0
+        with pytest.raises(ContentNotAvailable) as info:  # no one to ask: an error, not a wait forever
+            await replica.read_file("/f")
+        assert info.value.errno == errno.ENODATA and isinstance(info.value, OSError)
+        await b.connect("127.0.0.1", port)
+        with trio.fail_after(10):
+            assert await replica.read_file("/f") == b"only on the writer"  # a peer again: fetched
+
+
+async def test_replica_reads_entries_claiming_absurd_block_counts():
+    """A peer's Stat may claim 2**62 blocks: reads ask for a window of blocks at a time, so the real
+    bytes come back, and a pointer where nothing exists waits (for the caller's timeout), as in JS,
+    without asking for (or counting) 2**62 blocks."""
+    async with Corestore() as a, Corestore(sparse=True) as b:
+        src = await Hyperdrive.open(a)
+        await src.write_file("/ok", b"fine")
+        await src.trie.put("huge", Stat.file(offset=0, blocks=2**62, size=4).encode())
+        await src.trie.put("nowhere", Stat.file(offset=2**62, blocks=2**62, size=4).encode())
+        port = await a.listen("127.0.0.1", 0)
+        replica = await Hyperdrive.open(b, src.key)
+        await b.connect("127.0.0.1", port)
+        with trio.fail_after(10):
+            await replica.update(src.version)
+            assert await replica.read_file("/huge") == b"fine"
+            with trio.move_on_after(0.3) as waited:
+                await replica.read_file("/nowhere")
+            assert waited.cancelled_caught
+            assert await replica.read_file("/ok") == b"fine"
+        with pytest.raises(CorruptEntry):  # on the writer, whose content feed is complete: EIO at once
+            await src.read_file("/nowhere")

@@ -10,6 +10,7 @@ hyperdrive does.
 
 from hypernode.drive.errors import (
     BadFileDescriptor,
+    ContentNotAvailable,
     CorruptEntry,
     DirectoryNotEmpty,
     DriveError,
@@ -26,5 +27,5 @@ from hypernode.drive.stat import Mount, Stat
 __all__ = [
     "Hyperdrive", "ReadStream", "WriteStream", "Stat", "Mount", "DriveError", "FileNotFound",
     "PathAlreadyExists", "NotADirectory", "IsADirectory", "DirectoryNotEmpty", "PermissionDenied",
-    "BadFileDescriptor", "InvalidArgument", "CorruptEntry",
+    "BadFileDescriptor", "InvalidArgument", "CorruptEntry", "ContentNotAvailable",
 ]

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import errno
 
-from hypernode.errors import HypernodeError
+from hypernode.errors import BlockNotAvailableError, HypernodeError
 
 
 class DriveError(HypernodeError, OSError):
@@ -82,3 +82,9 @@ class CorruptEntry(DriveError):
     """EIO: an entry of the drive does not decode, or points past the end of its content feed."""
 
     errno_value, code = errno.EIO, "EIO"
+
+
+class ContentNotAvailable(DriveError, BlockNotAvailableError):
+    """ENODATA: a replica's file whose blocks are not stored here, with no peer connected to ask."""
+
+    errno_value, code = errno.ENODATA, "ENODATA"

@@ -19,7 +19,8 @@ decode or point past their content feed). A bad entry fails the call that met it
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator, Callable
+import functools
+from collections.abc import AsyncIterator, Awaitable, Callable
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
@@ -27,6 +28,7 @@ import trio
 
 from hypernode.drive import paths
 from hypernode.drive.errors import (
+    ContentNotAvailable,
     CorruptEntry,
     DirectoryNotEmpty,
     FileNotFound,
@@ -40,7 +42,7 @@ from hypernode.drive.stat import Mount, Stat, now_ms
 from hypernode.errors import HypernodeError
 from hypernode.feed import Feed
 from hypernode.protobuf import DecodeError, decode_varint, encode_varint, load_schema
-from hypernode.trie import Hypertrie, TrieNode
+from hypernode.trie import CorruptTrieError, Hypertrie, TrieNode
 
 if TYPE_CHECKING:
     from hypernode.corestore import Corestore
@@ -52,6 +54,8 @@ MOUNT_PREFIX = "mounts"
 TAGS_PREFIX = "hyperdrive-tags/"
 SUBTYPE = "hyperdrive"
 MAX_SYMLINK_DEPTH = 16
+READ_AHEAD_BLOCKS = 64  # blocks a read stream asks peers for ahead of where it reads
+DOWNLOAD_WINDOW_BLOCKS = 16384  # blocks download() asks for at once (8 GiB of full blocks)
 _mount_schema = load_schema("mountable-hypertrie.proto")
 
 
@@ -338,10 +342,15 @@ class Hyperdrive:
         end = st.offset + st.blocks
         # Only a writable content feed is known to be complete. A replica's may still be catching up
         # (its peer's channel opening, its Have on the way): its missing blocks are waited for, as JS
-        # does, rather than calling the entry corrupt.
+        # does, rather than calling the entry corrupt; but with no peer at all there is no one to wait
+        # for: no connection, not even one being set up (JS would wait forever).
         if end > content.length and content.writable:
             raise CorruptEntry(f"{path} points past the end of its content feed "
                                f"(blocks {st.offset}..{end}, feed length {content.length})", path)
+        if not content.writable and not (content.peers or self.store.sessions) and \
+                content.downloaded(st.offset, min(end, content.length)) < st.blocks:
+            raise ContentNotAvailable(f"{path}: its content is not stored here and no peer is connected",
+                                      path)
         return st, content
 
     def create_read_stream(self, path: str, *, start: int = 0, end: int | None = None,
@@ -539,8 +548,11 @@ class Hyperdrive:
                 raise IsADirectory(path)
             raise FileNotFound(path)
         drive._check_writable(path)
-        st = drive._decode(node, inner)
-        if st.is_directory():
+        try:
+            st: Stat | None = drive._decode(node, inner)
+        except CorruptEntry:
+            st = None  # an entry whose Stat does not decode can still be removed (as in JS)
+        if st is not None and st.is_directory():
             raise IsADirectory(path)
         await self._delete(path, inner, drive)
 
@@ -565,14 +577,29 @@ class Hyperdrive:
                       ) -> list[Any]:
         """The names in a folder (with ``stats=True``, ``(name, Stat)`` pairs; an entry that is only a
         folder by having entries under it gets a folder Stat). ``recursive`` lists every path below,
-        relative to the folder. ENOENT for a folder that does not exist, ENOTDIR for a file."""
+        relative to the folder. ENOENT for a folder that does not exist, ENOTDIR for a file.
+
+        A name no path can address (``..``, ``.``, an empty segment, NUL or ``\\`` in a key a peer
+        wrote) is left out. Without ``stats``, an entry whose Stat does not decode is still listed."""
         out: list[Any] = []
-        async for name, st in self.iterdir(path, recursive=recursive):
-            out.append((name, st) if stats else name)
+        async for name, node, node_path in self._entries(path, recursive):
+            out.append((name, self._entry_stat(node, node_path)) if stats else name)
         return out
 
     async def iterdir(self, path: str = "/", *, recursive: bool = False) -> AsyncIterator[tuple[str, Stat]]:
-        """The entries of :meth:`readdir` one at a time."""
+        """The ``(name, Stat)`` entries of :meth:`readdir` one at a time (an entry whose Stat does
+        not decode raises :class:`CorruptEntry` when it is reached)."""
+        try:
+            async for name, node, node_path in self._entries(path, recursive):
+                yield name, self._entry_stat(node, node_path)
+        except CorruptTrieError as e:
+            raise _damaged(e, (None, path)) from e
+
+    @staticmethod
+    def _entry_stat(node: TrieNode | None, node_path: str) -> Stat:
+        return Stat.directory() if node is None else Stat.decode(node.value or b"", node_path)
+
+    async def _entries(self, path: str, recursive: bool) -> AsyncIterator[tuple[str, TrieNode | None, str]]:
         path = paths.normalize(path)
         st, _, _ = await self._stat_located(path) if path != "/" else (Stat.directory(), self, path)
         if not st.is_directory():
@@ -581,11 +608,11 @@ class Hyperdrive:
         if lst.linkname:
             path = await self._resolve_links(path)
         seen: set[str] = set()
-        async for rel, st in self._walk(path, recursive):
+        async for rel, node, node_path in self._walk(path, recursive):
             if rel in seen:
                 continue
             seen.add(rel)
-            yield rel, st
+            yield rel, node, node_path
 
     async def _resolve_links(self, path: str) -> str:
         for _ in range(MAX_SYMLINK_DEPTH):
@@ -595,7 +622,10 @@ class Hyperdrive:
             path = paths.resolve_link(path, st.linkname)
         raise InvalidArgument(f"too many levels of symbolic links: {path}", path)
 
-    async def _walk(self, path: str, recursive: bool, prefix: str = "") -> AsyncIterator[tuple[str, Stat]]:
+    async def _walk(self, path: str, recursive: bool, prefix: str = ""
+                    ) -> AsyncIterator[tuple[str, TrieNode | None, str]]:
+        """``(name, node, its path)`` under the folder ``path``; node None for a folder that is one by
+        having entries under it (non-recursive listings)."""
         drive, inner = await self._locate_folder(path)
         base = paths.trie_key(inner)
         async for node in drive.trie.iterator(base, recursive=recursive):
@@ -604,14 +634,14 @@ class Hyperdrive:
             if not rel:
                 continue
             parts = rel.split("/")
-            name = prefix + (rel if recursive else parts[0])
-            is_mount = node.flags == MOUNT_FLAG
-            if not recursive and len(parts) > 1:
-                yield name, Stat.directory()
+            if not all(_addressable(seg) for seg in (parts if recursive else parts[:1])):
                 continue
-            st = Stat.decode(node.value or b"", node_path)
-            yield name, st
-            if recursive and is_mount:
+            name = prefix + (rel if recursive else parts[0])
+            if not recursive and len(parts) > 1:
+                yield name, None, node_path
+                continue
+            yield name, node, node_path
+            if recursive and node.flags == MOUNT_FLAG:
                 async for sub in self._walk(paths.join(path, rel), True, name + "/"):
                     yield sub
 
@@ -751,7 +781,9 @@ class Hyperdrive:
         if st.is_directory() or st.linkname or not st.blocks:
             return
         content = await self.content_feed()
-        await content.download(st.offset, st.offset + st.blocks)
+        end = st.offset + st.blocks
+        for start in range(st.offset, end, DOWNLOAD_WINDOW_BLOCKS):  # bounded ranges, as above
+            await content.download(start, min(end, start + DOWNLOAD_WINDOW_BLOCKS))
 
     @contextlib.asynccontextmanager
     async def watch(self, path: str = "/") -> AsyncIterator[Any]:
@@ -796,9 +828,42 @@ class Hyperdrive:
         await desc.close()
 
 
+def _damaged(e: CorruptTrieError, args: tuple[Any, ...]) -> CorruptEntry:
+    path = next((a for a in args[1:2] if isinstance(a, str)), None)
+    return CorruptEntry(f"the drive's trie is damaged: {e}", path)
+
+
+def _trie_errors_as_eio(fn: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
+    """A trie node that does not decode fails the call that met it with EIO (CorruptEntry), as a Stat
+    that does not decode does: every drive error is an OSError."""
+
+    @functools.wraps(fn)
+    async def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return await fn(*args, **kwargs)
+        except CorruptTrieError as e:
+            raise _damaged(e, args) from e
+
+    return wrapper
+
+
+for _name in ("content_feed", "update", "lstat", "stat", "access", "exists", "readlink", "read_file",
+              "write_file", "create", "mkdir", "symlink", "set_metadata", "remove_metadata", "truncate",
+              "unlink", "rmdir", "readdir", "mount", "unmount", "get_all_mounts", "create_tag",
+              "get_tagged_version", "get_all_tags", "delete_tag", "download", "_open_fd", "read", "write",
+              "ftruncate", "close_fd"):
+    setattr(Hyperdrive, _name, _trie_errors_as_eio(getattr(Hyperdrive, _name)))
+Hyperdrive._open_drive = classmethod(_trie_errors_as_eio(Hyperdrive._open_drive.__func__))  # type: ignore
+
+
 async def _nothing() -> AsyncIterator[bytes]:
     return
     yield b""  # pragma: no cover
+
+
+def _addressable(segment: str) -> bool:
+    """Can a path name this segment of a key? (Not when a peer wrote ``..``, ``.``, NUL, ...)"""
+    return segment not in ("", ".", "..") and "\x00" not in segment and "\\" not in segment
 
 
 def _tag_version(node: TrieNode) -> int:
@@ -827,7 +892,10 @@ class ReadStream:
     async def __anext__(self) -> bytes:
         if self._gen is None:
             self._gen = self._chunks()
-        return await self._gen.__anext__()
+        try:
+            return await self._gen.__anext__()
+        except CorruptTrieError as e:
+            raise _damaged(e, (None, self.path)) from e
 
     async def aclose(self) -> None:
         if self._gen is not None:
@@ -842,12 +910,19 @@ class ReadStream:
         skip = 0
         if self.start:
             first, skip = await feed.seek(st.offset, end, self.start)
-        want = None
-        if not all(feed.has(i) for i in (first, end - 1)):
-            want = feed.downloads.want_range(first, end)
+        want, want_end = None, first
         try:
             for i in range(first, end):
-                block = feed.read_block_sync(i) if feed.has(i) else await feed.get(i)
+                if feed.has(i):
+                    block = feed.read_block_sync(i)
+                else:
+                    if i >= want_end:  # ask peers for the blocks ahead, a window at a time (a Stat
+                        # from a peer may claim any number of blocks)
+                        if want is not None:
+                            feed.downloads.unwant_range(want)
+                        want_end = min(end, i + READ_AHEAD_BLOCKS)
+                        want = feed.downloads.want_range(i, want_end)
+                    block = await feed.get(i)
                 if skip:
                     block = block[skip:]
                     skip = 0
@@ -879,7 +954,10 @@ class WriteStream:
         self._lock_cm: Any = None
 
     async def __aenter__(self) -> WriteStream:
-        drive, inner, _ = await self.drive._prepare_write(self.path)
+        try:
+            drive, inner, _ = await self.drive._prepare_write(self.path)
+        except CorruptTrieError as e:
+            raise _damaged(e, (None, self.path)) from e
         self._target, self._inner = drive, inner
         self._content = await drive.content_feed()
         await drive._content_lock.acquire()

@@ -22,7 +22,6 @@ IFMT = _stat.S_IFMT(0o177777)
 IFREG, IFDIR, IFLNK = _stat.S_IFREG, _stat.S_IFDIR, _stat.S_IFLNK
 DEFAULT_FILE_MODE = 0o644
 DEFAULT_DIR_MODE = 0o755
-_UINT32 = (1 << 32) - 1
 _UINT64 = (1 << 64) - 1
 
 
@@ -95,7 +94,8 @@ class Stat:
     def encode(self) -> bytes:
         for name in ("mode", "uid", "gid"):
             v = getattr(self, name)
-            if not 0 <= v <= _UINT32:
+            # uint32 fields, but JS reads and writes back whatever varint a peer stored there
+            if not 0 <= v <= _UINT64:
                 raise ValueError(f"stat {name} out of range: {v}")
         mount = None
         if self.mount is not None:
