@@ -42,7 +42,8 @@ class CLIProcess:
         self._buf = b""
 
     async def __aenter__(self) -> CLIProcess:
-        self.proc = await trio.lowlevel.open_process(self.args, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        self.proc = await trio.lowlevel.open_process(self.args, stdout=subprocess.PIPE,
+                                                     stderr=subprocess.PIPE)
         return self
 
     async def line(self, prefix: str = "") -> str:

@@ -249,7 +249,7 @@ class RPCNode:
         if len(data) > MAX_DATAGRAM:
             self.stats["dropped_oversized"] += 1
             return
-        if not self._host_limit.allow(host, now) or not self._addr_limit.allow((host, port), now):
+        if not self._addr_limit.allow((host, port), now) or not self._host_limit.allow(host, now):
             self.stats["dropped_rate_limited"] += 1
             return
         try:
