@@ -6,7 +6,9 @@ interop/js/swarm_peer.js), everything on 127.0.0.1:
   connect and replicate a hyperdrive;
 - a drive announced by a JS hyperswarm + hyperdrive peer is cloned by ``hypernode clone KEY DIR
   --bootstrap 127.0.0.1:P`` (no --peer);
-- a drive announced by ``hypernode share`` is found and read by a JS hyperswarm peer.
+- a drive announced by ``hypernode share`` is found and read by a JS hyperswarm peer;
+- on the local network (multicast DNS, inside a network namespace): a Python node clones a drive a JS
+  peer announces, and the JS peer reads one a Python node announces.
 
 The JS peers' multicast DNS is replaced by an inert stand-in (see swarm_peer.js): hyperswarm 2 would
 otherwise send it on the machine's default interface.
@@ -160,3 +162,12 @@ async def test_js_peer_finds_a_drive_announced_by_hypernode_share(js, tmp_path):
                     await trio.sleep(0.3)
                 ev = await peer.command("file", cmd="wait-file", key=key, path="/hello.txt")
                 assert ev["text"] == "served by hypernode\n"
+
+
+async def test_local_discovery_with_js_in_a_network_namespace(js):
+    from tests.test_discovery_local import run_in_netns
+
+    result = await trio.to_thread.run_sync(run_in_netns, "--js")
+    assert result["js"]["python_read"] == "from JS over mDNS"
+    assert result["js"]["js_read"] == "from Python over mDNS"
+    assert result["js"]["js_peer_events"] and all(e["local"] for e in result["js"]["js_peer_events"])

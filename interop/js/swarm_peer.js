@@ -34,7 +34,7 @@ const realLoad = Module._load
 Module._load = function (request, parent, isMain) {
   const m = realLoad.apply(this, arguments)
   if (request !== 'multicast-dns') return m
-  if (mdnsMode === 'loopback') return (opts) => m({ interface: '127.0.0.1', ...(opts || {}) })
+  if (mdnsMode === 'loopback') return (opts) => m({ interface: '127.0.0.1', bind: '0.0.0.0', ...(opts || {}) })
   return () => {
     const e = new EventEmitter()
     e.query = () => {}
