@@ -476,6 +476,26 @@ async def test_a_node_survives_floods_garbage_and_dead_bootstrap_nodes():
                 assert [(p.host, p.port) for p in found] == [("127.0.0.1", 7100)]
 
 
+async def test_a_swarm_tries_again_soon_while_the_dht_is_out_of_reach():
+    probe = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    probe.bind(("127.0.0.1", 0))
+    port = probe.getsockname()[1]
+    probe.close()  # nobody there yet
+    topic = os.urandom(32)
+    found: list = []
+    with trio.fail_after(20):
+        async with Swarm(bootstrap=[("127.0.0.1", port)], config=FAST, on_peer=found.append) as looker:
+            looker.join(topic)
+            await looker.flush()  # a round that reached nobody
+            async with DHTNode(host="127.0.0.1", port=port, ephemeral=False, config=FAST) as boot, \
+                    Swarm(bootstrap=[boot.address], port=7300, config=FAST) as announcer:
+                announcer.join(topic, announce=True, lookup=False)
+                await announcer.flush()
+                while not found:  # well before the 5-minute refresh
+                    await trio.sleep(0.05)
+            assert [(p.host, p.port) for p in found] == [("127.0.0.1", 7300)]
+
+
 async def test_nodes_clone_a_drive_they_found_with_one_connection_between_them(tmp_path):
     opts = {"config": FAST, "refresh": 0.2, "dedup_interval": 0.1}
     with trio.fail_after(30):

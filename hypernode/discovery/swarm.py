@@ -372,6 +372,7 @@ class Swarm:
             if self.dht is None:
                 await trio.sleep_forever()
             await self.dht.wait_bootstrapped()
+            retry = 1.0
             while True:
                 seen: set[tuple[str, int]] = set()
 
@@ -393,8 +394,12 @@ class Swarm:
                 t.rounds += 1
                 t.changed.set()
                 t.changed = trio.Event()
-                await trio.sleep(self.refresh * (1 + random.random()) if math.isfinite(self.refresh)
-                                 else math.inf)
+                delay = self.refresh * (1 + random.random()) if math.isfinite(self.refresh) else math.inf
+                if res.error == "No nodes responded":  # the DHT is out of reach: try again sooner
+                    delay, retry = min(delay, retry), min(retry * 2, 60.0)
+                else:
+                    retry = 1.0
+                await trio.sleep(delay)
 
     def _found_local(self, peer: PeerFound) -> None:
         t = self.topics.get(peer.topic)
