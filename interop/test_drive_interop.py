@@ -135,6 +135,7 @@ def edge_ops(mount_key: str) -> list[dict[str, Any]]:
         {"op": "writeFile", "path": "/block-exact.bin", "hex": fixture_bytes(512 * 1024).hex()},
         {"op": "writeFile", "path": "/block-plus.bin", "hex": fixture_bytes(512 * 1024 + 1).hex()},
         {"op": "writeFile", "path": "/ünï/çødé ✓.txt", "text": "ütf-8 ✓"},
+        {"op": "create", "path": "/created.txt"},  # an empty entry without a content block
         {"op": "mkdir", "path": "/tmpdir"},
         {"op": "rmdir", "path": "/tmpdir"},
         {"op": "symlink", "target": "/block-exact.bin", "path": "/l2"},
@@ -158,6 +159,8 @@ async def python_ops(drive: Hyperdrive, ops: list[dict[str, Any]]) -> None:
             await drive.unlink(path)
         elif kind == "rmdir":
             await drive.rmdir(path)
+        elif kind == "create":
+            await drive.create(path)
         elif kind == "setMetadata":
             await drive.set_metadata(path, o["name"], bytes.fromhex(o["hex"]))
         elif kind == "mount":

@@ -229,6 +229,10 @@ async def test_truncate(drive):
     assert await drive.read_file("/t") == b""
     await drive.truncate("/new", 0)
     assert (await drive.stat("/new")).size == 0
+    st = await drive.create("/created")  # an empty entry, at offset 0 as JS's create() writes it
+    assert (st.size, st.blocks, st.offset, st.byte_offset) == (0, 0, 0, 0)
+    assert await drive.read_file("/created") == b""
+    assert await drive.create("/created") == st  # an existing entry is returned as it is
 
 
 async def test_file_descriptors(drive):

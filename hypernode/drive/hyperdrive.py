@@ -439,9 +439,10 @@ class Hyperdrive:
         if node is not None:
             return drive._decode(node, inner)
         content = await drive.content_feed()
-        async with drive._content_lock:
-            st = drive._new_file_stat(content.length, content.byte_length, content, **opts)
-            await drive._put_stat(inner, st)
+        # no content: JS's create() leaves offset and byteOffset at 0 (not the content feed's end)
+        st = drive._new_file_stat(content.length, content.byte_length, content, **opts)
+        st = st.copy(offset=0, byte_offset=0)
+        await drive._put_stat(inner, st)
         return st
 
     async def mkdir(self, path: str, *, mode: int | None = None, uid: int = 0, gid: int = 0) -> Stat:

@@ -12,7 +12,8 @@
 //   {cmd:'ops', key, ops: [op, ...]}          -> {event:'ops-done', version, errors}  (each op in turn;
 //                                               errors[i] is the error code op i failed with, or null)
 //       op = {op:'mkdir', path} | {op:'writeFile', path, text|hex} | {op:'symlink', target, path} |
-//            {op:'unlink', path} | {op:'rmdir', path} | {op:'setMetadata', path, name, hex} |
+//            {op:'unlink', path} | {op:'rmdir', path} | {op:'create', path} |
+//            {op:'setMetadata', path, name, hex} |
 //            {op:'mount', path, mountKey}
 //   {cmd:'report', key}                       -> {event:'report', report}  (REPORT SCHEMA below)
 //   {cmd:'listen'}                            -> {event:'listening', port}
@@ -170,6 +171,7 @@ async function runOps (drive, ops) {
       else if (o.op === 'symlink') await p((cb) => drive.symlink(o.target, o.path, cb))
       else if (o.op === 'unlink') await p((cb) => drive.unlink(o.path, cb))
       else if (o.op === 'rmdir') await p((cb) => drive.rmdir(o.path, cb))
+      else if (o.op === 'create') await p((cb) => drive.create(o.path, cb))
       else if (o.op === 'setMetadata') await p((cb) => drive.setMetadata(o.path, o.name, Buffer.from(o.hex, 'hex'), cb))
       else if (o.op === 'mount') await p((cb) => drive.mount(o.path, Buffer.from(o.mountKey, 'hex'), cb))
       else throw new Error('unknown op ' + o.op)
