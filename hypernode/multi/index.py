@@ -7,13 +7,15 @@ view's (an integer compare per drive) and applies the trie diff between the two 
 
 Across views the index keeps what calls ask for: the drives holding each path, each folder's names
 (with the drives that hold something under them, so folders that exist only because entries lie
-under them are known), and the tombstones of each path. Winners of conflicts and folder listings are
-cached until a change touches them. Paths at or under a drive's mount point are not in its trie; for
-those the caller asks that drive itself (:meth:`MergedIndex.redirected`).
+under them are known), and the tombstones of each path. Winners of conflicts are cached until a change
+touches them; a folder's listing, once made, is kept in order as names come, go, or are hidden. Paths
+at or under a drive's mount point are not in its trie; for those the caller asks that drive itself
+(:meth:`MergedIndex.redirected`).
 """
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -101,9 +103,10 @@ class MergedIndex:
 
     async def refresh(self) -> None:
         """Bring every view up to its drive's version (only drives whose version moved cost anything)."""
-        for view in list(self.views):
-            if view.drive.version != view.version:
-                await self.refresh_view(view)
+        # one comparison per drive, on every call: the trie's version (what ``drive.version`` returns)
+        stale = [v for v in self.views if v.drive.trie.version != v.version]
+        for view in stale:
+            await self.refresh_view(view)
 
     async def refresh_view(self, view: DriveView) -> None:
         async with view.lock:
@@ -181,8 +184,10 @@ class MergedIndex:
                     del names[name]
                     if not names:
                         del self.children[folder]
-            if (delta > 0 and n == 1 and len(holders) == 1) or not holders:
-                self.listings.pop(folder, None)  # a name appeared or went away
+            if delta > 0 and n == 1 and len(holders) == 1:
+                self._relist(folder, name)  # a name appeared
+            elif not holders:
+                self._relist(folder, name)  # a name went away
             # a folder's winner may be implicit (no entry of its own): its holders changed
             sub = f"{folder}/{name}" if folder else name
             self.winners.pop(sub, None)
@@ -200,7 +205,24 @@ class MergedIndex:
             view.tombstones[key] = tomb
             self.tombs.setdefault(key, {})[view] = tomb
         self.winners.pop(key, None)
-        self.listings.pop(parent_key(key), None)
+        folder = parent_key(key)
+        self._relist(folder, key[len(folder) + 1:] if folder else key)
+
+    def _relist(self, folder: str, name: str) -> None:
+        """Bring a cached listing of ``folder`` up to date for ``name`` (which appeared, went away, or
+        was hidden or shown by a tombstone): one insertion or removal, not a new listing."""
+        names = self.listings.get(folder)
+        if names is None:
+            return
+        order = listing_order(name)
+        i = bisect.bisect_left(names, order, key=listing_order)
+        there = i < len(names) and names[i] == name
+        held = folder in self.children and name in self.children[folder]
+        listed = held and not self.hidden(f"{folder}/{name}" if folder else name)
+        if listed and not there:
+            names.insert(i, name)
+        elif there and not listed:
+            del names[i]
 
     def invalidate(self) -> None:
         self.winners.clear()
