@@ -171,3 +171,14 @@ async def test_local_discovery_with_js_in_a_network_namespace(js):
     assert result["js"]["python_read"] == "from JS over mDNS"
     assert result["js"]["js_read"] == "from Python over mDNS"
     assert result["js"]["js_peer_events"] and all(e["local"] for e in result["js"]["js_peer_events"])
+
+
+async def test_js_clients_store_values_on_a_python_dht_node(js):
+    async with DHTNode(host="127.0.0.1", ephemeral=False) as dht, JSProcess("swarm_peer.js") as peer:
+        with trio.fail_after(TIMEOUT):
+            ev = await peer.command("dht-values", cmd="dht-values", bootstrap=[f"127.0.0.1:{dht.port}"])
+        assert ev["immutablePut"] is None and ev["immutable"] == "an immutable value"
+        # a stale seq is refused (the JS node answers the error too, but then stores the stale value)
+        assert ev["mutablePuts"] == [None, None, "ERR_SEQ_MUST_EXCEED_CURRENT"]
+        assert ev["mutable"] == "v1" and ev["mutableSeq"] == 1
+        assert len(dht.values) == 2

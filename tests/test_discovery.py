@@ -350,6 +350,50 @@ def test_peer_store_limits_expiry_and_local_records():
         ask(QUERY, "1.2.3.4", 9, b"\x0a\x05")
 
 
+def test_value_store_checks_hashes_signatures_and_seqs():
+    import hashlib
+
+    from nacl.signing import SigningKey
+
+    from hypernode.discovery.rpc import IncomingRequest
+    from hypernode.discovery.values import Mutable, ValueStore, signable
+
+    store = ValueStore(max_values=3)
+
+    def req(kind: int, target: bytes, value: bytes | None) -> IncomingRequest:
+        return IncomingRequest(kind, "x", target, value, "127.0.0.1", 1)
+
+    value = b"hello"
+    key = hashlib.blake2b(value, digest_size=32).digest()
+    assert store.immutable(req(UPDATE, os.urandom(32), value)) == (None, "ERR_INVALID_INPUT")
+    assert store.immutable(req(UPDATE, key, value)) == (None, None)
+    assert store.immutable(req(QUERY, key, None)) == (value, None)
+    big = os.urandom(1001)
+    assert store.immutable(req(UPDATE, hashlib.blake2b(big, digest_size=32).digest(), big))[1]
+
+    sk = SigningKey.generate()
+    pk = bytes(sk.verify_key)
+    assert signable(b"v", 2, b"salt") == b"4:salt4:salt3:seqi2e1:v1:v"
+
+    def put(v: bytes, seq: int, sig: bytes | None = None, salt: bytes | None = None):
+        sig = sig if sig is not None else sk.sign(signable(v, seq, salt)).signature
+        return store.mutable(req(UPDATE, pk, Mutable(value=v, signature=sig, seq=seq, salt=salt).encode()))
+
+    assert put(b"one", 1) == (None, None)
+    assert put(b"forged", 2, sig=bytes(64)) == (None, "ERR_INVALID_INPUT")
+    proof, err = put(b"other", 1)
+    assert err == "ERR_INVALID_SEQ" and Mutable.decode(proof).value == b"one"
+    assert put(b"zero", 0)[1] == "ERR_SEQ_MUST_EXCEED_CURRENT"
+    assert put(b"two", 2) == (None, None)
+    got, _ = store.mutable(req(QUERY, pk, Mutable(seq=2).encode()))
+    assert Mutable.decode(got).value == b"two"
+    assert store.mutable(req(QUERY, pk, Mutable(seq=3).encode())) == (None, None)
+    assert put(b"salted", 0, salt=b"s" * 16) == (None, None) and len(store) == 3
+    assert put(b"x", 0, salt=b"s" * 65)[1] == "ERR_INVALID_INPUT"
+    with pytest.raises(DecodeError):
+        store.mutable(req(UPDATE, pk, b"\x0a\x09"))
+
+
 # -- fuzzing every decoder -------------------------------------------------------------------------
 
 

@@ -2,7 +2,9 @@
 
 ``async with DHTNode(bootstrap=[...]) as dht:`` binds a UDP socket and runs an
 :class:`~hypernode.discovery.rpc.RPCNode` on it (with a :class:`~hypernode.discovery.dht.PeerStore`, so
-it answers ``peers`` queries and holds announcements): one task reads datagrams, one keeps time. With
+it answers ``peers`` queries and holds announcements, and a
+:class:`~hypernode.discovery.values.ValueStore` for the mutable and immutable values): one task reads
+datagrams, one keeps time. With
 ``ephemeral=False`` and no bootstrap list it is a bootstrap node; with a bootstrap list, a DHT node.
 
 ``async with Swarm(bootstrap=[...], on_peer=...) as swarm:`` is hyperswarm 2's discovery for a TCP
@@ -30,6 +32,7 @@ import trio
 from hypernode.discovery.addresses import Peer
 from hypernode.discovery.dht import PeerStore, parse_peers_output, peers_input
 from hypernode.discovery.rpc import Address, Query, QueryDone, QueryReply, RPCConfig, RPCNode
+from hypernode.discovery.values import ValueStore
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +86,8 @@ class DHTNode:
         self.rpc = RPCNode(id=id, ephemeral=ephemeral, config=config)
         self.store = store or PeerStore()
         self.store.register(self.rpc)
+        self.values = ValueStore()
+        self.values.register(self.rpc)
         self.port: int | None = None
         self.send_errors = 0
         self._sock: socket.socket | None = None

@@ -7,6 +7,9 @@
 //   {cmd:'dht-announce', topic, port, bootstrap} -> {event:'dht-announced', error}  (a fresh ephemeral DHT
 //                                               client announces port under topic, hex)
 //   {cmd:'dht-lookup', topic, bootstrap}      -> {event:'dht-lookup', peers:[{host, port}], error}
+//   {cmd:'dht-values', bootstrap}             -> {event:'dht-values', ...}  a fresh ephemeral client puts
+//                                               an immutable value and a mutable one (seq 0, then 1, then
+//                                               a stale seq 0) and gets them back with another client
 //   {cmd:'swarm', bootstrap}                  -> {event:'swarm', port}  a hyperswarm listening on
 //                                               127.0.0.1; each connection replicates the corestore
 //                                               (live, with a fixed Noise key pair, deduplicated by
@@ -132,6 +135,32 @@ async function handle (c) {
       client.destroy()
       out({ event: 'dht-lookup', peers: res.peers, error: res.error })
     }
+  } else if (c.cmd === 'dht-values') {
+    const client = () => new Promise((resolve) => {
+      const d = dht({ bootstrap: c.bootstrap, ephemeral: true })
+      d.listen(0, '127.0.0.1', () => d.ready(() => resolve(d)))
+    })
+    const a = await client()
+    const b = await client()
+    const p = (fn) => new Promise((resolve) => fn((err, ...res) => resolve({ err: err ? err.message : null, res })))
+    const value = Buffer.from('an immutable value')
+    const put = await p((cb) => a.immutable.put(value, cb))
+    const got = await p((cb) => b.immutable.get(put.res[0], cb))
+    const keypair = a.mutable.keypair()
+    const m0 = await p((cb) => a.mutable.put(Buffer.from('v0'), { keypair, seq: 0 }, cb))
+    const m1 = await p((cb) => a.mutable.put(Buffer.from('v1'), { keypair, seq: 1 }, cb))
+    const stale = await p((cb) => a.mutable.put(Buffer.from('old'), { keypair, seq: 0 }, cb))
+    const mget = await p((cb) => b.mutable.get(keypair.publicKey, { seq: 0 }, cb))
+    a.destroy()
+    b.destroy()
+    out({
+      event: 'dht-values',
+      immutablePut: put.err,
+      immutable: got.res[0] ? got.res[0].toString() : null,
+      mutablePuts: [m0.err, m1.err, stale.err],
+      mutable: mget.res[0] && mget.res[0].value ? mget.res[0].value.toString() : null,
+      mutableSeq: mget.res[0] ? mget.res[0].seq : null
+    })
   } else if (c.cmd === 'swarm') {
     const port = await startSwarm(c.bootstrap)
     out({ event: 'swarm', port })
