@@ -182,3 +182,30 @@ async def test_js_clients_store_values_on_a_python_dht_node(js):
         assert ev["mutablePuts"] == [None, None, "ERR_SEQ_MUST_EXCEED_CURRENT"]
         assert ev["mutable"] == "v1" and ev["mutableSeq"] == 1
         assert len(dht.values) == 2
+
+
+async def test_a_mixed_dht_of_python_and_js_nodes(js):
+    """A JS DHT node joins through a Python bootstrap node; a Python announcement made through the
+    Python node is found by a JS client that knows only the JS node, and the reverse."""
+    async with DHTNode(host="127.0.0.1", ephemeral=False, config=FAST) as boot, \
+            JSProcess("swarm_peer.js") as peer:
+        with trio.fail_after(TIMEOUT):
+            ev = await peer.command("dht", cmd="dht", bootstrap=[f"127.0.0.1:{boot.port}"])
+            js_node, js_id = ev["port"], bytes.fromhex(ev["id"])
+            while boot.rpc.table.get(js_id) is None:  # the JS node's bootstrap query reached us
+                await trio.sleep(0.05)
+            topic = os.urandom(32)
+            async with Swarm(bootstrap=[boot.address], port=4811, config=FAST) as ours:
+                ours.join(topic, announce=True, lookup=False)
+                await ours.flush()
+                ev = await peer.command("dht-lookup", cmd="dht-lookup", topic=topic.hex(),
+                                        bootstrap=[f"127.0.0.1:{js_node}"])
+                assert {"host": "127.0.0.1", "port": 4811} in ev["peers"]
+            topic = os.urandom(32)
+            await peer.command("dht-announced", cmd="dht-announce", topic=topic.hex(), port=4812,
+                               bootstrap=[f"127.0.0.1:{js_node}"])
+            found: list = []
+            async with Swarm(bootstrap=[boot.address], config=FAST, on_peer=found.append) as other:
+                other.join(topic)
+                await other.flush()
+            assert ("127.0.0.1", 4812) in {(p.host, p.port) for p in found}
