@@ -18,6 +18,7 @@ bench: $(VENV_STAMP) $(NODE_STAMP)
 	$(PY) interop/bench/replication_bench.py
 	$(PY) interop/bench/replication_bench.py --rss-gib 1
 	$(PY) interop/bench/multi_bench.py
+	$(PY) interop/bench/load_bench.py
 
 lint: $(VENV_STAMP)
 	.venv/bin/ruff check hypernode tests interop conftest.py

@@ -23,3 +23,11 @@ def test_benchmark_runs(js, script, rows):
     assert len(lines) == rows, out.stdout
     for line in lines:
         assert line.rstrip().endswith("x") or "x " in line, line  # every row carries a ratio
+
+
+def test_load_benchmark_runs():
+    """hypernode serve and 5 concurrent hypernode clone processes (the full run uses 50)."""
+    out = subprocess.run([sys.executable, str(BENCH / "load_bench.py"), "--quick"], capture_output=True,
+                         text=True, timeout=600)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "identical clones 5/5" in out.stdout and "server peak RSS" in out.stdout
