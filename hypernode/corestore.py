@@ -273,12 +273,21 @@ class Corestore:
         self.closed = True
         for session in list(self.sessions):
             await session.aclose()
+        if self._nursery is not None:
+            # cancel the accept loops before closing their sockets: a loop woken by the close instead
+            # would raise ClosedResourceError out of the store's nursery
+            self._nursery.cancel_scope.cancel()
         for listener in self.listeners:
             await listener.aclose()
-        if self._nursery is not None:
-            self._nursery.cancel_scope.cancel()
+        errors: list[BaseException] = []
         for feed in list(self._feeds.values()):
-            await feed.close()
+            try:  # every feed is closed, even when one cannot write its last bitfield page
+                await feed.close()
+            except (HypernodeError, OSError) as e:
+                log.error("closing feed %s: %s", feed.key.hex()[:16], e)
+                errors.append(e)
+        if errors:
+            raise errors[0]
 
     async def __aenter__(self) -> Corestore:
         self._nursery_cm = trio.open_nursery()

@@ -23,7 +23,7 @@ from typing import Any
 import trio
 
 from hypernode import crypto, flat_tree
-from hypernode.bitfield import Bitfield, TreeIndex
+from hypernode.bitfield import PAGE_SIZE, Bitfield, TreeIndex
 from hypernode.errors import (
     BlockNotAvailableError,
     CorruptStorageError,
@@ -142,10 +142,12 @@ class Feed:
 
     async def close(self) -> None:
         if not self.closed:
-            self.flush()
-            self.closed = True
-            self._storage.close()
-            self._changed.set()
+            try:
+                self.flush()
+            finally:  # a failed last write (a full disk) still closes the files
+                self.closed = True
+                self._storage.close()
+                self._changed.set()
 
     async def __aenter__(self) -> Feed:
         return self
@@ -236,7 +238,17 @@ class Feed:
         for k in range(n):
             self.bitfield.set(start + k, True)
             self.tree.set(2 * (start + k))
-        st.write_bitfield_pages(self.bitfield.pages.take_dirty())
+        pages = self.bitfield.pages.take_dirty()
+        try:
+            st.write_bitfield_pages(pages)
+        except BaseException:
+            # the append failed (a full disk): forget its bits, and rewrite the pages on the next
+            # write, so that memory and disk agree on a length whose blocks are all stored
+            for k in range(n):
+                self.bitfield.set(start + k, False)
+            self.tree.truncate(2 * start)
+            self.bitfield.pages.dirty.update(offset // PAGE_SIZE for offset, _ in pages)
+            raise
 
         self._roots = roots
         self.length = new_length
@@ -304,6 +316,7 @@ class Feed:
                     await self.wait_for_change()
         finally:
             self.downloads.unwant_range(r)
+        self.flush()  # when download() returns, the range is on disk (bitfield included)
 
     async def seek(self, start: int, end: int, offset: int, *, timeout: float | None = None
                    ) -> tuple[int, int]:
@@ -408,9 +421,15 @@ class Feed:
             self.flush()
 
     def flush(self) -> None:
-        """Write the bitfield pages that changed (after the blocks and nodes they describe)."""
+        """Write the bitfield pages that changed (after the blocks and nodes they describe). A page
+        that could not be written stays marked, for the next flush."""
         if self.bitfield.pages.dirty and not self.closed:
-            self._storage.write_bitfield_pages(self.bitfield.pages.take_dirty())
+            pages = self.bitfield.pages.take_dirty()
+            try:
+                self._storage.write_bitfield_pages(pages)
+            except BaseException:
+                self.bitfield.pages.dirty.update(offset // PAGE_SIZE for offset, _ in pages)
+                raise
 
     def put_verified(self, index: int, data: bytes, nodes: list[Node], signature: bytes | None) -> None:
         """The synchronous core of :meth:`put`, used by replication: verify, then store.

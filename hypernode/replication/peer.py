@@ -20,6 +20,7 @@ What it does, as hypercore 9's ``lib/replicate.js`` does:
 
 from __future__ import annotations
 
+import logging
 import time
 from collections import deque
 from collections.abc import Callable
@@ -27,17 +28,19 @@ from typing import TYPE_CHECKING, Any
 
 from hypernode import rle
 from hypernode.bitfield import TreeIndex
-from hypernode.errors import HypernodeError
+from hypernode.errors import CorruptStorageError, HypernodeError
 from hypernode.storage import Node
 
 if TYPE_CHECKING:
     from hypernode.feed import Feed
 
+log = logging.getLogger(__name__)
 WANT_REGION = 1024 * 1024  # blocks per Want, as JS hypercore sends them
 WANT_ALIGN = 8192  # JS answers only Wants aligned to this
 MAX_INFLIGHT_WANTS = 16
 MAX_REMOTE_BLOCKS = 1 << 48  # a Have beyond this is nonsense
 MAX_DEFERRED_REQUESTS = 4096  # requests a peer may have waiting for our output to drain; more is a flood
+MAX_REMOTE_WANTS = 4096  # Wants a peer may send on one channel (JS sends one per region); more is a flood
 
 
 class ReplicationError(HypernodeError):
@@ -149,6 +152,7 @@ class FeedPeer:
         self.remote = RemoteBits()
         self.remote_length = 0
         self.remote_want = False  # the remote subscribed to our Haves
+        self.remote_wants = 0  # Want messages answered on this channel
         self.remote_uploading = True
         self.remote_downloading = True
         self.remote_tree = TreeIndex()  # nodes we know the remote has, to send fewer
@@ -209,6 +213,11 @@ class FeedPeer:
         length = msg.length if msg.length is not None else 0
         if start % WANT_ALIGN or length % WANT_ALIGN or start > MAX_REMOTE_BLOCKS:
             return
+        # each Want costs us a bitfield scan (about 0.2 ms for a region of 1M blocks): honest peers
+        # send one per region (again after a Status pause), so a peer sending thousands is flooding
+        self.remote_wants += 1
+        if self.remote_wants > MAX_REMOTE_WANTS:
+            raise ReplicationError("Want flood: too many Want messages on one channel")
         feed = self.feed
         if not self.remote_want and feed.length and feed.has(feed.length - 1):
             self._send(self.m.Have(start=feed.length - 1))
@@ -253,8 +262,16 @@ class FeedPeer:
         if start == 0 and length >= self.remote_length:
             self.remote_length = 0
             self.remote.clear()
-            return
-        self.remote.set_range(start, start + min(length, MAX_REMOTE_BLOCKS), False)
+        else:
+            self.remote.set_range(start, start + min(length, MAX_REMOTE_BLOCKS), False)
+        # requests for blocks the remote no longer has will not be answered: ask someone else
+        gone = [i for i in self.inflight if start <= i < start + length]
+        if gone:
+            for i in gone:
+                del self.inflight[i]
+            self.feed.downloads.release(self, gone)
+            for other in self.feed.downloads.peers:
+                other.update()
 
     def _on_request(self, msg: Any) -> None:
         if not self.uploading:
@@ -283,8 +300,16 @@ class FeedPeer:
         want_hash = bool(msg.hash)
         if not want_hash and not feed.has(index):
             return
-        proof = feed.proof(index, digest=msg.nodes or 0, want_hash=want_hash, remote_tree=self.remote_tree)
-        value = None if want_hash else feed.read_block_sync(index, verify=False)  # the remote verifies
+        try:
+            proof = feed.proof(index, digest=msg.nodes or 0, want_hash=want_hash,
+                               remote_tree=self.remote_tree)
+            value = None if want_hash else feed.read_block_sync(index, verify=False)  # the remote verifies
+        except (CorruptStorageError, OSError) as e:
+            # our copy cannot be read (damaged or unreadable file): tell the remote we lack the block,
+            # so that it asks another peer, and keep the connection
+            log.error("cannot upload block %d of %s: %s", index, feed.key.hex()[:16], e)
+            self._send(self.m.Unhave(start=index))
+            return
         nodes = [self.m.Data.Node(index=n.index, hash=n.hash, size=n.size) for n in proof.nodes]
         if value is not None:
             self.stats["uploaded_blocks"] += 1

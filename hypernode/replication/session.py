@@ -89,13 +89,25 @@ class ReplicationSession:
                 self.error = e
                 log.warning("dropping peer %s: %s", _hex(self.remote_public_key), e)
                 await self.stream.aclose()
+            except (HypernodeError, OSError) as e:
+                # our side failed (a full disk, an unreadable file): this connection ends, the store
+                # and its other connections carry on
+                self.error = e
+                log.error("connection to %s ends: %s", _hex(self.remote_public_key), e)
+                await self.stream.aclose()
+            except Exception as e:  # a bug met on one connection must not take the store down
+                self.error = e
+                log.exception("connection to %s ends on an internal error", _hex(self.remote_public_key))
+                await self.stream.aclose()
             finally:
                 for peer in list(self.peers.values()):
                     peer.on_close()
                 self.peers.clear()
                 nursery.cancel_scope.cancel()
-        if self.error is None and self.stream.error is not None:
-            self.error = self.stream.error
+                # the stream's failure cancels this task (it runs inside the stream's nursery): keep
+                # the reason here, where the store logs it
+                if self.error is None and self.stream.error is not None:
+                    self.error = self.stream.error
 
     async def _on_remote_open(self, ch: Channel) -> None:
         dk = ch.discovery_key
@@ -103,7 +115,7 @@ class ReplicationSession:
         if feed is None and self.store.exists(dk):
             try:
                 feed = await self.store.get(discovery_key=dk)  # offers it to every session
-            except HypernodeError as e:
+            except (HypernodeError, OSError) as e:
                 log.warning("cannot open feed %s: %s", dk.hex(), e)
                 feed = None
         if feed is None:

@@ -3,7 +3,8 @@
 ``async with ProtocolStream(tcp_stream, initiator=True) as ps:`` starts, in a nursery of its own, a
 reader (bytes in, events out through ``async for event in ps``), a writer (drains what the connection
 queued; a single task, so frames keep their order) and a keep-alive. The connection ends with an
-error stored in :attr:`ProtocolStream.error` when the remote breaks the protocol, stays silent longer
+error stored in :attr:`ProtocolStream.error` when the remote breaks the protocol, does not finish the
+handshake within ``handshake_timeout`` of the start (however it trickles bytes), stays silent longer
 than ``timeout`` (keep-alives count), or does not read what we send for that long. Leaving the
 ``async with`` block closes the transport and cancels the tasks.
 """
@@ -57,13 +58,15 @@ class ProtocolStream:
         # batch without yielding and the writer then sends all the replies at once
         self._send_events, self._recv_events = trio.open_memory_channel[list[Event]](math.inf)
         self._last_received = trio.current_time() if _in_trio() else 0.0
+        self._started_at = self._last_received
+        self._paused = False
 
     # -- lifecycle ---------------------------------------------------------------------------------
 
     async def __aenter__(self) -> ProtocolStream:
         self._nursery_cm = trio.open_nursery()
         self._nursery = await self._nursery_cm.__aenter__()
-        self._last_received = trio.current_time()
+        self._last_received = self._started_at = trio.current_time()
         self.conn.start()
         self._flush()
         self._nursery.start_soon(self._reader)
@@ -172,7 +175,9 @@ class ProtocolStream:
         try:
             while True:
                 if self.conn.pending_output > HIGH_WATER:
+                    self._paused = True  # we stop reading until the remote reads what we sent
                     await self.drain()
+                    self._paused = False
                 try:
                     data = await self.transport.receive_some(READ_SIZE)
                 except (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as e:
@@ -215,18 +220,21 @@ class ProtocolStream:
             self._fail(e)
 
     async def _watchdog(self) -> None:
-        tick = min(x for x in (self.keep_alive, self.timeout, 1.0) if x)
+        tick = min(x for x in (self.keep_alive, self.timeout, self.handshake_timeout, 1.0) if x)
         last_ping = trio.current_time()
         while True:
             await trio.sleep(tick)
             now = trio.current_time()
             if not self.conn.handshake_complete:
-                if self.handshake_timeout and now - self._last_received > self.handshake_timeout:
+                # counted from the start, not from the last byte: a peer trickling a byte at a time
+                # must not hold a half-open handshake forever
+                if self.handshake_timeout and now - self._started_at > self.handshake_timeout:
                     self._fail(ProtocolError("handshake timed out"))
                     return
                 continue
             if self.timeout and now - self._last_received > self.timeout:
-                self._fail(ConnectionClosed("ETIMEDOUT: the remote has been silent too long"))
+                self._fail(ConnectionClosed("the remote does not read what we send" if self._paused
+                                            else "ETIMEDOUT: the remote has been silent too long"))
                 return
             if self.keep_alive and now - last_ping >= self.keep_alive:
                 last_ping = now
