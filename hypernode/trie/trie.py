@@ -613,6 +613,15 @@ async def _diff(left_trie: Hypertrie, right_trie: Hypertrie, prefix: str, hidden
         i, left, right = stack.pop()
         if _seq(left) == _seq(right):
             continue
+        if left is not None and right is not None:
+            # where neither node has a bucket and their paths agree, each position would only move the
+            # same pair on by one: jump to the next bucket, difference or colliding terminator
+            limit = min(left.length, right.length)
+            if i < limit:
+                nxt = min([k for k in left.trie if i <= k < limit]
+                          + [k for k in right.trie if i <= k < limit], default=limit)
+                if nxt > i:
+                    i = _divergence(left, right, i, nxt, collisions=True)
         done_left = left is not None and i >= left.length
         done_right = right is not None and i >= right.length
         if done_left and done_right:
