@@ -99,7 +99,10 @@ class Node:
             stack.push_async_callback(self._close_drives)
             stack.callback(self._nursery.cancel_scope.cancel)
             for key in self.registered():
-                await self.open_drive(key)
+                try:
+                    await self.open_drive(key)
+                except (HypernodeError, OSError) as e:  # one damaged drive does not stop the others
+                    log.error("drive %s is not served: %s", key.hex(), e)
             if self._listen_port is not None:
                 self.port = await self.store.listen(self.host, self._listen_port, key_pair=self.key_pair)
             for host, port in self._initial_peers:
