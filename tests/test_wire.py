@@ -244,3 +244,45 @@ async def test_peer_that_never_reads_is_dropped():
             async for _ in a:
                 pass
         assert a.error is not None
+
+
+async def test_drain_returns_for_every_waiter():
+    """Two tasks wait in drain() while the transport is stalled (the session's deferred uploads and
+    the reader's back-pressure both do): both return once the output is sent."""
+    left, right = trio.testing.memory_stream_pair()
+    gate = trio.Event()
+    gate.set()
+
+    pump = left.send_stream.send_all_hook  # moves the bytes to the other end
+
+    async def stall() -> None:
+        await gate.wait()
+        if pump is not None:
+            await pump()
+
+    left.send_stream.send_all_hook = stall
+    async with ProtocolStream(left, initiator=True) as a, ProtocolStream(right, initiator=False) as b:
+        await a.wait_handshake()
+        await b.wait_handshake()
+        ch, _ = a.open_channel(crypto.key_pair().public_key)
+        await trio.sleep(0.05)
+        gate = trio.Event()
+        a.send(ch, messages.Data(index=0, value=bytes(1000)))  # the writer takes it and stalls
+        await trio.sleep(0.05)
+        a.send(ch, messages.Data(index=1, value=bytes(1000)))
+        done: list[int] = []
+
+        async def drainer(n: int) -> None:
+            await a.drain()
+            done.append(n)
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(drainer, 1)
+            await trio.sleep(0.05)
+            nursery.start_soon(drainer, 2)
+            await trio.sleep(0.05)
+            gate.set()
+            with trio.fail_after(5):
+                while len(done) < 2:
+                    await trio.sleep(0.01)
+        assert sorted(done) == [1, 2] and a.conn.pending_output == 0

@@ -165,7 +165,8 @@ class ProtocolStream:
     async def drain(self) -> None:
         """Wait until everything queued so far has been handed to the transport."""
         while self.conn.pending_output and not self.closed:
-            self._drained = trio.Event()
+            if self._drained.is_set():  # one event for every waiter: a new one for each would leave
+                self._drained = trio.Event()  # the earlier waiters on events nobody sets
             self._wake_writer.set()
             await self._drained.wait()
 
@@ -185,7 +186,12 @@ class ProtocolStream:
                 if not data:
                     raise ConnectionClosed("the remote closed the connection")
                 self._last_received = trio.current_time()
-                events = self.conn.receive_data(data)
+                try:
+                    events = self.conn.receive_data(data)
+                except ProtocolError:
+                    raise
+                except Exception as e:  # a decoder bug must end this connection only, never the node
+                    raise ProtocolError(f"could not process the remote's data: {e!r}") from e
                 for ev in events:
                     if isinstance(ev, HandshakeComplete):
                         self._handshake_done.set()
