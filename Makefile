@@ -17,6 +17,7 @@ bench: $(VENV_STAMP) $(NODE_STAMP)
 	$(PY) interop/bench/wire_bench.py
 	$(PY) interop/bench/replication_bench.py
 	$(PY) interop/bench/replication_bench.py --rss-gib 1
+	$(PY) interop/bench/drive_bench.py
 	$(PY) interop/bench/multi_bench.py
 	$(PY) interop/bench/load_bench.py
 
