@@ -1,6 +1,7 @@
 // JS side of drive_bench.py: hyperdrive 10.21.0 on corestore 5.8.2. One role per process; each prints
 // JSON lines on stdout.
-//   node drive_bench.js local DIR|memory SPEC_JSON  -> {bigWrite, bigRead, smallWrite, smallRead} seconds
+//   node drive_bench.js local DIR|memory SPEC_JSON  -> {bigWrite, bigRead, bigReadReopened, smallWrite,
+//                                                      smallRead} seconds (bigReadReopened: null on memory)
 //   node drive_bench.js serve DIR SPEC_JSON         -> {key, port, version} once the drive is written and
 //                                                      the store listens on 127.0.0.1; serves until killed
 //   node drive_bench.js clone DIR KEY PORT VERSION  -> {seconds, files, bytes, sha256, contentBlocks,
@@ -72,8 +73,21 @@ async function local (dir, spec) {
     if (data.length !== spec.smallSize) throw new Error(smallPath(n) + ' read back differs')
   }
   const smallRead = now() - t
+  const key = a.key
   await store.close()
-  out({ bigWrite, bigRead, smallWrite, smallRead })
+  let bigReadReopened = null
+  if (dir !== 'memory') {
+    const again = openStore(dir)
+    await again.ready()
+    const c = hyperdrive(again, key)
+    await p((cb) => c.ready(cb))
+    t = now()
+    const back = await p((cb) => c.readFile('/big.bin', cb))
+    bigReadReopened = now() - t
+    if (!back.equals(big)) throw new Error('/big.bin read back differs after reopening')
+    await again.close()
+  }
+  out({ bigWrite, bigRead, bigReadReopened, smallWrite, smallRead })
 }
 
 async function serve (dir, spec) {
