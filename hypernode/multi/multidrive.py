@@ -947,10 +947,7 @@ def _stored_bytes(st: MultiStat, path: str) -> bytes | None:
     start, end = st.offset, st.offset + st.blocks
     if end > content.length or content.downloaded(start, end) != st.blocks:
         return None
-    if st.blocks == 1:
-        data = content.read_block_sync(start)
-    else:
-        data = b"".join([content.read_block_sync(i) for i in range(start, end)])
+    data = content.read_block_sync(start) if st.blocks == 1 else content.read_range_sync(start, end)
     if len(data) < st.size:
         return None
     return data if len(data) == st.size else data[:st.size]
