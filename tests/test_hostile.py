@@ -152,6 +152,11 @@ async def test_malformed_oversized_and_forged_messages_end_only_their_connection
         async def oversized_handshake(peer):
             await peer.send_raw(varint(1 << 20) + os.urandom(4096))
 
+        async def low_order_ephemeral_key(peer):
+            # an all-zero Curve25519 key makes the Diffie-Hellman fail: this once crashed the node
+            payload = messages.NoisePayload(nonce=os.urandom(24)).encode()
+            await peer.send_raw(varint(32 + len(payload)) + bytes(32) + payload)
+
         async def garbage_handshake(peer):
             await peer.send_raw(os.urandom(rnd.randrange(1, 3000)))
 
@@ -189,6 +194,7 @@ async def test_malformed_oversized_and_forged_messages_end_only_their_connection
             await peer.send_frame(1, 3, messages.Have(start=0, length=8, bitfield=varint((1 << 40) | 1)))
 
         attacks = [bad_capability, capability_of_another_connection, oversized_frame, oversized_handshake,
+                   low_order_ephemeral_key,
                    open_on_channel_zero, same_feed_twice, unknown_message_type, hostile_have, rle_bomb]
         attacks += [garbage_handshake, garbage_frames, garbage_ciphertext] * garbage_connections
         results = []
@@ -371,8 +377,10 @@ async def test_thousands_of_channels_are_refused_and_the_connection_still_works(
                 while peer.closes < k + 1000:
                     assert await peer.receive_once()
         took = trio.current_time() - start
-        # the connection is still good: the real feed opens and answers
+        # the connection is still good: the real feed opens and answers; an Unhave of 2^48 blocks
+        # (it once walked 2^32 empty pages, freezing the node) changes nothing
         await peer.open(1, drive.key)
+        await peer.send_frame(1, 4, messages.Unhave(start=1, length=1 << 48))
         await peer.send_frame(1, WANT, messages.Want(start=0, length=1 << 20))
         with trio.fail_after(10):
             while not peer.messages_of("Have"):

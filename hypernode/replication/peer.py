@@ -85,6 +85,9 @@ class RemoteBits:
 
     def set_range(self, start: int, end: int, value: bool = True) -> None:
         """Set (or clear) every block in ``[start, end)``, whole bytes at a time."""
+        if not value:
+            self._clear_range(start, end)
+            return
         i = start
         while i < end and i & 7:
             self.set(i, value)
@@ -101,6 +104,23 @@ class RemoteBits:
         while i < end:
             self.set(i, value)
             i += 1
+
+    def _clear_range(self, start: int, end: int) -> None:
+        """Clear ``[start, end)`` in the pages that exist: an Unhave of 2^48 blocks must not walk
+        2^32 empty pages (it froze the event loop for hours)."""
+        for p in [q for q in self.pages if start < (q + 1) << 16 and q << 16 < end]:
+            page = self.pages[p]
+            base = p << 16
+            i, hi = max(start, base), min(end, base + self.PAGE_BITS)
+            while i < hi and i & 7:
+                page[(i - base) >> 3] &= ~(128 >> (i & 7)) & 0xFF
+                i += 1
+            whole = max(i, hi & ~7)
+            page[(i - base) >> 3:(whole - base) >> 3] = bytes((whole - i) >> 3)
+            i = whole
+            while i < hi:
+                page[(i - base) >> 3] &= ~(128 >> (i & 7)) & 0xFF
+                i += 1
 
     def fill(self, start: int, data: bytes) -> None:
         """Copy a decoded Have bitfield starting at block ``start`` (a multiple of 8)."""

@@ -81,7 +81,10 @@ class Handshake:
         return self._write() if self.initiator else b""
 
     def _write(self) -> bytes:
-        msg = bytes(self._noise.write_message(self._payload))
+        try:
+            msg = bytes(self._noise.write_message(self._payload))
+        except Exception as e:  # a remote key that is a low-order point fails the DH: ValueError
+            raise HandshakeError(f"Noise handshake failed: {e}") from None
         out = _varint(len(msg)) + msg
         self._maybe_finish()
         return out
