@@ -361,8 +361,16 @@ class Hyperdrive:
 
     async def read_file(self, path: str, encoding: str | None = None) -> Any:
         """The file's bytes (``str`` if an ``encoding`` is given)."""
-        chunks = [c async for c in self.create_read_stream(path)]
-        data = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+        st, feed = await self._file_range(path)
+        end = st.offset + st.blocks
+        if st.blocks > 1 and end <= feed.length and feed.downloaded(st.offset, end) == st.blocks:
+            data = feed.read_range_sync(st.offset, end)  # all here: one verified pread, no join
+            if len(data) < st.size:
+                raise CorruptEntry(f"{path}: its content blocks hold fewer bytes than its size", path)
+            data = data if len(data) == st.size else data[:st.size]
+        else:
+            chunks = [c async for c in self.create_read_stream(path)]
+            data = chunks[0] if len(chunks) == 1 else b"".join(chunks)
         return data.decode(encoding) if encoding and encoding != "binary" else data
 
     # -- writing files -----------------------------------------------------------------------------
