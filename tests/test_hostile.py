@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import random
+import resource
 
 import pytest
 import trio
@@ -193,9 +194,18 @@ async def test_malformed_oversized_and_forged_messages_end_only_their_connection
             await peer.open(1, drive.key)
             await peer.send_frame(1, 3, messages.Have(start=0, length=8, bitfield=varint((1 << 40) | 1)))
 
+        async def rle_bomb_claiming_a_huge_feed(peer):
+            # 7 bytes that expand to 2^33 bytes: with the Have's length as the only cap, this made the
+            # node allocate gigabytes
+            await peer.handshake()
+            await peer.open(1, drive.key)
+            bomb = messages.Have(start=0, length=1 << 40, bitfield=varint((1 << 35) | 3))
+            await peer.send_frame(1, 3, bomb)
+
         attacks = [bad_capability, capability_of_another_connection, oversized_frame, oversized_handshake,
                    low_order_ephemeral_key,
-                   open_on_channel_zero, same_feed_twice, unknown_message_type, hostile_have, rle_bomb]
+                   open_on_channel_zero, same_feed_twice, unknown_message_type, hostile_have, rle_bomb,
+                   rle_bomb_claiming_a_huge_feed]
         attacks += [garbage_handshake, garbage_frames, garbage_ciphertext] * garbage_connections
         results = []
         async with trio.open_nursery() as nursery:
@@ -208,8 +218,9 @@ async def test_malformed_oversized_and_forged_messages_end_only_their_connection
                 nursery.start_soon(clone, n)
         assert results == [expected_digests()] * 2
         assert sum(outcomes.values()) == len(attacks), outcomes
-        # and the node still serves
+        # and the node still serves, having never held much memory
         assert await honest_clone(server.port, drive.key) == expected_digests()
+        assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss < 1_500_000  # KiB
         print(f"\nhostile connections refused: {len(attacks)} ({outcomes})")
     finally:
         await server.__aexit__(None, None, None)

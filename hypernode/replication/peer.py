@@ -40,6 +40,9 @@ WANT_ALIGN = 8192  # JS answers only Wants aligned to this
 MAX_INFLIGHT_WANTS = 16
 MAX_REMOTE_BLOCKS = 1 << 48  # a Have beyond this is nonsense
 MAX_DEFERRED_REQUESTS = 4096  # requests a peer may have waiting for our output to drain; more is a flood
+# a Have's bitfield may expand to this much at most (a Want region is 128 KiB): a 7-byte RLE run claiming
+# 2^40 blocks made the node allocate gigabytes
+MAX_HAVE_BYTES = 4 * 1024 * 1024
 MAX_REMOTE_WANTS = 4096  # Wants a peer may send on one channel (JS sends one per region); more is a flood
 
 
@@ -262,7 +265,8 @@ class FeedPeer:
             if start % 8:
                 raise ReplicationError("Have bitfield not aligned to a byte")
             try:
-                bits = rle.decode(msg.bitfield, max_bytes=max(length // 8 + 8, 1 << 17), align=4)
+                bits = rle.decode(msg.bitfield, max_bytes=min(max(length // 8 + 8, 1 << 17), MAX_HAVE_BYTES),
+                                  align=4)
             except rle.RLEError as e:
                 raise ReplicationError(f"bad Have bitfield: {e}") from None
             self.remote.fill(start, bits)
