@@ -232,3 +232,20 @@ async def test_a_clone_of_big_blocks_keeps_the_uploaders_buffers_small():
                     peak = max(peak, s.stream.conn.pending_output)
                 await trio.sleep(0)
         assert peak <= session_module.OUTPUT_LIMIT + 2 * 512 * 1024, peak
+
+
+async def test_a_range_to_the_end_of_time_does_not_hang_the_wants():
+    """want_range(0, 2**62) with a peer connected: the Wants go out at once (regions are clipped to
+    what anyone announced)."""
+    async with Corestore() as store:
+        from hypernode import crypto
+        feed = await store.get(crypto.key_pair().public_key)
+        sent = []
+        peer = FeedPeer(feed, sent.append, messages)
+        peer.on_open()
+        peer.on_message(messages.Have(start=0, length=5000))
+        with trio.fail_after(2):
+            r = feed.downloads.want_range(0, 2**62)
+            peer.send_wants()
+            feed.downloads.unwant_range(r)
+        assert all(m.start < 2 * 1024 * 1024 for m in sent if type(m).__name__ == "Want")

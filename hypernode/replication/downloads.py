@@ -105,11 +105,17 @@ class Downloads:
     def unwant_update(self) -> None:
         self.updates = max(0, self.updates - 1)
 
-    def wanted_regions(self, size: int) -> set[int]:
+    def wanted_regions(self, size: int, limit: int = 1024) -> set[int]:
+        """The regions (of ``size`` blocks) our waiters and ranges need: past the length anyone has
+        announced there is nothing to subscribe to yet, and no range yields more than ``limit``
+        regions at once (a range to 2**62 must not become 2**42 regions)."""
+        known = max(self.remote_length(), self.feed.length)
         regions = {i // size for i in self.waiting}
         for r in self.ranges:
-            end = r.end if r.end is not None else max(self.remote_length(), self.feed.length, r.start + 1)
-            regions.update(range(r.start // size, (max(end, r.start + 1) - 1) // size + 1))
+            end = r.end if r.end is not None else max(known, r.start + 1)
+            end = max(min(end, known + size), r.start + 1)
+            first = r.start // size
+            regions.update(range(first, min((end - 1) // size + 1, first + limit)))
         return regions
 
     def _kick(self) -> None:
