@@ -3,7 +3,12 @@
 Bottom up: :mod:`hypernode.crypto` and :mod:`hypernode.flat_tree` (hashes, signatures, tree index math),
 :mod:`hypernode.feed` (the signed append-only log, stored as hypercore 9 stores it: see
 :mod:`hypernode.storage` and :mod:`hypernode.bitfield`), :mod:`hypernode.protobuf` (the message codec
-built from the schemas in ``protocol/``), :mod:`hypernode.wire` (the Noise-encrypted wire protocol).
+built from the schemas in ``protocol/``), :mod:`hypernode.wire` (the Noise-encrypted wire protocol,
+sans-IO, and its trio adapter), :mod:`hypernode.replication` and :mod:`hypernode.corestore` (feeds synced
+over one connection), :mod:`hypernode.trie` (hypertrie 5), :mod:`hypernode.drive` (hyperdrive 10),
+:mod:`hypernode.multi` (many drives as one), :mod:`hypernode.node` with :mod:`hypernode.folder` and
+:mod:`hypernode.cli` (the node and the ``hypernode`` command), :mod:`hypernode.discovery` (hyperswarm 2:
+the DHT and local-network discovery).
 """
 
 from hypernode.errors import CorruptStorageError, HypernodeError, VerificationError
