@@ -34,6 +34,7 @@ from hypernode.replication.peer import FeedPeer, ReplicationError
 from hypernode.wire import messages
 
 FUZZ_DIR = Path(__file__).parent / "fuzz"
+SCALE = int(os.environ.get("HYPERNODE_FUZZ_SCALE", "1"))  # examples per test: the report runs more
 
 
 def _classes(schema: str) -> list[type[Message]]:
@@ -53,7 +54,7 @@ def _classes(schema: str) -> list[type[Message]]:
 
 @pytest.mark.parametrize("cls", _classes("dht-rpc.proto") + _classes("hyperswarm-dht.proto"),
                          ids=lambda c: c.__qualname__)
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=150 * SCALE, deadline=None)
 @given(data=st.binary(max_size=200))
 def test_dht_messages_raise_only_decode_error(cls, data):
     try:
@@ -63,7 +64,7 @@ def test_dht_messages_raise_only_decode_error(cls, data):
     assert cls.decode(msg.encode()).encode() == msg.encode()
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=300 * SCALE, deadline=None)
 @given(value=st.one_of(st.none(), st.binary(max_size=120)), kind=st.sampled_from([QUERY, UPDATE]),
        host=st.sampled_from(["127.0.0.1", "10.1.2.3", "::1", "not a host"]), port=st.integers(-1, 70000),
        target=st.binary(min_size=32, max_size=32))
@@ -78,7 +79,7 @@ def test_peers_command_takes_any_value(value, kind, host, port, target):
     assert len(store) <= 2
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=300 * SCALE, deadline=None)
 @given(st.binary(max_size=200))
 def test_peers_output_parses_or_is_none(data):
     found = parse_peers_output(data)
@@ -88,14 +89,14 @@ def test_peers_output_parses_or_is_none(data):
 # -- multi-drive values -------------------------------------------------------------------------------
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=300 * SCALE, deadline=None)
 @given(st.binary(max_size=100))
 def test_tombstone_decode_never_raises(data):
     t = Tombstone.decode(data)
     assert t is None or isinstance(t.active, bool) and t.timestamp >= 0
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=300 * SCALE, deadline=None)
 @given(st.binary(max_size=300))
 def test_version_vector_decode_raises_only_decode_error(data):
     try:
@@ -108,7 +109,7 @@ def test_version_vector_decode_raises_only_decode_error(data):
     assert read_clock({"hypernode-clock": data}) == v
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=200 * SCALE, deadline=None)
 @given(st.dictionaries(st.binary(min_size=32, max_size=32), st.integers(0, 2**63), max_size=6))
 def test_version_vectors_round_trip(d):
     v = VersionVector(d)
@@ -167,7 +168,7 @@ _bitfields = st.lists(st.one_of(st.sampled_from([b"\x00", b"\xff"]).flatmap(
     max_size=12).map(b"".join)
 
 
-@settings(max_examples=500, deadline=None)
+@settings(max_examples=500 * SCALE, deadline=None)
 @given(_bitfields)
 def test_rle_encoder_gives_the_reference_bytes(bits):
     assert rle.encode(bits) == _reference_encode(bits)
@@ -194,7 +195,7 @@ _replication_messages = st.one_of(
 )
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=300 * SCALE, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(_replication_messages, max_size=12), st.booleans())
 def test_replication_messages_with_any_values(msgs, writer):
     """Well-formed messages with hostile field values: only ReplicationError or VerificationError
@@ -225,7 +226,8 @@ def test_replication_messages_with_any_values(msgs, writer):
 # -- the bitfield file --------------------------------------------------------------------------------
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=150 * SCALE, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(st.lists(st.tuples(st.integers(0, 2 * PAGE_SIZE - 1), st.binary(min_size=1, max_size=16)),
                 max_size=6))
 def test_a_bitfield_file_of_any_bytes_opens_consistent_or_fails_naming_the_file(tmp_path_factory, edits):
