@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import errno
+
 
 class HypernodeError(Exception):
     """Base class of every error hypernode raises on purpose."""
@@ -11,13 +13,20 @@ class VerificationError(HypernodeError):
     """Data, a proof or a signature did not verify against the feed's key; nothing was stored."""
 
 
-class CorruptStorageError(HypernodeError):
-    """A storage file is truncated or corrupted. The message names the file."""
+class CorruptStorageError(HypernodeError, OSError):
+    """A storage file is truncated, corrupted or unreadable. The message names the file. It is an
+    ``OSError`` with errno EIO (``filename`` is the file), so ``except OSError`` catches it too."""
 
     def __init__(self, path: str, problem: str) -> None:
-        super().__init__(f"{path}: {problem}")
+        OSError.__init__(self, errno.EIO, problem, path)
         self.path = path
         self.problem = problem
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.problem}"
+
+    def __reduce__(self) -> tuple[type, tuple[str, str]]:
+        return (type(self), (self.path, self.problem))
 
 
 class NotWritableError(HypernodeError):

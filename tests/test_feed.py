@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import random
 from pathlib import Path
@@ -224,6 +225,9 @@ async def test_truncated_data_names_the_file(tmp_path: Path):
     async with await Feed.open(tmp_path) as feed:
         with pytest.raises(CorruptStorageError, match="data.*truncated"):
             await feed.get(9)
+        with pytest.raises(OSError) as e:  # callers that catch OSError for EIO catch it too
+            await feed.get(9)
+        assert e.value.errno == errno.EIO and e.value.filename == str(tmp_path / "data")
 
 
 async def test_corrupted_tree_root_is_caught_on_open(tmp_path: Path):
