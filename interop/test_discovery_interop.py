@@ -17,68 +17,19 @@ otherwise send it on the machine's default interface.
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 import trio
 
 from hypernode.discovery import DHTNode, Swarm
 from hypernode.discovery.rpc import RPCConfig
+from interop.cliproc import CLIProcess, run_cli
 from interop.jsproc import JSProcess
 
 pytestmark = pytest.mark.interop
 
-CLI = [sys.executable, "-m", "hypernode.cli"]
 TIMEOUT = 40
 FAST = RPCConfig(attempt_timeout=0.5, final_timeout=1.0)
-
-
-class CLIProcess:
-    """A long-running ``hypernode`` command, its stdout read line by line."""
-
-    def __init__(self, store: Path, *args: str) -> None:
-        self.args = [*CLI, "--store", str(store), *args]
-        self.lines: list[str] = []
-        self._buf = b""
-
-    async def __aenter__(self) -> CLIProcess:
-        self.proc = await trio.lowlevel.open_process(self.args, stdout=subprocess.PIPE,
-                                                     stderr=subprocess.PIPE)
-        return self
-
-    async def line(self, prefix: str = "") -> str:
-        while True:
-            while b"\n" not in self._buf:
-                chunk = await self.proc.stdout.receive_some(65536)  # type: ignore[union-attr]
-                if not chunk:
-                    err = await self.proc.stderr.receive_some(65536)  # type: ignore[union-attr]
-                    raise AssertionError(f"hypernode exited: {self.lines} {err.decode()}")
-                self._buf += chunk
-            raw, self._buf = self._buf.split(b"\n", 1)
-            self.lines.append(raw.decode())
-            if self.lines[-1].startswith(prefix):
-                return self.lines[-1]
-
-    async def __aexit__(self, *exc: object) -> None:
-        if self.proc.returncode is None:
-            self.proc.send_signal(2)
-            with trio.move_on_after(10) as cs:
-                cs.shield = True
-                await self.proc.wait()
-            if self.proc.returncode is None:
-                self.proc.kill()
-        with trio.CancelScope(shield=True):
-            await self.proc.wait()
-            for s in (self.proc.stdout, self.proc.stderr):
-                if s is not None:
-                    await s.aclose()
-
-
-async def run_cli(store: Path, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    return await trio.to_thread.run_sync(lambda: subprocess.run(
-        [*CLI, "--store", str(store), *args], capture_output=True, text=True, timeout=timeout))
 
 
 async def test_python_and_js_find_each_other_through_a_js_dht(js):

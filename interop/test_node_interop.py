@@ -5,67 +5,17 @@ reaches ``hypernode ext listen``, and ``hypernode ext send`` reaches the JS peer
 from __future__ import annotations
 
 import hashlib
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 import trio
 
 from hypernode.node import Node
+from interop.cliproc import CLIProcess, run_cli
 from interop.jsproc import JSProcess
 
 pytestmark = pytest.mark.interop
 
-CLI = [sys.executable, "-m", "hypernode.cli"]
 TIMEOUT = 30
-
-
-class CLIProcess:
-    """A long-running ``hypernode`` command whose stdout is read line by line."""
-
-    def __init__(self, store: Path, *args: str) -> None:
-        self.args = [*CLI, "--store", str(store), *args]
-        self.lines: list[str] = []
-        self._buf = b""
-
-    async def __aenter__(self) -> CLIProcess:
-        self.proc = await trio.lowlevel.open_process(self.args, stdout=subprocess.PIPE,
-                                                     stderr=subprocess.PIPE)
-        return self
-
-    async def line(self, prefix: str = "") -> str:
-        while True:
-            while b"\n" not in self._buf:
-                chunk = await self.proc.stdout.receive_some(65536)  # type: ignore[union-attr]
-                if not chunk:
-                    err = await self.proc.stderr.receive_some(65536)  # type: ignore[union-attr]
-                    raise AssertionError(f"hypernode exited: {self.lines} {err.decode()}")
-                self._buf += chunk
-            raw, self._buf = self._buf.split(b"\n", 1)
-            text = raw.decode()
-            self.lines.append(text)
-            if text.startswith(prefix):
-                return text
-
-    async def stop(self) -> int:
-        self.proc.send_signal(2)  # SIGINT: a clean close
-        with trio.fail_after(20):
-            return await self.proc.wait()
-
-    async def __aexit__(self, *exc: object) -> None:
-        if self.proc.returncode is None:
-            self.proc.kill()
-        with trio.CancelScope(shield=True):
-            await self.proc.wait()
-            for s in (self.proc.stdout, self.proc.stderr):
-                if s is not None:
-                    await s.aclose()
-
-
-async def cli(store: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return await trio.to_thread.run_sync(lambda: subprocess.run([*CLI, "--store", str(store), *args],
-                                                                capture_output=True, text=True, timeout=60))
 
 
 async def test_serve_syncs_drives_both_ways_with_a_js_node(js, tmp_path):
@@ -94,18 +44,18 @@ async def test_serve_syncs_drives_both_ways_with_a_js_node(js, tmp_path):
                 written = await peer.command("written", cmd="write", key=js_key, path="/live.txt",
                                              text="live from JS")
                 while True:
-                    out = await cli(tmp_path / "reader", "cat", js_key, "/live.txt",
+                    out = await run_cli(tmp_path / "reader", "cat", js_key, "/live.txt",
                                     "--peer", f"127.0.0.1:{serve_port}", "--timeout", "5")
                     if out.stdout == "live from JS":
                         break
                     await trio.sleep(0.2)
             assert await serve.stop() == 0
         # everything the node received is in its store, readable with no peer at all
-        out = await cli(store, "cat", js_key, "/live.txt")
+        out = await run_cli(store, "cat", js_key, "/live.txt")
         assert out.returncode == 0 and out.stdout == "live from JS", out.stderr
-        out = await cli(store, "cat", js_key, "/from-js.txt")
+        out = await run_cli(store, "cat", js_key, "/from-js.txt")
         assert out.stdout == "written in JS"
-        out = await cli(store, "stat", js_key, "/live.txt")
+        out = await run_cli(store, "stat", js_key, "/live.txt")
         assert '"size": 12' in out.stdout and written["version"] >= 3
 
 
@@ -130,7 +80,7 @@ async def test_extension_messages_between_the_command_and_js(js, tmp_path):
             assert await listener.stop() == 0
 
         # hypernode ext send -> the JS peer
-        out = await cli(tmp_path / "sender", "ext", "send", key, "chat", "hello from hypernode",
+        out = await run_cli(tmp_path / "sender", "ext", "send", key, "chat", "hello from hypernode",
                         "--peer", f"127.0.0.1:{port}", "--timeout", "20")
         assert out.returncode == 0, out.stderr
         with trio.fail_after(TIMEOUT):

@@ -28,19 +28,12 @@ ROOT = Path(__file__).resolve().parent.parent.parent
 sys.path.insert(0, str(ROOT))
 
 from hypernode.node import Node  # noqa: E402
+from interop.bench.replication_bench import peak_rss_mb  # noqa: E402
 
 CLI = [sys.executable, "-m", "hypernode.cli"]
 # loopback only: the nodes find each other through --peer, not the public DHT or the local network
 os.environ["HYPERNODE_BOOTSTRAP"] = ""
 os.environ["HYPERNODE_LOCAL_DISCOVERY"] = "0"
-
-
-def peak_rss_mb(pid: int) -> float:
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    return 0.0
 
 
 async def make_drive(store: Path, files: int, total: int) -> tuple[str, dict[str, str]]:
