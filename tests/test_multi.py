@@ -5,6 +5,7 @@ mounts, download)."""
 from __future__ import annotations
 
 import errno
+import functools
 
 import pytest
 import trio
@@ -479,3 +480,33 @@ async def test_cached_listings_follow_every_change(store):
         for folder in ("/", "/d", "/d/sub"):
             got, want = await _outcome(multi.readdir(folder)), await _outcome(fresh.readdir(folder))
             assert got == want, (step, folder)
+
+
+async def test_replicate_every_drive_over_one_connection(store):
+    """MultiDrive.replicate: one connection carries every drive of the view (and their content)."""
+    import trio.testing
+
+    a, b = await Hyperdrive.open(store), await Hyperdrive.open(store)
+    await a.write_file("/a.txt", "from a")
+    await b.write_file("/b.txt", "from b")
+    multi = MultiDrive(a)
+    await multi.add_drive(b)
+    async with Corestore() as other:
+        ra, rb = await Hyperdrive.open(other, a.key), await Hyperdrive.open(other, b.key)
+        left, right = trio.testing.memory_stream_pair()
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(functools.partial(multi.replicate, left, initiator=True))
+            nursery.start_soon(functools.partial(other.replicate, right, initiator=False))
+            with trio.fail_after(10):
+                while ra.version < a.version or rb.version < b.version:
+                    await trio.sleep(0.01)
+                view = MultiDrive(ra)
+                await view.add_drive(rb)
+                assert sorted(await view.readdir("/")) == ["a.txt", "b.txt"]
+                assert await view.read_file("/b.txt") == b"from b"
+            nursery.cancel_scope.cancel()
+    async with Corestore() as elsewhere:
+        stranger = await Hyperdrive.open(elsewhere)
+        await multi.add_drive(stranger)
+        with pytest.raises(OSError, match="different Corestores"):
+            await multi.replicate(trio.testing.memory_stream_pair()[0], initiator=True)
