@@ -369,7 +369,7 @@ class Hyperdrive:
                 raise CorruptEntry(f"{path}: its content blocks hold fewer bytes than its size", path)
             data = data if len(data) == st.size else data[:st.size]
         else:
-            chunks = [c async for c in self.create_read_stream(path)]
+            chunks = [c async for c in ReadStream(self, path, 0, None, None, resolved=(st, feed))]
             data = chunks[0] if len(chunks) == 1 else b"".join(chunks)
         return data.decode(encoding) if encoding and encoding != "binary" else data
 
@@ -886,13 +886,15 @@ def _tag_version(node: TrieNode) -> int:
 class ReadStream:
     """The bytes of a file, chunk by chunk (see :meth:`Hyperdrive.create_read_stream`)."""
 
-    def __init__(self, drive: Hyperdrive, path: str, start: int, end: int | None, length: int | None) -> None:
+    def __init__(self, drive: Hyperdrive, path: str, start: int, end: int | None, length: int | None, *,
+                 resolved: tuple[Stat, Feed] | None = None) -> None:
         if start < 0 or (length is not None and length < 0):
             raise InvalidArgument("start and length are not negative", path)
         self.drive = drive
         self.path = path
         self.start = start
         self.length = (end - start + 1) if end is not None else length
+        self._resolved = resolved  # the file's Stat and content feed, when the caller has found them
         self._gen: AsyncIterator[bytes] | None = None
 
     def __aiter__(self) -> ReadStream:
@@ -911,7 +913,7 @@ class ReadStream:
             await self._gen.aclose()  # type: ignore[attr-defined]
 
     async def _chunks(self) -> AsyncIterator[bytes]:
-        st, feed = await self.drive._file_range(self.path)
+        st, feed = self._resolved or await self.drive._file_range(self.path)
         remaining = st.size - self.start if self.length is None else min(self.length, st.size - self.start)
         if remaining <= 0:
             return
