@@ -30,7 +30,7 @@ import signal
 import sys
 import tempfile
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -194,35 +194,38 @@ async def _multi(node: Node, keys_arg: str, args: argparse.Namespace) -> MultiDr
     return multi
 
 
-async def cmd_ls(args: argparse.Namespace) -> None:
+@contextlib.asynccontextmanager
+async def _merged_view(args: argparse.Namespace) -> AsyncIterator[MultiDrive]:
+    """The MultiDrive of ``args.keys`` in a node that only reads (sparse, no listening port), within
+    ``--timeout`` when peers are given."""
     async with Node(args.store, port=None, peers=args.peer, sparse=True) as node:
         with _deadline(args):
-            multi = await _multi(node, args.keys, args)
-            entries = await multi.readdir(args.path, stats=True)
-        for e in entries:
-            if args.long:
-                out(f"{_kind(e.stat)} {e.stat.size:>12} {e.drive.key.hex()[:8]} {e.name}")  # type: ignore[union-attr]
-            else:
-                out(e.name + ("/" if e.stat.is_directory() else ""))
+            yield await _multi(node, args.keys, args)
+
+
+async def cmd_ls(args: argparse.Namespace) -> None:
+    async with _merged_view(args) as multi:
+        entries = await multi.readdir(args.path, stats=True)
+    for e in entries:
+        if args.long:
+            out(f"{_kind(e.stat)} {e.stat.size:>12} {e.drive.key.hex()[:8]} {e.name}")  # type: ignore[union-attr]
+        else:
+            out(e.name + ("/" if e.stat.is_directory() else ""))
 
 
 async def cmd_cat(args: argparse.Namespace) -> None:
-    async with Node(args.store, port=None, peers=args.peer, sparse=True) as node:
-        with _deadline(args):
-            multi = await _multi(node, args.keys, args)
-            async for chunk in multi.create_read_stream(args.path):
-                sys.stdout.buffer.write(chunk)
-        sys.stdout.buffer.flush()
+    async with _merged_view(args) as multi:
+        async for chunk in multi.create_read_stream(args.path):
+            sys.stdout.buffer.write(chunk)
+    sys.stdout.buffer.flush()
 
 
 async def cmd_stat(args: argparse.Namespace) -> None:
-    async with Node(args.store, port=None, peers=args.peer, sparse=True) as node:
-        with _deadline(args):
-            multi = await _multi(node, args.keys, args)
-            st = await multi.lstat(args.path)
-        info = {"path": args.path, "type": _kind(st, long=True), "drive": st.drive.key.hex(),  # type: ignore[union-attr]
-                **st.to_dict()}
-        out(json.dumps(info, indent=1))
+    async with _merged_view(args) as multi:
+        st = await multi.lstat(args.path)
+    info = {"path": args.path, "type": _kind(st, long=True), "drive": st.drive.key.hex(),  # type: ignore[union-attr]
+            **st.to_dict()}
+    out(json.dumps(info, indent=1))
 
 
 def _kind(st: Stat, long: bool = False) -> str:

@@ -13,6 +13,7 @@ The ``hypernode`` command (:mod:`hypernode.cli`) is a thin layer over this class
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import logging
 import os
@@ -232,7 +233,6 @@ class Node:
                     log.info("peer %s:%d unreachable (%s); retrying in %.1fs", host, port, e, delay)
                 else:
                     delay = BACKOFF_START
-                    session = None
                     try:
                         session = await self._replicate(tcp, (host, port))
                     finally:
@@ -243,13 +243,12 @@ class Node:
                 delay = min(delay * 2, BACKOFF_MAX)
 
     async def _replicate(self, tcp: trio.abc.Stream, peer: tuple[str, int]) -> Any:
+        """Replicate over ``tcp`` until it ends; the session is in ``connected`` from its handshake on."""
         async with trio.open_nursery() as nursery:
-            session = await nursery.start(self._run_session, tcp)
+            session = await nursery.start(
+                functools.partial(self.store.replicate, tcp, initiator=True, key_pair=self.key_pair))
             self.connected[peer] = session
         return session
-
-    async def _run_session(self, tcp: trio.abc.Stream, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
-        await self.store.replicate(tcp, initiator=True, key_pair=self.key_pair, task_status=task_status)
 
     # -- waiting for peers -------------------------------------------------------------------------
 

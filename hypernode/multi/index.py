@@ -93,12 +93,6 @@ class MergedIndex:
         for key in list(view.tombstones):
             self._set_tombstone(view, key, None)
 
-    def view_of(self, drive: Hyperdrive) -> DriveView | None:
-        for v in self.views:
-            if v.drive is drive:
-                return v
-        return None
-
     # -- keeping up --------------------------------------------------------------------------------
 
     async def refresh(self) -> None:

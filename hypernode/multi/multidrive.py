@@ -518,8 +518,9 @@ class MultiDrive:
 
     async def _prepare(self, path: str, *, directory: bool) -> tuple[Hyperdrive, str, str]:
         """Checks before writing a file (or folder) at ``path``: a folder there (a file there) in any
-        drive is EISDIR (ENOTDIR), a file above it ENOTDIR. Creates in the writer the folders above it
-        that exist only in other drives. Returns the writer, the path and its key."""
+        drive is EISDIR (ENOTDIR), a file above it ENOTDIR. Creates in the writer every folder above it
+        that the writer does not hold yet (as JS multi-hyperdrive's ensureDir does, so that folders of
+        other drives become the writer's own). Returns the writer, the path and its key."""
         path = paths.normalize(path)
         writer = self._need_writer(path)
         if path == "/":
@@ -538,12 +539,12 @@ class MultiDrive:
             parents.append(parent)
             parent = paths.dirname(parent)
         missing = []
+        wview = self._views[writer.key]
         for parent in parents:  # nearest first
             pkey = paths.trie_key(parent)
             pst = await self._winner(pkey, parent, implicit="plain")
             if pst is not None and not pst.is_directory() and not pst.linkname:
                 raise NotADirectory(parent)
-            wview = self._views[writer.key]
             if pkey not in wview.entries and wview not in self._index.folder_holders(pkey, set()):
                 missing.append(parent)
         for parent in reversed(missing):  # as JS multi-hyperdrive: the writer gets its own folders
