@@ -1,0 +1,204 @@
+"""``hypernode clone`` never deletes or overwrites what it did not write (issue 15, point 3): the real
+command in a subprocess, over loopback TCP, and the bytes left on disk."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+from tests.cliutil import HYPERNODE, Proc, SlowProxy, fill, one_line_error, run, start_share, tree, wait_until
+
+DRIVE = {"a.txt": "alpha", "Documents/shared.md": "# shared", "sub/b.txt": "beta"}
+
+
+def clone(store: Path, key: str, folder: Path | str, port: int, *args: str) -> subprocess.CompletedProcess[str]:
+    return run(store, "clone", key, str(folder), "--peer", f"127.0.0.1:{port}", *args)
+
+
+def test_a_non_empty_folder_needs_force_and_is_otherwise_untouched(tmp_path):
+    shared = tmp_path / "shared"
+    fill(shared, DRIVE)
+    target = tmp_path / "target"
+    fill(target, {"mine.txt": "my own file", "a.txt": "my a.txt"})
+    before = tree(target)
+    share, key, port = start_share(tmp_path / "store-a", shared)
+    with share:
+        out = clone(tmp_path / "store-b", key, target, port)
+        line = one_line_error(out)
+        assert "is not empty" in line and "--force" in line and "mine.txt" in line
+        assert tree(target) == before
+        assert not (tmp_path / "store-b").exists()  # refused before the store was even opened
+
+        out = clone(tmp_path / "store-b", key, target, port, "--force")
+        assert out.returncode == 0, out.stderr
+        assert "kept 2 entries that were in" in out.stdout and "mine.txt" in out.stdout
+        assert (target / "mine.txt").read_text() == "my own file"
+        assert (target / "a.txt").read_text() == "alpha"  # same-named: overwritten, as --force says
+        assert (target / "Documents" / "shared.md").read_text() == "# shared"
+
+        # a folder holding this clone is no longer "not empty" for it: the same command updates it
+        out = clone(tmp_path / "store-b", key, target, port)
+        assert out.returncode == 0, out.stderr
+        assert "continuing the clone" in out.stdout
+        # but another drive may not go there without --force
+        other = run(tmp_path / "store-c", "create").stdout.strip()
+        line = one_line_error(clone(tmp_path / "store-b", other, target, port))
+        assert f"holds a clone of drive {key}" in line
+
+
+def test_live_force_clone_into_a_home_folder_keeps_what_it_did_not_write(tmp_path):
+    shared = tmp_path / "shared"
+    fill(shared, DRIVE)
+    home = tmp_path / "home"
+    fill(home, {".bashrc": "export PS1='$ '\n", "Documents/notes.txt": "my notes",
+                ".config/app.ini": "[app]\n"})
+    mine = tree(home)
+    share, key, port = start_share(tmp_path / "store-a", shared)
+    with share, Proc(tmp_path / "store-b", "clone", key, str(home), "--peer", f"127.0.0.1:{port}",
+                     "--live", "--force") as live:
+        live.wait_for("cloned")
+        assert any(line.startswith("kept 3 entries") and ".bashrc" in line for line in live.lines)
+        assert (home / "Documents" / "shared.md").read_text() == "# shared"
+        assert (home / "sub" / "b.txt").read_text() == "beta"
+        # the drive drops everything: the clone removes what it wrote, and only that
+        for rel in DRIVE:
+            (shared / rel).unlink()
+        (shared / "sub").rmdir()
+        (shared / "Documents").rmdir()
+        (shared / "new.txt").write_text("new")
+        wait_until(lambda: (home / "new.txt").exists() and not (home / "a.txt").exists()
+                   and not (home / "sub").exists(), what=f"the live clone to follow: {live.lines}")
+        live.drain(1.0)  # several scans of the share: nothing else may go
+        assert tree(home) == {**mine, "new.txt": b"new"}
+        assert live.p.poll() is None
+
+
+def test_same_named_and_changed_files_are_overwritten_only_with_force(tmp_path):
+    shared = tmp_path / "shared"
+    fill(shared, DRIVE)
+    target = tmp_path / "target"
+    share, key, port = start_share(tmp_path / "store-a", shared)
+    with share:
+        assert clone(tmp_path / "store-b", key, target, port).returncode == 0
+        # here: a file of the user's where the drive gets a new file, and a file the clone wrote, edited
+        (target / "new.txt").write_text("the user's new.txt")
+        (target / "a.txt").write_text("alpha, edited here")
+        (shared / "new.txt").write_text("the drive's new.txt")
+        (shared / "a.txt").write_text("alpha, edited in the drive")
+        share.wait_for("synced")
+        out = clone(tmp_path / "store-b", key, target, port)
+        line = one_line_error(out)
+        assert "2 drive path(s) not placed" in line and "--force" in line
+        assert "/a.txt (changed here since the clone wrote it)" in line
+        assert "/new.txt (a local file the clone did not write is in the way)" in line
+        assert (target / "new.txt").read_text() == "the user's new.txt"
+        assert (target / "a.txt").read_text() == "alpha, edited here"
+
+        # a folder or symlink of the user's is never replaced, not even with --force
+        os.symlink("a.txt", target / "link-of-mine")
+        (shared / "link-of-mine").write_text("the drive's file")
+        share.wait_for("synced")
+        out = clone(tmp_path / "store-b", key, target, port, "--force")
+        line = one_line_error(out)
+        assert "/link-of-mine (a local symlink is in the way)" in line
+        assert os.readlink(target / "link-of-mine") == "a.txt"
+        assert (target / "new.txt").read_text() == "the drive's new.txt"
+        assert (target / "a.txt").read_text() == "alpha, edited in the drive"
+
+        # a file the clone wrote and the user changed is not deleted when the drive deletes it
+        (shared / "link-of-mine").unlink()
+        share.wait_for("synced")
+        assert clone(tmp_path / "store-b", key, target, port).returncode == 0
+        (target / "sub" / "b.txt").write_text("beta, edited here")
+        (shared / "sub" / "b.txt").unlink()
+        (shared / "Documents" / "shared.md").unlink()
+        share.wait_for("synced")
+        out = clone(tmp_path / "store-b", key, target, port)
+        assert out.returncode == 0, out.stderr
+        assert "kept 1 entries the drive removed: /sub/b.txt (changed here since the clone wrote it)" \
+            in out.stdout
+        assert (target / "sub" / "b.txt").read_text() == "beta, edited here"
+        assert not (target / "Documents" / "shared.md").exists()  # the clone's, unchanged: removed
+        assert (target / "Documents").is_dir()  # still a folder in the drive
+
+
+def test_live_updates_do_not_replace_a_file_changed_here(tmp_path):
+    shared = tmp_path / "shared"
+    fill(shared, DRIVE)
+    target = tmp_path / "target"
+    share, key, port = start_share(tmp_path / "store-a", shared)
+    with share, Proc(tmp_path / "store-b", "clone", key, str(target), "--peer", f"127.0.0.1:{port}",
+                     "--live") as live:
+        live.wait_for("cloned")
+        (target / "a.txt").write_text("alpha, mine now")
+        (shared / "a.txt").write_text("alpha, second version")
+        (shared / "sub" / "b.txt").write_text("beta, second version")
+        line = live.wait_for("hypernode: 1 drive path(s) not placed", stream="err")
+        assert "/a.txt (changed here since the clone wrote it)" in line
+        wait_until(lambda: (target / "sub" / "b.txt").read_text() == "beta, second version")
+        assert (target / "a.txt").read_text() == "alpha, mine now"
+        (shared / "a.txt").unlink()
+        live.wait_for("kept 1 entries the drive removed: /a.txt")
+        assert (target / "a.txt").read_text() == "alpha, mine now"
+        assert live.p.poll() is None
+
+
+def test_empty_paths_are_errors(tmp_path):
+    cwd = tmp_path / "cwd"
+    cwd.mkdir()
+    key = "ab" * 32
+    for args in (["--store", str(tmp_path / "s"), "clone", key, ""],
+                 ["--store", "", "clone", key, str(tmp_path / "x")],
+                 ["--store", str(tmp_path / "s"), "share", ""],
+                 ["--store", "", "create"]):
+        out = subprocess.run([HYPERNODE, *args], capture_output=True, text=True, cwd=cwd, timeout=60)
+        assert out.returncode == 2, (args, out.stderr)
+        assert "an empty path" in out.stderr and len(out.stderr.strip().splitlines()) == 1, out.stderr
+    assert list(cwd.iterdir()) == []
+
+
+def test_a_killed_clone_resumes_without_force(tmp_path):
+    shared = tmp_path / "shared"
+    fill(shared, {f"f{i}.bin": os.urandom(300_000) for i in range(8)})
+    target = tmp_path / "target"
+    share, key, port = start_share(tmp_path / "store-a", shared)
+    with share, SlowProxy(port, rate=600_000) as proxy:
+        p = subprocess.Popen([HYPERNODE, "--store", str(tmp_path / "store-b"), "clone", key, str(target),
+                              "--peer", f"127.0.0.1:{proxy.port}"], stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL)
+        try:
+            wait_until(lambda: len(list(target.glob("f*.bin"))) >= 2, what="two files of the clone")
+        finally:
+            p.send_signal(signal.SIGKILL)
+            p.wait()
+        written = len(list(target.glob("f*.bin")))
+        assert written < 8, "the clone ended before it was killed: slow the proxy down"
+        manifest = json.loads((target / ".hypernode-clone.json").read_text())
+        assert manifest["key"] == key
+        out = clone(tmp_path / "store-b", key, target, port)
+        assert out.returncode == 0, out.stderr
+        assert "continuing the clone" in out.stdout
+    assert tree(target) == tree(shared)
+
+
+def test_the_manifest_records_what_the_clone_wrote(tmp_path):
+    shared = tmp_path / "shared"
+    fill(shared, DRIVE)
+    target = tmp_path / "target"
+    share, key, port = start_share(tmp_path / "store-a", shared)
+    with share:
+        assert clone(tmp_path / "store-b", key, target, port).returncode == 0
+    manifest = json.loads((target / ".hypernode-clone.json").read_text())
+    assert manifest["key"] == key and manifest["version"] > 1
+    entries = manifest["entries"]
+    assert {p for p, e in entries.items() if e["kind"] == "file"} == {"/" + p for p in DRIVE}
+    assert {p for p, e in entries.items() if e["kind"] == "dir"} == {"/Documents", "/sub"}
+    a = entries["/a.txt"]
+    st = (target / "a.txt").stat()
+    assert (a["size"], a["mtime_ns"], a["ino"]) == (st.st_size, st.st_mtime_ns, st.st_ino)
+    assert not any(e.get("pending") for e in entries.values())
+    time.sleep(0.01)
