@@ -198,42 +198,50 @@ async def cmd_clone(args: argparse.Namespace) -> None:
         if incomplete is not None:
             raise HypernodeError(_unplaced_message(incomplete))
         if args.live:
+            told = {(u.path, u.why) for u in progress.unplaced}
             while True:
                 if drive.version == version:
                     await drive.update()
                 version = drive.version
                 p = Progress()
+                error: ExportIncomplete | None = None
                 try:
                     await export_drive(drive.checkout(version), folder, force=args.force,
                                        skip_conflicts=args.skip_conflicts, manifest=manifest, progress=p)
                 except ExportIncomplete as e:
-                    print(f"hypernode: {_unplaced_message(e)}", file=sys.stderr, flush=True)
+                    error = e
                 out(f"updated to version {version}: {len(p.written)} written, {len(p.removed)} removed")
-                _tell_export(p, args)
+                now = {(u.path, u.why) for u in p.unplaced}
+                _tell_export(p, args, listed=now != told)  # a list is printed again only if it changed
+                if error is not None and now != told:
+                    print(f"hypernode: {_unplaced_message(error)}", file=sys.stderr, flush=True)
+                told = now
 
 
-def _tell_export(p: Progress, args: argparse.Namespace) -> None:
-    """The export's notes: what it kept of the clone's files that the drive removed, and the drive
-    conflicts it skipped (with --skip-conflicts)."""
-    gone = [f"{path} ({why})" for path, why in p.kept if not any(u.path == path for u in p.unplaced)]
+def _tell_export(p: Progress, args: argparse.Namespace, listed: bool = True) -> None:
+    """The export's notes: every drive path it did not place, one a line (if ``listed``), and what it
+    kept of the clone's files that the drive removed."""
+    if listed:
+        for u in sorted(p.unplaced, key=lambda u: u.path):
+            out(f"not placed: {u.path} ({u.why})")
+        if args.skip_conflicts and p.unplaced and all(u.conflict for u in p.unplaced):
+            out(f"skipped {len(p.unplaced)} drive paths that cannot be placed (--skip-conflicts)")
+    unplaced = {u.path for u in p.unplaced}
+    gone = [f"{path} ({why})" for path, why in p.kept if path not in unplaced]
     if gone:
         out(f"kept {len(gone)} entries the drive removed: {few(gone)}")
-    skipped = [u for u in p.unplaced if u.conflict]
-    if skipped and args.skip_conflicts:
-        out(f"skipped {len(skipped)} drive paths that cannot be placed: "
-            f"{few([f'{u.path} ({u.why})' for u in skipped])}")
 
 
 def _unplaced_message(e: ExportIncomplete) -> str:
-    """One line: the drive paths not placed, and what would place them."""
+    """One line: how many drive paths were not placed, a few of them, and what would place them."""
     conflicts = [u for u in e.unplaced if u.conflict]
     hints = []
     if len(conflicts) < len(e.unplaced):
         hints.append("--force overwrites local files")
     if conflicts:
         hints.append("--skip-conflicts clones without the drive's conflicts")
-    return (f"{len(e.unplaced)} drive path(s) not placed in {e.folder}: "
-            f"{few([f'{u.path} ({u.why})' for u in e.unplaced])}; {'; '.join(hints)}")
+    names = [f"{u.path} ({u.why})" for u in sorted(e.unplaced, key=lambda u: u.path)]
+    return f"{len(e.unplaced)} drive path(s) not placed in {e.folder}: {few(names)}; {'; '.join(hints)}"
 
 
 async def cmd_dht(args: argparse.Namespace) -> None:

@@ -687,8 +687,8 @@ async def _export(drive: Hyperdrive, folder: Path, manifest: Manifest, force: bo
     for p in sorted(needed):
         it = items.get(p)
         if it is not None and it.kind != "dir":
-            progress.unplaced.append(Unplaced(shown(p), "a file in the drive where it also has a folder "
-                                              "(the folder's entries are placed)", conflict=True))
+            progress.unplaced.append(Unplaced(shown(p), "a file and a folder in the drive: the folder is "
+                                              "placed", conflict=True))
             del items[p]
     files = {p: it for p, it in items.items() if it.kind == "file"}
     links = {p: it for p, it in items.items() if it.kind == "symlink"}

@@ -162,8 +162,7 @@ class SlowProxy:
             threading.Thread(target=self._pipe, args=(server, client, True), daemon=True).start()
 
     def _pipe(self, src: socket.socket, dst: socket.socket, throttled: bool) -> None:
-        started = time.monotonic()
-        moved = 0
+        due = time.monotonic()  # when what was sent so far may have left, at ``rate`` (no bursts)
         try:
             while True:
                 data = src.recv(16384 if throttled else 65536)
@@ -180,10 +179,9 @@ class SlowProxy:
                             time.sleep(0.1)  # stalled: hold the connection, send nothing
                         return
                     if self.rate:
-                        moved += len(data)
-                        ahead = moved / self.rate - (time.monotonic() - started)
-                        if ahead > 0:
-                            time.sleep(ahead)
+                        due = max(due, time.monotonic()) + len(data) / self.rate
+                        if due > time.monotonic():
+                            time.sleep(due - time.monotonic())
                 dst.sendall(data)
         except OSError:
             pass

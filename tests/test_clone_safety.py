@@ -7,7 +7,6 @@ import json
 import os
 import signal
 import subprocess
-import time
 from pathlib import Path
 
 from tests.cliutil import HYPERNODE, Proc, SlowProxy, fill, one_line_error, run, start_share, tree, wait_until
@@ -15,7 +14,7 @@ from tests.cliutil import HYPERNODE, Proc, SlowProxy, fill, one_line_error, run,
 DRIVE = {"a.txt": "alpha", "Documents/shared.md": "# shared", "sub/b.txt": "beta"}
 
 
-def clone(store: Path, key: str, folder: Path | str, port: int, *args: str) -> subprocess.CompletedProcess[str]:
+def clone(store: Path, key: str, folder: Path, port: int, *args: str) -> subprocess.CompletedProcess[str]:
     return run(store, "clone", key, str(folder), "--peer", f"127.0.0.1:{port}", *args)
 
 
@@ -201,4 +200,3 @@ def test_the_manifest_records_what_the_clone_wrote(tmp_path):
     st = (target / "a.txt").stat()
     assert (a["size"], a["mtime_ns"], a["ino"]) == (st.st_size, st.st_mtime_ns, st.st_ino)
     assert not any(e.get("pending") for e in entries.values())
-    time.sleep(0.01)
