@@ -664,8 +664,11 @@ async def export_drive(drive: Hyperdrive, folder: Path, *, force: bool = False,
     progress = progress or Progress()
     try:
         await _export(drive, folder, manifest, force, progress, on_progress, on_data or (lambda: None))
-    finally:
-        manifest.save()  # also when interrupted: what was written so far is recorded
+    except BaseException:
+        with contextlib.suppress(OSError):
+            manifest.save()  # also when interrupted: what was written so far is recorded
+        raise
+    manifest.save()
     if any(not u.conflict or not skip_conflicts for u in progress.unplaced):
         raise ExportIncomplete(folder, progress)
     return progress
@@ -695,6 +698,10 @@ async def _export(drive: Hyperdrive, folder: Path, manifest: Manifest, force: bo
     progress.files_total = len(files)
     progress.bytes_total = sum(it.st.size for it in files.values())
 
+    # 1. what the clone wrote earlier that the drive no longer has (first: a folder the drive turned
+    # into a file is emptied before the file is written)
+    _remove_gone(folder, manifest, set(items) | needed, progress)
+
     blocked: list[str] = []  # local paths where the drive's entries cannot go (nothing below either)
 
     def is_blocked(p: str) -> bool:
@@ -706,38 +713,45 @@ async def _export(drive: Hyperdrive, folder: Path, manifest: Manifest, force: bo
         except FileNotFoundError:
             return None
 
-    def refuse(p: str, why: str) -> None:
+    def refuse(p: str, why: str) -> bool:
         progress.kept.append((p, why))
         progress.unplaced.append(Unplaced(shown(p), why))
         blocked.append(p)
-
-    def placeable(p: str, it: _Item, lst: os.stat_result | None) -> bool:
-        """May the clone write the drive's entry at ``p``? (Marks it pending if so.)"""
-        if lst is None:
-            manifest.entries[p] = Written(it.kind, pending=True)
-            return True
-        if p in manifest.entries:
-            state = manifest.state(p, lst)
-            if state == OURS:
-                return True
-            if not force or not (_stat.S_ISREG(lst.st_mode) or _stat.S_ISLNK(lst.st_mode)
-                                 and manifest.entries[p].kind == "symlink"):
-                refuse(p, "changed here since the clone wrote it")
-                return False
-            return True
-        if _stat.S_ISDIR(lst.st_mode):
-            refuse(p, "a local folder is in the way")
-        elif _stat.S_ISLNK(lst.st_mode):
-            refuse(p, "a local symlink is in the way")
-        elif not _stat.S_ISREG(lst.st_mode):
-            refuse(p, "a local special file is in the way")
-        elif not force:
-            refuse(p, "a local file the clone did not write is in the way")
-        else:
-            return True
         return False
 
-    # 1. folders, shallowest first
+    def placeable(p: str, it: _Item, lst: os.stat_result | None) -> bool:
+        """May the clone write the drive's entry at ``p``? If so, clears the clone's own entry of
+        another kind there, and marks ``p`` pending in the manifest (unless a file the clone did not
+        write is overwritten: that one is recorded once written)."""
+        if lst is not None:
+            rec = manifest.entries.get(p)
+            mode = lst.st_mode
+            if rec is not None:
+                if manifest.state(p, lst) != OURS and not (
+                        force and (_stat.S_ISREG(mode) or _stat.S_ISLNK(mode) and rec.kind == "symlink")):
+                    return refuse(p, "changed here since the clone wrote it")
+            elif _stat.S_ISDIR(mode):
+                return refuse(p, "a local folder is in the way")
+            elif _stat.S_ISLNK(mode):
+                return refuse(p, "a local symlink is in the way")
+            elif not _stat.S_ISREG(mode):
+                return refuse(p, "a local special file is in the way")
+            elif not force:
+                return refuse(p, "a local file the clone did not write is in the way")
+            full = folder / p.lstrip("/")
+            if _stat.S_ISDIR(mode):  # the clone's own folder, now a file or symlink in the drive
+                try:
+                    full.rmdir()
+                except OSError:
+                    return refuse(p, "a local folder is in the way (not empty)")
+            elif it.kind == "symlink" or not _stat.S_ISREG(mode):
+                full.unlink()  # (a file is replaced by the rename of the new one)
+            if rec is None:
+                return True
+        manifest.entries[p] = Written(it.kind, pending=True)
+        return True
+
+    # 2. folders, shallowest first
     for p in sorted(needed, key=lambda p: (p.count("/"), p)):
         if is_blocked(p):
             continue
@@ -757,58 +771,19 @@ async def _export(drive: Hyperdrive, folder: Path, manifest: Manifest, force: bo
         manifest.entries[p] = Written("dir")
         progress.written.append(p)
 
-    # 2. files: which ones to write (marked pending in the manifest before any is written)
+    # 3. which files and symlinks to write: marked pending in the manifest before any is written
     todo: list[_Item] = []
     for p, it in sorted(files.items()):
         if is_blocked(paths.dirname(p)):
             progress.unplaced.append(Unplaced(shown(p), "a local entry is in the way of its folder"))
             continue
         lst = lstat(p)
-        rec = manifest.entries.get(p)
-        source = _source(it.st)
-        if lst is not None and rec is not None and not rec.pending and rec.source == source \
-                and manifest.state(p, lst) == OURS:
+        if lst is not None and _up_to_date(folder, manifest, p, it.st, lst):
             progress.files_done += 1
             progress.bytes_done += it.st.size
-            continue  # written from this very entry, unchanged since
-        if lst is not None and rec is not None and rec.pending and _stat.S_ISREG(lst.st_mode) \
-                and _same(lst, it.st):
-            manifest._record_stat(rec, lst)  # written before an interruption, not yet recorded
-            rec.pending, rec.sha256, rec.source = False, _sha256_file(folder / p.lstrip("/")), source
-            progress.files_done += 1
-            progress.bytes_done += it.st.size
-            continue
-        if lst is not None and rec is None and _stat.S_ISREG(lst.st_mode) and _same(lst, it.st):
-            progress.files_done += 1  # the same file is here already (left as the user's)
-            progress.bytes_done += it.st.size
-            continue
-        if placeable(p, it, lst):
-            if p in manifest.entries:
-                manifest.entries[p] = Written("file", pending=True)
+        elif placeable(p, it, lst):
             todo.append(it)
-    manifest.save()
-
-    # 3. write them
-    for it in todo:
-        target = folder / it.path.lstrip("/")
-        try:
-            rec = await _export_file(drive, it, target, progress, on_progress, on_data)
-        except OSError as e:
-            if e.errno not in (errno.ENAMETOOLONG, errno.EINVAL, errno.EILSEQ):
-                raise
-            manifest.entries.pop(it.path, None)
-            progress.unplaced.append(Unplaced(shown(it.path), f"not a valid file name here ({e.strerror})",
-                                              conflict=True))
-            continue
-        rec.source = _source(it.st)
-        manifest.entries[it.path] = rec
-        progress.written.append(it.path)
-        progress.files_done += 1
-        if on_progress is not None:
-            on_progress(progress)
-        manifest.save_now_and_then()
-
-    # 4. symlinks
+    link_todo: list[tuple[_Item, str]] = []
     for p, it in sorted(links.items()):
         if is_blocked(paths.dirname(p)):
             progress.unplaced.append(Unplaced(shown(p), "a local entry is in the way of its folder"))
@@ -825,44 +800,94 @@ async def _export(drive: Hyperdrive, folder: Path, manifest: Manifest, force: bo
         if lst is not None and rec is not None and rec.kind == "symlink" and rec.target == rel \
                 and manifest.state(p, lst) == OURS:
             continue
-        if not placeable(p, it, lst):
+        if placeable(p, it, lst):
+            link_todo.append((it, rel))
+    manifest.save()
+
+    # 4. write the files
+    for it in todo:
+        target = folder / it.path.lstrip("/")
+        try:
+            rec = await _export_file(drive, it, target, progress, on_progress, on_data)
+        except OSError as e:
+            if e.errno not in _BAD_NAME:
+                raise
+            manifest.entries.pop(it.path, None)
+            progress.unplaced.append(Unplaced(shown(it.path), f"not a valid file name here ({e.strerror})",
+                                              conflict=True))
             continue
-        manifest.entries[p] = Written("symlink", pending=True)
-        if lst is not None:
-            target.unlink()
+        rec.source = _source(it.st)
+        manifest.entries[it.path] = rec
+        progress.written.append(it.path)
+        progress.files_done += 1
+        if on_progress is not None:
+            on_progress(progress)
+        manifest.save_now_and_then()
+
+    # 5. the symlinks
+    for it, rel in link_todo:
+        target = folder / it.path.lstrip("/")
+        with contextlib.suppress(FileNotFoundError):
+            if target.is_symlink() and it.path in manifest.entries:
+                target.unlink()  # the clone's own symlink, pointing elsewhere now
         try:
             os.symlink(rel, target)
         except OSError as e:
-            if e.errno not in (errno.ENAMETOOLONG, errno.EINVAL, errno.EILSEQ):
+            if e.errno == errno.EEXIST:
+                refuse(it.path, "a local entry appeared while the clone ran")
+                manifest.entries.pop(it.path, None)
+                continue
+            if e.errno not in _BAD_NAME:
                 raise
-            manifest.entries.pop(p, None)
-            progress.unplaced.append(Unplaced(shown(p), f"not a valid file name here ({e.strerror})", True))
+            manifest.entries.pop(it.path, None)
+            progress.unplaced.append(Unplaced(shown(it.path), f"not a valid file name here ({e.strerror})",
+                                              True))
             continue
-        manifest.entries[p] = Written("symlink", target=rel)
-        progress.written.append(p)
+        manifest.entries[it.path] = Written("symlink", target=rel)
+        progress.written.append(it.path)
+    manifest.version = drive.version
 
-    # 5. what the clone wrote earlier that the drive no longer has
-    present = set(items) | needed | {u.path for u in progress.unplaced}
+
+_BAD_NAME = (errno.ENAMETOOLONG, errno.EINVAL, errno.EILSEQ)
+
+
+def _up_to_date(folder: Path, manifest: Manifest, p: str, st: Stat, lst: os.stat_result) -> bool:
+    """Does the file at ``p`` hold the drive entry ``st`` already (nothing to write)?"""
+    if not _stat.S_ISREG(lst.st_mode):
+        return False
+    rec = manifest.entries.get(p)
+    if rec is None:
+        return _same(lst, st)  # the same file is here already (and stays the user's)
+    if rec.pending:
+        if not _same(lst, st):
+            return False
+        manifest._record_stat(rec, lst)  # written before an interruption, not recorded yet
+        rec.kind, rec.pending, rec.source = "file", False, _source(st)
+        rec.sha256 = _sha256_file(folder / p.lstrip("/"))
+        return True
+    return rec.source == _source(st) and manifest.state(p, lst) == OURS  # written from this very entry
+
+
+def _remove_gone(folder: Path, manifest: Manifest, present: set[str], progress: Progress) -> None:
+    """Remove what the clone wrote that the drive no longer has, if unchanged since; what was changed
+    is kept (and is the user's from now on)."""
     for p in sorted([p for p in manifest.entries if p not in present], key=lambda p: -p.count("/")):
         rec = manifest.entries[p]
-        full = folder / p.lstrip("/")
         state = manifest.state(p)
+        del manifest.entries[p]
+        full = folder / p.lstrip("/")
         if state == ABSENT:
-            del manifest.entries[p]
-        elif rec.kind == "dir":
+            continue
+        if rec.kind == "dir":
             with contextlib.suppress(OSError):
                 full.rmdir()  # only when empty: what else is there is kept
                 progress.removed.append(p)
-            del manifest.entries[p]
         elif state == OURS and not rec.pending:
             full.unlink()
             progress.removed.append(p)
-            del manifest.entries[p]
         else:
             progress.kept.append((p, "left by an interrupted clone" if rec.pending
                                   else "changed here since the clone wrote it"))
-            del manifest.entries[p]  # the user's from now on
-    manifest.version = drive.version
 
 
 def _make_dir(folder: Path, p: str, progress: Progress) -> bool:
@@ -871,7 +896,7 @@ def _make_dir(folder: Path, p: str, progress: Progress) -> bool:
     except FileExistsError:
         return True
     except OSError as e:
-        if e.errno not in (errno.ENAMETOOLONG, errno.EINVAL, errno.EILSEQ):
+        if e.errno not in _BAD_NAME:
             raise
         progress.unplaced.append(Unplaced(shown(p), f"not a valid folder name here ({e.strerror})", True))
         return False

@@ -9,6 +9,8 @@ import signal
 import subprocess
 from pathlib import Path
 
+import pytest
+
 from tests.cliutil import HYPERNODE, Proc, SlowProxy, fill, one_line_error, run, start_share, tree, wait_until
 
 DRIVE = {"a.txt": "alpha", "Documents/shared.md": "# shared", "sub/b.txt": "beta"}
@@ -200,3 +202,43 @@ def test_the_manifest_records_what_the_clone_wrote(tmp_path):
     st = (target / "a.txt").stat()
     assert (a["size"], a["mtime_ns"], a["ino"]) == (st.st_size, st.st_mtime_ns, st.st_ino)
     assert not any(e.get("pending") for e in entries.values())
+
+
+async def test_entries_that_change_kind_are_followed_and_the_users_are_kept(tmp_path):
+    """The export itself (folder.export_drive): the drive turns a file into a folder, a folder into a
+    file, a symlink into a file and a file into a symlink; the clone follows each one on its own entries,
+    and keeps a folder it made in which the user put a file."""
+    from hypernode.corestore import Corestore
+    from hypernode.drive import Hyperdrive
+    from hypernode.folder import ExportIncomplete, export_drive
+
+    target = tmp_path / "clone"
+    async with Corestore() as store:
+        drive = await Hyperdrive.open(store)
+        await drive.write_file("/x", "x, a file")
+        await drive.write_file("/d/f", "f, in folder d")
+        await drive.write_file("/u/f", "f, in folder u")
+        await drive.write_file("/target.txt", "target")
+        await drive.symlink("/target.txt", "/l")
+        await drive.write_file("/m", "m, a file")
+        await export_drive(drive, target)
+        assert os.readlink(target / "l") == "target.txt"
+        (target / "u" / "mine.txt").write_text("the user's, in the clone's folder u")
+
+        await drive.unlink("/x")
+        await drive.write_file("/x/in", "in x, now a folder")
+        await drive.unlink("/d/f")
+        await drive.write_file("/d", "d, now a file")
+        await drive.unlink("/u/f")
+        await drive.write_file("/u", "u, now a file")
+        await drive.unlink("/l")
+        await drive.write_file("/l", "l, now a file")
+        await drive.unlink("/m")
+        await drive.symlink("/target.txt", "/m")
+        with pytest.raises(ExportIncomplete) as e:
+            await export_drive(drive, target)
+        unplaced = [(u.path, u.why) for u in e.value.unplaced]
+        assert unplaced == [("/u", "a local folder is in the way (not empty)")]
+        assert tree(target) == {"x": "/", "x/in": b"in x, now a folder", "d": b"d, now a file",
+                                "u": "/", "u/mine.txt": b"the user's, in the clone's folder u",
+                                "target.txt": b"target", "l": b"l, now a file", "m": "-> target.txt"}
