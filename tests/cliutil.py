@@ -41,6 +41,7 @@ class Proc:
                                   stderr=subprocess.PIPE, text=True)
         self.lines: list[str] = []
         self.errors: list[str] = []
+        self._seen = {"out": 0, "err": 0}  # lines of each stream wait_for has looked at
         self._q: queue.Queue[tuple[str, str | None]] = queue.Queue()
         for name, stream in (("out", self.p.stdout), ("err", self.p.stderr)):
             threading.Thread(target=self._pump, args=(name, stream), daemon=True).start()
@@ -60,19 +61,24 @@ class Proc:
         return name, line
 
     def wait_for(self, prefix: str, timeout: float = 30, stream: str = "out") -> str:
-        """The next line of ``stream`` (``out`` or ``err``) that starts with ``prefix``."""
+        """The next line of ``stream`` (``out`` or ``err``) that starts with ``prefix``: lines after the
+        one the last call on that stream returned, already collected or still to come."""
         deadline = time.monotonic() + timeout
+        lines = self.lines if stream == "out" else self.errors
         closed = 0
         try:
             while True:
+                while self._seen[stream] < len(lines):
+                    line = lines[self._seen[stream]]
+                    self._seen[stream] += 1
+                    if line.startswith(prefix):
+                        return line
                 name, line = self._next(deadline)
                 if line is None:
                     closed += 1
-                    if closed == 2:
+                    if closed == 2 and self._seen[stream] == len(lines):
                         raise AssertionError(f"exited ({self.p.wait()}) before {prefix!r}: "
                                              f"{self.lines} {self.errors}")
-                elif name == stream and line.startswith(prefix):
-                    return line
         except queue.Empty:
             raise AssertionError(f"no {stream} line starting with {prefix!r}: {self.lines} "
                                  f"{self.errors}") from None
