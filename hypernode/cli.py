@@ -186,12 +186,14 @@ async def cmd_clone(args: argparse.Namespace) -> None:
                     await download_history(drive, kick)
             bar(progress, final=True)
         except trio.Cancelled:
-            bar.end()
-            out(f"interrupted after {progress.files_done}/{progress.files_total} files: "
-                "the same command resumes the clone")
+            with contextlib.suppress(OSError):  # (a closed stdout must not hide the cancellation)
+                bar.end()
+                out(f"interrupted after {progress.files_done}/{progress.files_total} files: "
+                    "the same command resumes the clone")
             raise
         finally:
-            bar.end()
+            with contextlib.suppress(OSError):
+                bar.end()
         out(f"cloned {drive.key.hex()} version {version}: {progress.files_done} files, "
             f"{progress.bytes_done} bytes into {folder}")
         _tell_export(progress, args)

@@ -661,6 +661,8 @@ async def export_drive(drive: Hyperdrive, folder: Path, *, force: bool = False,
             manifest = Manifest.load(folder)
         if manifest is None or manifest.key != drive.key:
             manifest = Manifest(folder, drive.key)
+    if not manifest.entries:
+        manifest.save()  # before anything is written: a re-run knows the folder is this clone's
     progress = progress or Progress()
     try:
         await _export(drive, folder, manifest, force, progress, on_progress, on_data or (lambda: None))

@@ -163,7 +163,7 @@ def test_symlinks_and_the_executable_bit_travel(tmp_path):
 
 def test_sharing_a_folder_again_reuses_its_drive(tmp_path, monkeypatch):
     shared = tmp_path / "shared"
-    fill(shared, FILES)
+    fill(shared, {**FILES, ".hypernode-clone.json": "{}"})  # a clone's manifest is not shared
     store = tmp_path / "store"
     share, key, _ = start_share(store, shared)
     with share:
