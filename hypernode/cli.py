@@ -236,12 +236,13 @@ def _tell_export(p: Progress, args: argparse.Namespace, listed: bool = True) -> 
 
 def _unplaced_message(e: ExportIncomplete) -> str:
     """One line: how many drive paths were not placed, a few of them, and what would place them."""
-    conflicts = [u for u in e.unplaced if u.conflict]
     hints = []
-    if len(conflicts) < len(e.unplaced):
+    if any(u.force_places for u in e.unplaced):
         hints.append("--force overwrites local files")
-    if conflicts:
+    if any(u.conflict for u in e.unplaced):
         hints.append("--skip-conflicts clones without the drive's conflicts")
+    if not hints:
+        hints.append("move the local entries out of the way")
     names = [f"{u.path} ({u.why})" for u in sorted(e.unplaced, key=lambda u: u.path)]
     return f"{len(e.unplaced)} drive path(s) not placed in {e.folder}: {few(names)}; {'; '.join(hints)}"
 

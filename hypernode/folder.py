@@ -94,6 +94,7 @@ class Unplaced:
     path: str
     why: str
     conflict: bool = False
+    force_places: bool = False  # a file that ``force`` would overwrite is in the way
 
 
 class ExportIncomplete(HypernodeError):
@@ -461,17 +462,25 @@ class Manifest:
 
     @classmethod
     def load(cls, folder: Path) -> Manifest | None:
-        """The manifest in ``folder``, None if there is none; :class:`CloneRefused` if it is damaged."""
+        """The manifest in ``folder``, None if there is none; :class:`CloneRefused` if it is damaged
+        (it is checked strictly: a path that is not a plain path inside the folder, or a field of the
+        wrong type, is damage, never something to act on)."""
         p = folder / MANIFEST
         try:
-            data = json.loads(p.read_text())
-            entries = {path: Written(**rec) for path, rec in data["entries"].items()}
-            return cls(folder, bytes.fromhex(data["key"]), int(data.get("version", 0)), entries)
+            data = json.loads(p.read_bytes())
+            if not isinstance(data, dict) or not isinstance(data.get("entries"), dict):
+                raise ValueError("no entries")
+            key = bytes.fromhex(data["key"])
+            version = data.get("version", 0)
+            if len(key) != 32 or type(version) is not int or version < 0:
+                raise ValueError("a bad key or version")
+            entries = {_checked_path(path): _checked_record(rec) for path, rec in data["entries"].items()}
+            return cls(folder, key, version, entries)
         except FileNotFoundError:
             return None
-        except (OSError, ValueError, KeyError, TypeError, AttributeError) as e:
-            raise CloneRefused(f"{p} is damaged ({e}): the clone cannot tell which files it wrote") \
-                from None
+        except (OSError, ValueError, KeyError, TypeError, AttributeError, RecursionError) as e:
+            raise CloneRefused(f"{p} is damaged ({_one_line(e)}): the clone cannot tell which files "
+                               "it wrote") from None
 
     def save(self) -> None:
         """Write the manifest atomically (a temporary file renamed over it)."""
@@ -522,6 +531,45 @@ class Manifest:
     def _record_stat(rec: Written, lst: os.stat_result) -> None:
         rec.size, rec.mtime_ns, rec.ctime_ns, rec.ino = (lst.st_size, lst.st_mtime_ns, lst.st_ctime_ns,
                                                          lst.st_ino)
+
+
+_FIELDS = {f: type(v) for f, v in asdict(Written("file")).items()}
+
+
+def _checked_path(path: Any) -> str:
+    if not isinstance(path, str) or not path.startswith("/") or not all(
+            seg not in ("", ".", "..") and "\x00" not in seg for seg in path[1:].split("/")):
+        raise ValueError(f"not a path inside the folder: {path!r}")
+    return path
+
+
+def _checked_record(rec: Any) -> Written:
+    if not isinstance(rec, dict) or rec.get("kind") not in ("file", "dir", "symlink"):
+        raise ValueError(f"not a record: {rec!r}")
+    for name, value in rec.items():
+        want = _FIELDS.get(name)
+        if want is None or type(value) is not want or (want is int and value < 0):
+            raise ValueError(f"a bad field {name!r}")
+    if not all(type(v) is int for v in rec.get("source", [])):
+        raise ValueError("a bad source")
+    return Written(**rec)
+
+
+def _one_line(e: BaseException) -> str:
+    return (str(e).splitlines() or [type(e).__name__])[0][:200]
+
+
+def _through_symlink(folder: Path, p: str) -> bool:
+    """Does the way from ``folder`` to ``p`` pass a symlink (or something that is not a folder)?"""
+    cur = folder
+    for part in p.strip("/").split("/")[:-1]:
+        cur = cur / part
+        try:
+            if not _stat.S_ISDIR(os.lstat(cur).st_mode):
+                return True
+        except FileNotFoundError:
+            return True
+    return False
 
 
 def _sha256_file(path: Path) -> str:
@@ -715,9 +763,9 @@ async def _export(drive: Hyperdrive, folder: Path, manifest: Manifest, force: bo
         except FileNotFoundError:
             return None
 
-    def refuse(p: str, why: str) -> bool:
+    def refuse(p: str, why: str, force_places: bool = False) -> bool:
         progress.kept.append((p, why))
-        progress.unplaced.append(Unplaced(shown(p), why))
+        progress.unplaced.append(Unplaced(shown(p), why, force_places=force_places))
         blocked.append(p)
         return False
 
@@ -731,7 +779,8 @@ async def _export(drive: Hyperdrive, folder: Path, manifest: Manifest, force: bo
             if rec is not None:
                 if manifest.state(p, lst) != OURS and not (
                         force and (_stat.S_ISREG(mode) or _stat.S_ISLNK(mode) and rec.kind == "symlink")):
-                    return refuse(p, "changed here since the clone wrote it")
+                    return refuse(p, "changed here since the clone wrote it", not force and (
+                        _stat.S_ISREG(mode) or _stat.S_ISLNK(mode) and rec.kind == "symlink"))
             elif _stat.S_ISDIR(mode):
                 return refuse(p, "a local folder is in the way")
             elif _stat.S_ISLNK(mode):
@@ -739,7 +788,7 @@ async def _export(drive: Hyperdrive, folder: Path, manifest: Manifest, force: bo
             elif not _stat.S_ISREG(mode):
                 return refuse(p, "a local special file is in the way")
             elif not force:
-                return refuse(p, "a local file the clone did not write is in the way")
+                return refuse(p, "a local file the clone did not write is in the way", True)
             full = folder / p.lstrip("/")
             if _stat.S_ISDIR(mode):  # the clone's own folder, now a file or symlink in the drive
                 try:
@@ -875,11 +924,11 @@ def _remove_gone(folder: Path, manifest: Manifest, present: set[str], progress: 
     is kept (and is the user's from now on)."""
     for p in sorted([p for p in manifest.entries if p not in present], key=lambda p: -p.count("/")):
         rec = manifest.entries[p]
-        state = manifest.state(p)
+        state = ABSENT if _through_symlink(folder, p) else manifest.state(p)
         del manifest.entries[p]
         full = folder / p.lstrip("/")
         if state == ABSENT:
-            continue
+            continue  # (gone, or no longer where the clone wrote it: never removed through a symlink)
         if rec.kind == "dir":
             with contextlib.suppress(OSError):
                 full.rmdir()  # only when empty: what else is there is kept

@@ -7,9 +7,12 @@ import json
 import os
 import signal
 import subprocess
+import tempfile
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tests.cliutil import HYPERNODE, Proc, SlowProxy, fill, one_line_error, run, start_share, tree, wait_until
 
@@ -242,3 +245,74 @@ async def test_entries_that_change_kind_are_followed_and_the_users_are_kept(tmp_
         assert tree(target) == {"x": "/", "x/in": b"in x, now a folder", "d": b"d, now a file",
                                 "u": "/", "u/mine.txt": b"the user's, in the clone's folder u",
                                 "target.txt": b"target", "l": b"l, now a file", "m": "-> target.txt"}
+
+
+json_values = st.recursive(st.none() | st.booleans() | st.integers() | st.text(max_size=8),
+                           lambda c: st.lists(c, max_size=4) | st.dictionaries(st.text(max_size=8), c,
+                                                                               max_size=4), max_leaves=12)
+records = st.dictionaries(st.sampled_from(["kind", "pending", "size", "mtime_ns", "sha256", "source", "x"]),
+                          json_values | st.sampled_from(["file", "dir", "symlink"]), max_size=4)
+manifests = st.fixed_dictionaries({
+    "key": st.sampled_from(["ab" * 32, "zz", 5]), "version": json_values,
+    "entries": st.dictionaries(st.sampled_from(["/a", "/../up", "a", "/x/./y", "/n\x00", "/", "/ok/b"])
+                               | st.text(max_size=6), records, max_size=3)})
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.one_of(st.binary(max_size=64), json_values.map(json.dumps).map(str.encode),
+                 manifests.map(json.dumps).map(str.encode)))
+def test_a_damaged_manifest_is_refused_never_acted_on(data):
+    """Whatever a manifest holds, loading it gives a manifest of plain paths inside the folder and
+    well-typed records, or CloneRefused: nothing else (a path with '..' is never one to act on)."""
+    from hypernode.folder import CloneRefused, Manifest
+
+    with tempfile.TemporaryDirectory() as d:
+        (Path(d) / ".hypernode-clone.json").write_bytes(data)
+        try:
+            m = Manifest.load(Path(d))
+        except CloneRefused as e:
+            assert "is damaged" in str(e) and len(str(e).splitlines()) == 1
+            return
+        assert m is not None and len(m.key) == 32
+        for path, rec in m.entries.items():
+            assert path.startswith("/") and ".." not in path.split("/") and "\x00" not in path
+            assert rec.kind in ("file", "dir", "symlink") and isinstance(rec.pending, bool)
+            assert all(isinstance(v, int) and v >= 0 for v in (rec.size, rec.mtime_ns, rec.ino))
+
+
+def test_a_crafted_manifest_cannot_make_the_clone_delete_outside_the_folder(tmp_path):
+    """A folder handed over with a manifest naming a file outside it (the file's real hash inside):
+    the clone refuses the manifest, without --force it touches nothing, and with --force it starts a
+    manifest of its own; the file outside stays."""
+    import hashlib
+
+    shared = tmp_path / "shared"
+    fill(shared, DRIVE)
+    victim = tmp_path / "victim.txt"
+    victim.write_text("do not delete me")
+    target = tmp_path / "target"
+    share, key, port = start_share(tmp_path / "store-a", shared)
+    with share:
+        st = victim.stat()
+        record = {"kind": "file", "size": st.st_size, "mtime_ns": st.st_mtime_ns, "ctime_ns": st.st_ctime_ns,
+                  "ino": st.st_ino, "sha256": hashlib.sha256(victim.read_bytes()).hexdigest()}
+        target.mkdir()
+        (target / ".hypernode-clone.json").write_text(json.dumps(
+            {"key": key, "version": 1, "entries": {"/../victim.txt": record}}))
+        line = one_line_error(clone(tmp_path / "store-b", key, target, port))
+        assert "is damaged" in line
+        out = clone(tmp_path / "store-b", key, target, port, "--force")
+        assert out.returncode == 0, out.stderr
+        assert victim.read_text() == "do not delete me"
+        # a symlink put where the clone's folder was: what the clone wrote is not removed through it
+        elsewhere = tmp_path / "elsewhere"
+        elsewhere.mkdir()
+        os.rename(target / "sub", elsewhere / "sub")
+        os.symlink(elsewhere / "sub", target / "sub")
+        (shared / "sub" / "b.txt").unlink()
+        (shared / "sub").rmdir()
+        share.wait_for("synced")
+        out = clone(tmp_path / "store-b", key, target, port)
+        assert out.returncode == 0, out.stderr
+        assert (elsewhere / "sub" / "b.txt").read_text() == "beta"
+        assert os.readlink(target / "sub") == str(elsewhere / "sub")
