@@ -307,14 +307,11 @@ async def import_folder(drive: Hyperdrive, folder: Path, *, known: Scan | None =
             await drive.symlink(e.target, path)
             report.written.append(path)
         else:
-            try:
-                await _write_file(drive, folder, path, e)
-            except FileNotFoundError:
-                now.entries.pop(path, None)  # gone since the scan: the next scan removes it
-                continue
-            except PermissionError as err:
+            problem = await _write_file(drive, folder, path, e)
+            if problem is not None:
                 now.entries.pop(path, None)  # retried by the next scan; its drive entry stays
-                now.unreadable[path] = err.strerror or str(err)
+                if problem:  # (none if it was gone: the next scan removes it)
+                    now.unreadable[path] = problem
                 continue
             report.written.append(path)
     return report, now
@@ -369,13 +366,31 @@ async def _remove_tree(drive: Hyperdrive, path: str) -> None:
     await _remove(drive, path)
 
 
-async def _write_file(drive: Hyperdrive, folder: Path, path: str, e: Entry) -> None:
+async def _write_file(drive: Hyperdrive, folder: Path, path: str, e: Entry) -> str | None:
+    """Write the local file at ``path`` into the drive; if it cannot be opened (gone or changed since
+    the scan, unreadable), nothing is written and why is returned (empty if it is gone)."""
     full = folder / path.lstrip("/")
-    f = await trio.open_file(full, "rb")
+    try:
+        f = await trio.open_file(full, "rb", opener=_open_no_follow)
+    except FileNotFoundError:
+        return ""
+    except OSError as err:
+        return err.strerror or str(err)
     async with f:
         async with drive.create_write_stream(path, mtime=e.mtime_ms, mode=e.mode or None) as w:
             while chunk := await f.read(CHUNK):
                 await w.write(chunk)
+    return None
+
+
+def _open_no_follow(path: str, flags: int) -> int:
+    """Open the regular file the scan saw: not what a symlink put in its place since points at, and
+    not a fifo (which would block)."""
+    fd = os.open(path, flags | os.O_NOFOLLOW | os.O_NONBLOCK)
+    if not _stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise OSError(errno.EINVAL, "not a regular file any more", path)
+    return fd
 
 
 async def watch_folder(drive: Hyperdrive, folder: Path, *, interval: float = 1.0,
