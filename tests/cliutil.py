@@ -6,10 +6,12 @@ from __future__ import annotations
 import os
 import queue
 import re
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -82,6 +84,16 @@ class Proc:
         except queue.Empty:
             raise AssertionError(f"no {stream} line starting with {prefix!r}: {self.lines} "
                                  f"{self.errors}") from None
+
+    def settle(self, prefix: str = "synced", quiet: float = 1.0, timeout: float = 30) -> str:
+        """The last of the lines starting with ``prefix`` that come until none has come for ``quiet``
+        seconds (a share publishing changes made in one go over more than one scan)."""
+        line = self.wait_for(prefix, timeout)
+        while True:
+            try:
+                line = self.wait_for(prefix, quiet)
+            except AssertionError:
+                return line
 
     def port(self) -> int:
         return int(self.wait_for("listening on").rsplit(":", 1)[1])
@@ -212,6 +224,20 @@ class SlowProxy:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def put(path: Path, data: bytes | str) -> None:
+    """Write a file in one step (a temporary file renamed over it), so that a share scanning meanwhile
+    sees the old content or the new, never a part."""
+    fd, tmp = tempfile.mkstemp()
+    with os.fdopen(fd, "wb") as f:
+        f.write(data.encode() if isinstance(data, str) else data)
+    os.chmod(tmp, 0o644)
+    try:
+        os.replace(tmp, path)
+    except OSError:  # another filesystem: copy it
+        shutil.copyfile(tmp, path)
+        os.unlink(tmp)
 
 
 def fill(folder: Path, files: dict[str, bytes | str]) -> None:

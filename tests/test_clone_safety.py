@@ -14,7 +14,18 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tests.cliutil import HYPERNODE, Proc, SlowProxy, fill, one_line_error, run, start_share, tree, wait_until
+from tests.cliutil import (
+    HYPERNODE,
+    Proc,
+    SlowProxy,
+    fill,
+    one_line_error,
+    put,
+    run,
+    start_share,
+    tree,
+    wait_until,
+)
 
 DRIVE = {"a.txt": "alpha", "Documents/shared.md": "# shared", "sub/b.txt": "beta"}
 
@@ -73,7 +84,7 @@ def test_live_force_clone_into_a_home_folder_keeps_what_it_did_not_write(tmp_pat
             (shared / rel).unlink()
         (shared / "sub").rmdir()
         (shared / "Documents").rmdir()
-        (shared / "new.txt").write_text("new")
+        put(shared / "new.txt", "new")
         wait_until(lambda: (home / "new.txt").exists() and not (home / "a.txt").exists()
                    and not (home / "sub").exists(), what=f"the live clone to follow: {live.lines}")
         live.drain(1.0)  # several scans of the share: nothing else may go
@@ -91,9 +102,9 @@ def test_same_named_and_changed_files_are_overwritten_only_with_force(tmp_path):
         # here: a file of the user's where the drive gets a new file, and a file the clone wrote, edited
         (target / "new.txt").write_text("the user's new.txt")
         (target / "a.txt").write_text("alpha, edited here")
-        (shared / "new.txt").write_text("the drive's new.txt")
-        (shared / "a.txt").write_text("alpha, edited in the drive")
-        share.wait_for("synced")
+        put(shared / "new.txt", "the drive's new.txt")
+        put(shared / "a.txt", "alpha, edited in the drive")
+        share.settle()
         out = clone(tmp_path / "store-b", key, target, port)
         line = one_line_error(out)
         assert "2 drive path(s) not placed" in line and "--force" in line
@@ -104,8 +115,8 @@ def test_same_named_and_changed_files_are_overwritten_only_with_force(tmp_path):
 
         # a folder or symlink of the user's is never replaced, not even with --force
         os.symlink("a.txt", target / "link-of-mine")
-        (shared / "link-of-mine").write_text("the drive's file")
-        share.wait_for("synced")
+        put(shared / "link-of-mine", "the drive's file")
+        share.settle()
         out = clone(tmp_path / "store-b", key, target, port, "--force")
         line = one_line_error(out)
         assert "/link-of-mine (a local symlink is in the way)" in line
@@ -115,12 +126,12 @@ def test_same_named_and_changed_files_are_overwritten_only_with_force(tmp_path):
 
         # a file the clone wrote and the user changed is not deleted when the drive deletes it
         (shared / "link-of-mine").unlink()
-        share.wait_for("synced")
+        share.settle()
         assert clone(tmp_path / "store-b", key, target, port).returncode == 0
         (target / "sub" / "b.txt").write_text("beta, edited here")
         (shared / "sub" / "b.txt").unlink()
         (shared / "Documents" / "shared.md").unlink()
-        share.wait_for("synced")
+        share.settle()
         out = clone(tmp_path / "store-b", key, target, port)
         assert out.returncode == 0, out.stderr
         assert "kept 1 entries the drive removed: /sub/b.txt (changed here since the clone wrote it)" \
@@ -139,8 +150,8 @@ def test_live_updates_do_not_replace_a_file_changed_here(tmp_path):
                      "--live") as live:
         live.wait_for("cloned")
         (target / "a.txt").write_text("alpha, mine now")
-        (shared / "a.txt").write_text("alpha, second version")
-        (shared / "sub" / "b.txt").write_text("beta, second version")
+        put(shared / "a.txt", "alpha, second version")
+        put(shared / "sub" / "b.txt", "beta, second version")
         line = live.wait_for("hypernode: 1 drive path(s) not placed", stream="err")
         assert "/a.txt (changed here since the clone wrote it)" in line
         wait_until(lambda: (target / "sub" / "b.txt").read_text() == "beta, second version")
@@ -311,7 +322,7 @@ def test_a_crafted_manifest_cannot_make_the_clone_delete_outside_the_folder(tmp_
         os.symlink(elsewhere / "sub", target / "sub")
         (shared / "sub" / "b.txt").unlink()
         (shared / "sub").rmdir()
-        share.wait_for("synced")
+        share.settle()
         out = clone(tmp_path / "store-b", key, target, port)
         assert out.returncode == 0, out.stderr
         assert (elsewhere / "sub" / "b.txt").read_text() == "beta"

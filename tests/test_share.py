@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.cliutil import Proc, fill, run, start_share, tree, wait_until
+from tests.cliutil import Proc, fill, put, run, start_share, tree, wait_until
 
 FILES = {"a.txt": "alpha", "b.txt": "beta", "sub/c.txt": "gamma"}
 
@@ -47,7 +47,7 @@ def test_a_folder_moved_away_is_not_published_and_the_last_version_is_served(tmp
         assert share.p.poll() is None and len(share.errors) == 1, share.errors
         # back again: publishing resumes, from what the folder holds now
         shutil.move(tmp_path / "moved-away", shared)
-        (shared / "d.txt").write_text("delta")
+        put(shared / "d.txt", "delta")
         share.wait_for(f"{shared} is back")
         wait_until(lambda: (tmp_path / "live" / "d.txt").exists(), what=f"d.txt: {live.lines}")
         assert tree(tmp_path / "live") == tree(shared)
@@ -67,7 +67,7 @@ def test_a_folder_emptied_all_at_once_is_not_published_but_single_deletions_are(
         live.drain(1.5)
         assert (tmp_path / "live" / "a.txt").read_text() == "alpha"
         assert (tmp_path / "live" / "sub" / "c.txt").read_text() == "gamma"
-        (shared / "e.txt").write_text("epsilon")  # a folder with content again: published
+        put(shared / "e.txt", "epsilon")  # a folder with content again: published
         share.wait_for(f"{shared} is back")
         wait_until(lambda: (tmp_path / "live" / "e.txt").exists() and
                    not (tmp_path / "live" / "a.txt").exists(), what=f"e.txt: {live.lines}")
@@ -169,7 +169,7 @@ def test_sharing_a_folder_again_reuses_its_drive(tmp_path, monkeypatch):
     with share:
         pass
     assert share.p.returncode is not None
-    (shared / "d.txt").write_text("delta")
+    put(shared / "d.txt", "delta")
     again = Proc(store, "share", str(shared), "--interval", "0.2")
     with again:
         line = again.wait_for("sharing")
