@@ -108,7 +108,7 @@ async def cmd_share(args: argparse.Namespace) -> None:
             drive = await node.open_drive(remembered)
             if not drive.writable:
                 raise UsageError(f"drive {drive.key.hex()}, which shared {folder} before, is not "
-                                 "writable from this store")
+                                 "writable from this store (give --key with a drive of this store)")
         else:
             drive = await node.create_drive()
         remember_shared_folder(node.directory, folder, drive.key)
@@ -507,7 +507,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--history", action="store_true",
                    help="fetch every version's data (default: only the current version's files)")
     p.add_argument("--skip-conflicts", action="store_true",
-                   help="exit 0 even if some drive paths cannot be placed (named on stdout)")
+                   help="exit 0 although the drive holds paths no folder can (a file and a folder at one "
+                   "path, names with NUL or '..'); each is still named")
     net(p, False)
     discover(p)
     for name, help_text in (("ls", "list a folder of the merged drives"), ("cat", "print a file"),
