@@ -451,8 +451,7 @@ class Written:
     source: list[int] = field(default_factory=list)  # the drive entry it came from
 
     def to_json(self) -> dict[str, Any]:
-        d = asdict(self)
-        return {k: v for k, v in d.items() if v or k == "kind"}
+        return {k: v for k, v in vars(self).items() if v or k == "kind"}
 
 
 OURS, CHANGED, ABSENT = "ours", "changed", "absent"
@@ -944,14 +943,24 @@ class _Prefetch:
             self.done(i)
 
     async def ahead_of(self, i: int) -> None:
+        """Before file ``i`` is written: when fewer than half the window lies ahead, ask for the
+        next files' blocks, in as few ranges as they are contiguous."""
+        if self.next - i >= PREFETCH_FILES // 2:
+            return
+        ranges: list[tuple[Feed, int, int, int]] = []  # feed, start, end, the last file in it
         while self.next < min(len(self.todo), i + PREFETCH_FILES):
             it = self.todo[self.next]
             feed = await self._feed(it)
             if feed is not None and it.st.blocks and not it.st.mount:
-                end = it.st.offset + min(it.st.blocks, PREFETCH_BLOCKS)
-                if feed.downloaded(it.st.offset, end) < end - it.st.offset:
-                    self.wanted[self.next] = (feed, feed.downloads.want_range(it.st.offset, end))
+                start, end = it.st.offset, it.st.offset + min(it.st.blocks, PREFETCH_BLOCKS)
+                if ranges and ranges[-1][0] is feed and ranges[-1][2] == start:
+                    ranges[-1] = (feed, ranges[-1][1], end, self.next)
+                else:
+                    ranges.append((feed, start, end, self.next))
             self.next += 1
+        for feed, start, end, last in ranges:
+            if feed.downloaded(start, end) < end - start:
+                self.wanted[last] = (feed, feed.downloads.want_range(start, end))
 
     async def _feed(self, it: _Item) -> Feed | None:
         if it.raw is not None:
@@ -961,6 +970,7 @@ class _Prefetch:
         return await self.drive.content_feed()
 
     def done(self, i: int) -> None:
+        """File ``i`` is written (or given up): the range that ends with it is not wanted any more."""
         wanted = self.wanted.pop(i, None)
         if wanted is not None:
             wanted[0].downloads.unwant_range(wanted[1])
