@@ -1,9 +1,10 @@
 """The ``hypernode`` command: a thin layer over :class:`hypernode.node.Node`.
 
     hypernode [--store DIR] create
-    hypernode [--store DIR] share FOLDER [--key KEY] [--port P] [--peer HOST:PORT ...]
+    hypernode [--store DIR] share FOLDER [--key KEY] [--allow-empty] [--port P] [--peer HOST:PORT ...]
     hypernode [--store DIR] serve [--port P] [--peer HOST:PORT ...]
-    hypernode [--store DIR] clone KEY FOLDER [--peer HOST:PORT ...] [--live]
+    hypernode [--store DIR] clone KEY FOLDER [--peer HOST:PORT ...] [--live] [--force] [--history]
+                                  [--skip-conflicts]
     hypernode dht [--port P] [--host H] [--bootstrap HOST:PORT|none ...]
     hypernode [--store DIR] ls|cat|stat KEY[,KEY...] PATH [--peer HOST:PORT ...]
     hypernode [--store DIR] ext listen KEY NAME [--peer ...] [--port P]
