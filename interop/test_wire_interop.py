@@ -83,10 +83,10 @@ async def _python_side(ps: ProtocolStream, key: bytes, js: JSProcess) -> None:
     # every JS message arrived with its fields intact
     for name, expected in JS_EXPECTED.items():
         got = received[name]
-        for f in type(expected)._fields:
-            want = getattr(expected, f.name)
+        for field in type(expected).__slots__:
+            want = getattr(expected, field)
             if want is not None and want != []:
-                assert getattr(got, f.name) == want, (name, f.name)
+                assert getattr(got, field) == want, (name, field)
     assert ("ext-binary", b"bin from js") in ext_got
     assert ("ext-json", {"from": "js", "n": 1}) in ext_got
     assert ("ext-utf8", "utf8 from js ✓") in ext_got
@@ -105,15 +105,15 @@ async def _python_side(ps: ProtocolStream, key: bytes, js: JSProcess) -> None:
     by_type = {e["event"]: _js_value(e.get("msg")) for e in js.events}
     for m in PY_MESSAGES:
         got = by_type[type(m).__name__.lower()]
-        for f in type(m)._fields:
-            v = getattr(m, f.name)
+        for field in type(m).__slots__:
+            v = getattr(m, field)
             if v is None or v == []:
                 continue
-            if f.name == "nodes" and isinstance(v, list):
+            if field == "nodes" and isinstance(v, list):
                 assert [(n["index"], n["hash"], n["size"]) for n in got["nodes"]] == \
                     [(n.index, n.hash, n.size) for n in v]
             else:
-                assert got[f.name] == v, (type(m).__name__, f.name)
+                assert got[field] == v, (type(m).__name__, field)
     exts = [(e["name"], _js_value(e["msg"])) for e in js.events if e["event"] == "extension"]
     assert ("ext-binary", b"bin from python") in exts
     assert ("ext-json", {"from": "python", "list": [1, 2]}) in exts

@@ -23,13 +23,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from hypernode import crypto
-from hypernode.protobuf import DecodeError, decode_varint, encode_varint, load_schema
+from hypernode.messages import hypercore_protocol as messages
+from hypernode.varint import DecodeError, decode_varint, encode_varint
 from hypernode.wire.cipher import XSalsa20Stream
 from hypernode.wire.extensions import Extensions
 from hypernode.wire.frames import EXTENSION_TYPE, MAX_FRAME, FrameDecoder, ProtocolError, varint
 from hypernode.wire.noise import Handshake, KeyPair
 
-messages = load_schema("hypercore-protocol.proto")
 MESSAGE_TYPES: list[type] = [messages.Open, messages.Options, messages.Status, messages.Have,
                              messages.Unhave, messages.Want, messages.Unwant, messages.Request,
                              messages.Cancel, messages.Data, messages.Close]
@@ -254,7 +254,7 @@ class Connection:
             body: bytes | bytearray = message
         else:
             body = bytearray()
-            message._encode_into(body)
+            message.encode_into(body)
         header = varint((channel_id << 4) | type_)
         prefix = varint(len(header) + len(body)) + header
         self._plain.append(prefix)
