@@ -90,7 +90,7 @@ class Handshake:
         self._maybe_finish()
         return out
 
-    def receive(self, data: bytes) -> bytes:
+    def receive(self, data: bytes | bytearray) -> bytes:
         if self.result is not None:
             raise HandshakeError("handshake already complete")
         self._buf += data
