@@ -1,4 +1,4 @@
-"""Hyperdrive-schemas 2.0.0, as hyperdrive 10.21.0 uses them: the Index (header metadata naming the content
+"""hyperdrive-schemas 2.0.0, as hyperdrive 10.21.0 uses them: the Index (header metadata naming the content
 feed), the Stat stored as the value of every file, folder and symlink entry, and a Mount. Generated from
 protocol/hyperdrive.proto by protocol/generate.py: do not edit by hand, edit the schema and run the script."""
 

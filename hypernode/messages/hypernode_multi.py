@@ -1,4 +1,4 @@
-"""Hypernode's own records for the multi-drive view (hypernode/multi/): a vector of drive versions. Stored in
+"""hypernode's own records for the multi-drive view (hypernode/multi/): a vector of drive versions. Stored in
 an entry's Stat metadata under "hypernode-clock" (the versions of the other drives holding that path that its
 writer had seen), and in the hidden trie key "hypernode-multi-tags/<name>" (a tag of the multi-drive version).
 JS hyperdrive reads such entries as ordinary metadata. Generated from protocol/hypernode-multi.proto by

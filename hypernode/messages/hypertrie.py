@@ -1,4 +1,4 @@
-"""Hypertrie 5.1.3: the header block (DEP-0007) and the trie node stored in every later block of the metadata
+"""hypertrie 5.1.3: the header block (DEP-0007) and the trie node stored in every later block of the metadata
 feed, plus the messages of its extension for remote gets and iterators. Generated from
 protocol/hypertrie.proto by protocol/generate.py: do not edit by hand, edit the schema and run the script."""
 

@@ -1,4 +1,4 @@
-"""Mountable-hypertrie 2.8.0: a mount recorded in a trie node's value. Generated from
+"""mountable-hypertrie 2.8.0: a mount recorded in a trie node's value. Generated from
 protocol/mountable-hypertrie.proto by protocol/generate.py: do not edit by hand, edit the schema and run the
 script."""
 

@@ -1,6 +1,6 @@
-"""Multi-hyperdrive 1.1.4: the value of the hidden trie key ".tombstones/<path>" that hides a path of another
+"""multi-hyperdrive 1.1.4: the value of the hidden trie key ".tombstones/<path>" that hides a path of another
 drive in the merged view. `timestamp` holds Date.now() in milliseconds, which is over 2^32: JS's codec writes
-and reads uint32 as a whole varint, unclipped, and so does hypernode.protobuf. Generated from
+and reads uint32 as a whole varint, unclipped, and so does hypernode (hypernode/messages/). Generated from
 protocol/multi-hyperdrive.proto by protocol/generate.py: do not edit by hand, edit the schema and run the
 script."""
 
