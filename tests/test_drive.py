@@ -27,9 +27,9 @@ from hypernode.drive import (
 )
 from hypernode.drive.hyperdrive import WRITE_BLOCK_SIZE
 from hypernode.drive.stat import Mount
-from hypernode.protobuf import encode_varint
 from hypernode.trie import CorruptTrieError, TrieNode
 from hypernode.trie.node import NodeMessage as TrieNodeMessage
+from hypernode.varint import encode_varint
 
 
 @pytest.fixture

@@ -41,8 +41,9 @@ from hypernode.drive.errors import (
 from hypernode.drive.stat import Mount, Stat, now_ms
 from hypernode.errors import HypernodeError
 from hypernode.feed import Feed
-from hypernode.protobuf import DecodeError, decode_varint, encode_varint, load_schema
+from hypernode.messages import mountable_hypertrie as _mount_schema
 from hypernode.trie import CorruptTrieError, Hypertrie, TrieNode
+from hypernode.varint import DecodeError, decode_varint, encode_varint
 
 if TYPE_CHECKING:
     from hypernode.corestore import Corestore
@@ -56,7 +57,6 @@ SUBTYPE = "hyperdrive"
 MAX_SYMLINK_DEPTH = 16
 READ_AHEAD_BLOCKS = 64  # blocks a read stream asks peers for ahead of where it reads
 DOWNLOAD_WINDOW_BLOCKS = 16384  # blocks download() asks for at once (8 GiB of full blocks)
-_mount_schema = load_schema("mountable-hypertrie.proto")
 
 
 class _InsideMount(Exception):

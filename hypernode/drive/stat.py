@@ -14,9 +14,8 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from hypernode.drive.errors import CorruptEntry
-from hypernode.protobuf import DecodeError, load_schema
-
-_schema = load_schema("hyperdrive.proto")
+from hypernode.messages import hyperdrive as _schema
+from hypernode.protobuf import DecodeError
 
 IFMT = _stat.S_IFMT(0o177777)
 IFREG, IFDIR, IFLNK = _stat.S_IFREG, _stat.S_IFDIR, _stat.S_IFLNK

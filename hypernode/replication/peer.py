@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 from hypernode import rle
 from hypernode.bitfield import TreeIndex
 from hypernode.errors import CorruptStorageError, HypernodeError
+from hypernode.messages import hypercore_protocol as hp
 from hypernode.storage import Node
 
 if TYPE_CHECKING:
@@ -213,7 +214,7 @@ class FeedPeer:
     # -- messages from the remote ------------------------------------------------------------------
 
     def on_message(self, msg: Any) -> None:
-        handler = self._handlers.get(type(msg).__name__)
+        handler = self._handlers.get(type(msg))
         if handler is not None:
             handler(self, msg)
 
@@ -363,9 +364,9 @@ class FeedPeer:
         if self.auto_update:
             self.update()
 
-    _handlers: dict[str, Callable[[FeedPeer, Any], None]] = {
-        "Status": _on_status, "Have": _on_have, "Unhave": _on_unhave, "Want": _on_want,
-        "Unwant": _on_unwant, "Request": _on_request, "Cancel": _on_cancel, "Data": _on_data,
+    _handlers: dict[type, Callable[[FeedPeer, Any], None]] = {
+        hp.Status: _on_status, hp.Have: _on_have, hp.Unhave: _on_unhave, hp.Want: _on_want,
+        hp.Unwant: _on_unwant, hp.Request: _on_request, hp.Cancel: _on_cancel, hp.Data: _on_data,
     }
 
     # -- our side ----------------------------------------------------------------------------------
