@@ -24,6 +24,7 @@ from hypernode.drive import (
     PathAlreadyExists,
     PermissionDenied,
     Stat,
+    SymlinkLoop,
 )
 from hypernode.drive.hyperdrive import WRITE_BLOCK_SIZE
 from hypernode.drive.stat import Mount
@@ -203,8 +204,15 @@ async def test_symlinks(drive):
         await drive.symlink("/x", "/link")
     await drive.symlink("/a", "/loop-b")
     await drive.symlink("/loop-b", "/a")
-    with pytest.raises(InvalidArgument):
-        await drive.stat("/a")
+    for call in (drive.stat, drive.read_file, drive.readdir):  # ELOOP, as the OS says for a loop
+        with pytest.raises(SymlinkLoop) as info:
+            await call("/a")
+        assert info.value.errno == errno.ELOOP and isinstance(info.value, OSError)
+    assert not await drive.exists("/a")
+    assert (await drive.lstat("/a")).linkname == "/loop-b"  # the link itself is there
+    await drive.symlink("/self", "/self")
+    with pytest.raises(SymlinkLoop):
+        await drive.stat("/self")
 
 
 async def test_metadata(drive):

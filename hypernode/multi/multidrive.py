@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 import trio
 
 from hypernode.drive import paths
+from hypernode.drive.content import known_log
 from hypernode.drive.errors import (
     DirectoryNotEmpty,
     FileNotFound,
@@ -940,10 +941,11 @@ def _stored_bytes(st: MultiStat, path: str) -> bytes | None:
     drive = st.drive
     if st.seq is None or drive is None or st.mount is not None or st.linkname or drive.closed:
         return None
-    if drive.writing_sizes and path in drive.writing_sizes:
-        return None
-    content = drive._content  # set once the drive's header was read; None: the drive finds it
+    content = drive.content  # set once the drive's header was read; None: the drive finds it
     if content is None or content.closed:
+        return None
+    log = known_log(content)
+    if log is not None and paths.trie_key(path) in log.writing:
         return None
     start, end = st.offset, st.offset + st.blocks
     if end > content.length or content.downloaded(start, end) != st.blocks:

@@ -378,6 +378,12 @@ class FeedPeer:
             else:
                 self._send(self.m.Have(start=start, length=length))
 
+    def unannounce(self, start: int, length: int) -> None:
+        """Tell the remote we no longer have blocks ``[start, start + length)`` (our feed cleared
+        them), as hypercore 9 does: an Unhave, if it subscribed to our Haves."""
+        if self.remote_want and not self.closed:
+            self._send(self.m.Unhave(start=start, length=length))
+
     def send_wants(self) -> None:
         """Subscribe to the regions our downloads need (always region 0, as JS does)."""
         if not self.opened or self.closed or not self.downloading or not self.remote_uploading:
