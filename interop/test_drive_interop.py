@@ -12,6 +12,7 @@ open connection both ways, and a drive extension carries one message each way.
 from __future__ import annotations
 
 import hashlib
+import random
 from typing import Any
 
 import pytest
@@ -380,3 +381,37 @@ async def test_drive_extension_messages_both_ways(js):
             await peer.collect_until(lambda events: any(
                 e["event"] == "extension" and e["msg"] == {"from": "python"} for e in events))
         assert {"from": "js"} in got and {"echo": {"from": "python"}} in got  # JS got ours, echoed it
+
+
+async def test_interleaved_descriptors_read_by_js(js):
+    """Descriptors on different files written in turns (from different tasks), with whole-file writes,
+    a write stream and an append in between: JS hyperdrive reads every file as Python does."""
+    async with JSProcess("drive_peer.js", "memory") as peer, Corestore() as store:
+        await peer.wait_for("ready")
+        drive = await Hyperdrive.open(store, name="fds")
+        rng = random.Random(3)
+        await drive.write_file("/appended.txt", b"start\n")
+        fds = {f"/fd{i}.bin": await drive.open(f"/fd{i}.bin", "w") for i in range(3)}
+        fds["/appended.txt"] = await drive.open("/appended.txt", "a")
+        async with drive.create_write_stream("/stream.bin") as stream:
+            for step in range(40):
+                path = rng.choice(sorted(fds))
+                chunk = rng.randbytes(rng.choice([10, 3_000, 80_000, 700_000]))
+                async with trio.open_nursery() as nursery:  # each write from a task of its own
+                    nursery.start_soon(drive.write, fds[path], chunk)
+                if step % 10 == 3:
+                    await drive.write_file(f"/whole{step}.bin", chunk)
+                if step % 4 == 0:
+                    await stream.write(chunk[:5000])
+        for fd in fds.values():
+            await drive.close(fd)
+        mine = await python_report(drive)
+        port = await store.listen("127.0.0.1", 0)
+        key = drive.key.hex()
+        await peer.command("opened", cmd="open", key=key)
+        await peer.command("connected", cmd="connect", port=port)
+        with trio.fail_after(TIMEOUT):
+            await peer.command("downloaded", cmd="download", key=key, version=drive.version)
+        js_report = (await peer.command("report", cmd="report", key=key))["report"]
+        assert js_report == mine, diff(mine, js_report)
+        assert len([p for p in mine if p.startswith("/fd")]) == 3

@@ -399,12 +399,16 @@ class Hyperdrive:
     # -- stat --------------------------------------------------------------------------------------
 
     def _decode(self, node: TrieNode, path: str) -> Stat:
-        st = Stat.decode(node.value or b"", path)
+        return Stat.decode(node.value or b"", path)
+
+    def _shown(self, st: Stat, inner: str) -> Stat:
+        """``st`` as ``stat`` answers it: while a descriptor writes the file, with the size written so
+        far (as hyperdrive reports it; reads still read the file's entry)."""
         log = known_log(self._content) if self._checkout_of is None else None
         if log is not None and log.writing:
-            write = log.writing.get(paths.trie_key(path))
+            write = log.writing.get(paths.trie_key(inner))
             if write is not None:
-                st.size = write.size  # a descriptor writing it: the size so far, as hyperdrive reports
+                st.size = write.size
         return st
 
     async def _lstat_located(self, path: str) -> tuple[Stat, Hyperdrive, str]:
@@ -428,11 +432,13 @@ class Hyperdrive:
 
     async def lstat(self, path: str) -> Stat:
         """The entry at ``path`` itself (a symlink is not followed)."""
-        return (await self._lstat_located(path))[0]
+        st, drive, inner = await self._lstat_located(path)
+        return drive._shown(st, inner)
 
     async def stat(self, path: str) -> Stat:
         """The entry at ``path``, following symlinks (ELOOP for a loop)."""
-        return (await self._stat_located(path))[0]
+        st, drive, inner = await self._stat_located(path)
+        return drive._shown(st, inner)
 
     async def _stat_located(self, path: str) -> tuple[Stat, Hyperdrive, str]:
         st, drive, inner, _ = await self._follow(path)
