@@ -478,7 +478,7 @@ class Hyperdrive:
 
     async def _file_range(self, path: str) -> tuple[Stat, Feed]:
         st, drive, _ = await self._stat_located(path)
-        if st.is_directory() and not (st.mount and st.mount.hypercore):
+        if st.is_directory() and not st.is_file():  # (a JS copy of a folder is both: read as JS does)
             raise IsADirectory(paths.normalize(path))
         if st.mount is not None and st.mount.hypercore:
             feed = await self.store.get(st.mount.key)
@@ -898,17 +898,19 @@ class Hyperdrive:
             raise CorruptEntry(f"the mount at /{key} has no mount record", "/" + key)
         return _mount_info(record, "/" + key, "/" + key)
 
-    async def stats(self, path: str = "/", *, recursive: bool = False, follow_links: bool = False
+    async def stats(self, path: str = "/", *, recursive: bool = True, follow_links: bool = False
                     ) -> dict[str, FileStats]:
-        """Blocks, bytes and blocks stored here, per path, as JS's ``stats``: for a file, its own
-        (one item); for a folder, of each entry :meth:`readdir` meets (with ``recursive``: every entry
-        below), keyed by the entry's path (for a name that is a folder by having entries under it,
-        the path of the entry under it the listing met, as JS), the folder's own entry too; symlinks
-        followed, links to nothing left out. A file whose entry has no block counts 0 blocks stored
-        (JS counts every block of the feed there)."""
+        """Blocks, bytes and blocks stored here, per path, as JS's ``stats``: for a file, its own (one
+        item); for a folder, its own entry's and every entry's below it (``recursive=False``: of each
+        name directly under it, keyed, for a name that is a folder by entries under it, by the path of
+        the entry under it the listing met, as JS), each symlink followed to what it names (links to
+        nothing left out). The defaults are JS's ``stats(path)``; ``follow_links=True`` is JS's
+        ``{recursive: true}`` (links to folders entered), ``recursive=False`` its ``{recursive:
+        false}``. An entry without blocks counts none stored (JS counts every block of the feed for
+        one at offset 0)."""
         path = paths.normalize(path)
         st, drive, _ = await self._stat_located(path)
-        if not st.is_directory():
+        if st.is_file() or not st.is_directory():  # (a JS copy of a folder is both: a file, as in JS)
             return {path: await drive._file_stats(st)}
         out: dict[str, FileStats] = {}
         walked = [path] + [item.path async for item in self._walk(path, recursive, follow_links)]
