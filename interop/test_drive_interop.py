@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import hashlib
 import random
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import pytest
@@ -27,6 +29,22 @@ pytestmark = pytest.mark.interop
 
 FIXTURE_VERSION = 17  # the header + 16 trie nodes (see drive_peer.js)
 TIMEOUT = 30
+
+
+@asynccontextmanager
+async def open_store(*args: Any, **kwargs: Any) -> AsyncIterator[Corestore]:
+    """A Corestore whose exit cannot hide a failure of the block: with a connection open,
+    ``Corestore.__aexit__`` loses the exception its block raised (its close is cancelled by the
+    store's own cancel scope, and that Cancelled replaces the exception: a failing test passed)."""
+    failure: BaseException | None = None
+    async with Corestore(*args, **kwargs) as store:
+        try:
+            yield store
+        except BaseException as e:
+            failure = e
+            raise
+    if failure is not None:
+        raise failure
 
 
 def block(seed: str, i: int, size: int) -> bytes:
@@ -386,7 +404,7 @@ async def test_drive_extension_messages_both_ways(js):
 async def test_interleaved_descriptors_read_by_js(js):
     """Descriptors on different files written in turns (from different tasks), with whole-file writes,
     a write stream and an append in between: JS hyperdrive reads every file as Python does."""
-    async with JSProcess("drive_peer.js", "memory") as peer, Corestore() as store:
+    async with JSProcess("drive_peer.js", "memory") as peer, open_store() as store:
         await peer.wait_for("ready")
         drive = await Hyperdrive.open(store, name="fds")
         rng = random.Random(3)

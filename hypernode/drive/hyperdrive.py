@@ -651,8 +651,8 @@ class Hyperdrive:
             new = st.copy(mode=st.mode | IFREG)  # as JS's Stat.file(stat)
             await drive._put_stat(inner, new)
             return new
-        write = await drive.begin_write(dst, mode=st.mode & 0o7777, uid=st.uid, gid=st.gid,
-                                        mtime=st.mtime, ctime=st.ctime, metadata=st.metadata)
+        write = await self.begin_write(dst, mode=st.mode & 0o7777, uid=st.uid, gid=st.gid,
+                                       mtime=st.mtime, ctime=st.ctime, metadata=st.metadata)
         try:
             async for chunk in src_drive.create_read_stream(src_inner):
                 await write.write(chunk)
