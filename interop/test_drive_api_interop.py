@@ -16,7 +16,8 @@ import trio
 from hypernode.corestore import Corestore
 from hypernode.drive import Hyperdrive, MountInfo, Stat
 from interop.jsproc import JSProcess
-from interop.test_drive_interop import FIXTURE_VERSION, TIMEOUT, diff, js_fixture, open_store, python_fixture
+from interop.test_drive_interop import FIXTURE_VERSION, TIMEOUT, diff, js_fixture, python_fixture
+from tests.stores import open_store
 
 pytestmark = pytest.mark.interop
 

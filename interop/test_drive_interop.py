@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import hashlib
 import random
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from typing import Any
 
 import pytest
@@ -24,27 +22,12 @@ from hypernode.corestore import Corestore
 from hypernode.drive import Hyperdrive, Stat
 from hypernode.drive.stat import now_ms
 from interop.jsproc import JSProcess
+from tests.stores import open_store
 
 pytestmark = pytest.mark.interop
 
 FIXTURE_VERSION = 17  # the header + 16 trie nodes (see drive_peer.js)
 TIMEOUT = 30
-
-
-@asynccontextmanager
-async def open_store(*args: Any, **kwargs: Any) -> AsyncIterator[Corestore]:
-    """A Corestore whose exit cannot hide a failure of the block: with a connection open,
-    ``Corestore.__aexit__`` loses the exception its block raised (its close is cancelled by the
-    store's own cancel scope, and that Cancelled replaces the exception: a failing test passed)."""
-    failure: BaseException | None = None
-    async with Corestore(*args, **kwargs) as store:
-        try:
-            yield store
-        except BaseException as e:
-            failure = e
-            raise
-    if failure is not None:
-        raise failure
 
 
 def block(seed: str, i: int, size: int) -> bytes:
@@ -241,7 +224,7 @@ async def js_fixture(peer: JSProcess) -> tuple[str, str]:
 
 
 async def test_js_written_drive_replicates_to_python(js):
-    async with JSProcess("drive_peer.js", "memory") as peer, Corestore() as store:
+    async with JSProcess("drive_peer.js", "memory") as peer, open_store() as store:
         await peer.wait_for("ready")
         key, mount_key = await js_fixture(peer)
         js_report = (await peer.command("report", cmd="report", key=key))["report"]
@@ -271,7 +254,7 @@ async def test_js_written_drive_replicates_to_python(js):
 
 
 async def test_python_written_drive_replicates_to_js(js):
-    async with JSProcess("drive_peer.js", "memory") as peer, Corestore() as store:
+    async with JSProcess("drive_peer.js", "memory") as peer, open_store() as store:
         await peer.wait_for("ready")
         start = now_ms()
         drive = await Hyperdrive.open(store, name="main")
@@ -301,7 +284,7 @@ async def test_edge_cases_both_ways(js):
     """Folders without entries, relative and dangling links, a link to a folder, block boundaries,
     non-ASCII names, rmdir, unlink of a link, a mount inside a folder without entry and a write through
     it: JS-written read by Python, Python-written read by JS, the same reports either way."""
-    async with JSProcess("drive_peer.js", "memory") as peer, Corestore() as store:
+    async with JSProcess("drive_peer.js", "memory") as peer, open_store() as store:
         await peer.wait_for("ready")
         # JS writes the scenario, Python reads it
         js_mount = (await peer.command("created", cmd="create", name="edge-mount"))["key"]
@@ -338,7 +321,7 @@ async def test_edge_cases_both_ways(js):
 async def test_live_writes_both_ways(js):
     """With the connection open: a file JS writes shows in a Python watch and read, a file Python
     writes is read by JS, and both reports of the grown drives still agree."""
-    async with JSProcess("drive_peer.js", "memory") as peer, Corestore() as store:
+    async with JSProcess("drive_peer.js", "memory") as peer, open_store() as store:
         await peer.wait_for("ready")
         js_key = (await peer.command("created", cmd="create", name="live"))["key"]
         await peer.command("written", cmd="write", key=js_key, path="/first.txt", text="before")
@@ -352,22 +335,18 @@ async def test_live_writes_both_ways(js):
         with trio.fail_after(TIMEOUT):
             await replica.update(2)
             assert await replica.read_file("/first.txt") == b"before"
-            async with replica.watch("/live") as changes:
-                start = trio.current_time()
+            async with replica.watch("/live") as changes:  # pushed to us: no update() asked for it
                 written = await peer.command("written", cmd="write", key=js_key, path="/live/from-js.txt",
                                              text="written by JS while connected")
                 version = await changes.__anext__()
                 assert version == written["version"] == replica.version == 3
             assert await replica.read_file("/live/from-js.txt") == b"written by JS while connected"
-            assert trio.current_time() - start < 5
 
-            start = trio.current_time()
             data = fixture_bytes(600_000)  # two content blocks
             await mine.write_file("/live/from-python.bin", data)
             got = await peer.command("file", cmd="wait-file", key=mine.key.hex(),
                                      path="/live/from-python.bin", timeout=TIMEOUT)
             assert got["sha256"] == hashlib.sha256(data).hexdigest()
-            assert trio.current_time() - start < 5
 
             await replica.download("/")
             await peer.command("downloaded", cmd="download", key=mine.key.hex(), version=mine.version)
@@ -379,7 +358,7 @@ async def test_live_writes_both_ways(js):
 
 async def test_drive_extension_messages_both_ways(js):
     """hyperdrive's registerExtension (on the metadata feed's channels): one message each way."""
-    async with JSProcess("drive_peer.js", "memory") as peer, Corestore() as store:
+    async with JSProcess("drive_peer.js", "memory") as peer, open_store() as store:
         await peer.wait_for("ready")
         key = (await peer.command("created", cmd="create", name="ext"))["key"]
         await peer.command("extension-registered", cmd="extension", key=key, name="drive-chat",

@@ -25,6 +25,7 @@ from hypernode.drive import (
 from hypernode.drive import stat as stat_module
 from hypernode.errors import BlockNotAvailableError
 from hypernode.feed import Feed
+from tests.stores import open_store
 
 
 @pytest.fixture
@@ -115,6 +116,25 @@ async def test_symlink_loops_are_eloop(drive):
     assert not await drive.exists("/a")
     assert sorted(await drive.readdir("/")) == ["a", "b"]
     assert sorted(await drive.readdir("/", recursive=True, follow_links=True)) == ["a", "b"]
+
+
+def test_drive_modules_import_one_way():
+    """errors, paths, stat <- content <- fd <- hyperdrive: no module imports one above it, not even for
+    type checking (fd.py needs only the drive's public API, as a Protocol)."""
+    import ast
+    from pathlib import Path
+
+    import hypernode.drive
+
+    order = ["errors", "paths", "stat", "content", "fd", "hyperdrive"]
+    folder = Path(hypernode.drive.__file__).parent
+    for rank, name in enumerate(order):
+        froms = [n for n in ast.walk(ast.parse((folder / f"{name}.py").read_text()))
+                 if isinstance(n, ast.ImportFrom) and n.module]
+        imported = {n.module for n in froms} | {f"hypernode.drive.{a.name}" for n in froms
+                                                if n.module == "hypernode.drive" for a in n.names}
+        above = {f"hypernode.drive.{m}" for m in order[rank + 1:]} | {"hypernode.multi"}
+        assert not imported & above, (name, imported & above)
 
 
 # -- one timestamp -----------------------------------------------------------------------------------
@@ -241,7 +261,7 @@ async def test_stats_and_clear(store, drive):
 async def test_cleared_blocks_come_back_from_a_peer():
     """A replica clears a file it downloaded and reads it again: fetched from the writer. The writer
     clears a file: the replica's peer learns it (Unhave) and no longer counts on it."""
-    async with Corestore() as a, Corestore(sparse=True) as b:
+    async with open_store() as a, open_store(sparse=True) as b:
         drive = await Hyperdrive.open(a)
         data = os.urandom(1_100_000)
         await drive.write_file("/f", data)
@@ -269,7 +289,7 @@ async def test_cleared_blocks_come_back_from_a_peer():
 
 
 async def test_mirror_follows_mounts_and_new_writes():
-    async with Corestore() as a, Corestore(sparse=True) as b:
+    async with open_store() as a, open_store(sparse=True) as b:
         drive = await Hyperdrive.open(a)
         inner = await Hyperdrive.open(a)
         await inner.write_file("/in.txt", b"inside")
@@ -300,7 +320,7 @@ async def test_mirror_follows_mounts_and_new_writes():
 
 
 async def test_destroy_storage(tmp_path):
-    async with Corestore(tmp_path / "s") as store:
+    async with open_store(tmp_path / "s") as store:
         drive = await Hyperdrive.open(store, name="d")
         await drive.write_file("/f", b"gone soon")
         fd = await drive.open("/g", "w")
@@ -310,7 +330,7 @@ async def test_destroy_storage(tmp_path):
         assert drive.closed
         for d in dirs:
             assert sorted(os.listdir(d)) == ["key", "name"]
-    async with Corestore(tmp_path / "s") as store:
+    async with open_store(tmp_path / "s") as store:
         drive = await Hyperdrive.open(store, name="d")
         assert drive.version == 1 and await drive.readdir("/") == [] and drive.writable
         with pytest.raises(InvalidArgument):

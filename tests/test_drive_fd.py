@@ -15,6 +15,7 @@ import trio
 from hypernode.corestore import Corestore
 from hypernode.drive import BadFileDescriptor, Hyperdrive
 from hypernode.drive.content import content_log
+from tests.stores import open_store
 
 
 @pytest.fixture
@@ -215,7 +216,7 @@ async def test_task_cancelled_mid_write_never_closes(tmp_path):
     """The task writing a descriptor is cancelled in the middle of its writes and never closes it:
     the drive goes on, other descriptors work, and when the drive closes the abandoned descriptor
     is dropped (the file keeps its old version, also after reopening from disk)."""
-    async with Corestore(tmp_path / "store") as store:
+    async with open_store(tmp_path / "store") as store:
         drive = await Hyperdrive.open(store, name="d")
         await drive.write_file("/f", b"old version")
         fd = await drive.open("/f", "a")
@@ -238,7 +239,7 @@ async def test_task_cancelled_mid_write_never_closes(tmp_path):
         await drive.write_file("/g", b"usable")
         await drive.close()
         assert await drive.read_file("/f") == b"old version"
-    async with Corestore(tmp_path / "store") as store:
+    async with open_store(tmp_path / "store") as store:
         drive = await Hyperdrive.open(store, name="d")
         assert await drive.read_file("/f") == b"old version"
         assert await drive.read_file("/g") == b"usable"
@@ -268,7 +269,7 @@ async def test_descriptor_writes_from_many_tasks_at_once(drive):
 async def test_staged_writes_keep_memory_bounded(tmp_path):
     """A descriptor that lost the feed's tail stages its bytes on disk: writing 32 MiB through it
     keeps well under that in memory (tracemalloc's peak), and the file is exact."""
-    async with Corestore(tmp_path / "store") as store:
+    async with open_store(tmp_path / "store") as store:
         drive = await Hyperdrive.open(store)
         fd = await drive.open("/big", "w")
         await drive.write(fd, b"s" * 70_000)

@@ -35,7 +35,6 @@ import tempfile
 import weakref
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from types import TracebackType
 from typing import Any
 
 import trio
@@ -370,13 +369,3 @@ class FileWrite:
         if self._tracked and self.log.writing.get(self.key) is self:
             del self.log.writing[self.key]
         self._tracked = False
-
-    async def __aenter__(self) -> FileWrite:
-        return self
-
-    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                        tb: TracebackType | None) -> None:
-        if exc is None and not self.closed:
-            await self.commit()
-        else:
-            self.discard()
