@@ -97,6 +97,7 @@ def _batches(blocks: Iterable[bytes]) -> Iterator[list[bytes]]:
 
 
 _logs: weakref.WeakKeyDictionary[Feed, ContentLog] = weakref.WeakKeyDictionary()
+_writing: weakref.WeakSet[FileWrite] = weakref.WeakSet()  # every write whose size stat shows
 
 
 def content_log(feed: Feed) -> ContentLog:
@@ -107,9 +108,14 @@ def content_log(feed: Feed) -> ContentLog:
     return log
 
 
-def known_log(feed: Feed | None) -> ContentLog | None:
-    """The feed's ContentLog if something wrote through one (None: no write in progress either)."""
-    return None if feed is None else _logs.get(feed)
+def writing_size(feed: Feed | None, key: str) -> int | None:
+    """The bytes written so far by a descriptor writing ``key`` into ``feed``'s drive, or None when
+    none is (cheap when no descriptor writes anywhere: reads ask on every call)."""
+    if not _writing or feed is None:
+        return None
+    log = _logs.get(feed)
+    write = log.writing.get(key) if log is not None else None
+    return None if write is None else write.size
 
 
 class _Run:
@@ -336,6 +342,7 @@ class FileWrite:
         self._tracked = track_size
         if track_size:
             log.writing[key] = self
+            _writing.add(self)
 
     @property
     def size(self) -> int:
@@ -366,6 +373,8 @@ class FileWrite:
     def discard(self) -> None:
         """Give the write up: the file keeps its entry as it is."""
         self.session.discard()
-        if self._tracked and self.log.writing.get(self.key) is self:
-            del self.log.writing[self.key]
+        if self._tracked:
+            if self.log.writing.get(self.key) is self:
+                del self.log.writing[self.key]
+            _writing.discard(self)
         self._tracked = False

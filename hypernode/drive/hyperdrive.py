@@ -57,20 +57,19 @@ import functools
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Protocol, overload
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol, overload
 
 import trio
 
 from hypernode.drive import paths
 from hypernode.drive.content import (
     WRITE_BLOCK_SIZE,
-    ContentLog,
     FileWrite,
     Span,
     content_log,
     cut,
     file_stat,
-    known_log,
+    writing_size,
 )
 from hypernode.drive.errors import (
     BadFileDescriptor,
@@ -404,11 +403,10 @@ class Hyperdrive:
     def _shown(self, st: Stat, inner: str) -> Stat:
         """``st`` as ``stat`` answers it: while a descriptor writes the file, with the size written so
         far (as hyperdrive reports it; reads still read the file's entry)."""
-        log = known_log(self._content) if self._checkout_of is None else None
-        if log is not None and log.writing:
-            write = log.writing.get(paths.trie_key(inner))
-            if write is not None:
-                st.size = write.size
+        if self._checkout_of is None:
+            size = writing_size(self._content, paths.trie_key(inner))
+            if size is not None:
+                st.size = size
         return st
 
     async def _lstat_located(self, path: str) -> tuple[Stat, Hyperdrive, str]:
@@ -550,9 +548,6 @@ class Hyperdrive:
 
     async def _put_stat(self, inner: str, st: Stat, *, flags: int = 0, condition: Any = None) -> None:
         await self.trie.put(paths.trie_key(inner), st.encode(), flags=flags, condition=condition)
-
-    def _log(self, content: Feed) -> ContentLog:
-        return content_log(content)
 
     async def write_file(self, path: str, data: bytes | str, encoding: str = "utf-8", *,
                          mode: int | None = None, uid: int = 0, gid: int = 0, mtime: int | None = None,
@@ -835,19 +830,19 @@ class Hyperdrive:
             if not all(_addressable(seg) for seg in (parts if recursive else parts[:1])):
                 continue
             name = prefix + (rel if recursive else parts[0])
-            at, real = _under(shown, rel), _under(path, rel)  # (rel is checked, but for a deeper
-            # part of an implicit folder's entry: then ``at`` only names the entry that was met)
-            if not recursive and len(parts) > 1:
-                yield _Listed(name, None, at, drive)
+            at = _under(shown, rel)  # (for a folder's entry met below it, ``at`` names that entry)
+            if not recursive:
+                yield _Listed(name, None if len(parts) > 1 else node, at, drive)
                 continue
-            if recursive and node.flags == MOUNT_FLAG:
+            real = _under(path, rel)
+            if node.flags == MOUNT_FLAG:
                 yield _Listed(name, node, at, drive)
                 if mounts:
                     async for sub in self._walk(real, True, follow, shown=at, prefix=name + "/", top=False,
                                                 mounts=mounts, chain=chain):
                         yield sub
                 continue
-            if recursive and follow:
+            if follow:
                 target, exists = await self._folder_target(real, node)
                 if not exists:
                     continue  # as JS: a link to nothing is left out of a link-following listing
@@ -1175,8 +1170,7 @@ class Hyperdrive:
         await desc.close()
 
 
-@dataclass(frozen=True)
-class _Listed:
+class _Listed(NamedTuple):
     """One item of a listing: its name (relative to the listed folder), its trie node (None for a
     folder that is one by having entries under it), the path it is shown at, the drive holding it."""
 

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 import trio
 
 from hypernode.drive import paths
-from hypernode.drive.content import known_log
+from hypernode.drive.content import writing_size
 from hypernode.drive.errors import (
     DirectoryNotEmpty,
     FileNotFound,
@@ -488,8 +488,10 @@ class MultiDrive:
         entries under the link itself, those too (as hyperdrive's readdir)."""
         path = paths.normalize(path)
         await self._refresh()
-        literal = await self._realpath(path, follow_last=False)
-        path = await self._realpath(path, follow_last=True)
+        literal = path
+        if self._index.symlinks:
+            literal = await self._realpath(path, follow_last=False)
+            path = await self._realpath(path, follow_last=True)
         key = paths.trie_key(path)
         if key and self._hidden(key):
             raise FileNotFound(path)
@@ -497,10 +499,13 @@ class MultiDrive:
         if literal != path:  # a symlink: its target's names if it is a folder, and its own
             target = await self._winner(key, path)
             folders = [path, literal] if target is not None and target.is_directory() else [literal]
-        found: set[str] = set()
-        for folder in folders:
-            found.update(await self._names(folder))
-        names = sorted(found, key=listing_order)
+        if len(folders) == 1:
+            names = list(await self._names(folders[0]))
+        else:
+            found: set[str] = set()
+            for folder in folders:
+                found.update(await self._names(folder))
+            names = sorted(found, key=listing_order)
         if not names:
             st = await self._winner(key, path) if key else None
             if key and st is None:
@@ -510,6 +515,14 @@ class MultiDrive:
         if not stats:
             return names
         out = []
+        if len(folders) == 1:
+            only = folders[0]
+            prefix = only[1:] + "/" if only != "/" else ""
+            for name in names:
+                st = await self._winner(prefix + name, paths.join(only, name), implicit="plain")
+                if st is not None:
+                    out.append(DirEntry(name, st.copy()))
+            return out
         for name in names:  # the entry under the link itself first (the path as written), then the
             # target's, then a plain folder Stat for a name that is a folder by entries under it
             for folder, implicit in [(f, m) for m in ("none", "plain") for f in reversed(folders)]:
@@ -977,8 +990,7 @@ def _stored_bytes(st: MultiStat, path: str) -> bytes | None:
     content = drive.content  # set once the drive's header was read; None: the drive finds it
     if content is None or content.closed:
         return None
-    log = known_log(content)
-    if log is not None and paths.trie_key(path) in log.writing:
+    if writing_size(content, paths.trie_key(path)) is not None:
         return None
     start, end = st.offset, st.offset + st.blocks
     if end > content.length or content.downloaded(start, end) != st.blocks:
