@@ -500,7 +500,8 @@ class MultiDrive:
             target = await self._winner(key, path)
             folders = [path, literal] if target is not None and target.is_directory() else [literal]
         if len(folders) == 1:
-            names = list(await self._names(folders[0]))
+            cached = self._index.listings.get(key) if folders[0] == path and not self._index.special else None
+            names = list(cached if cached is not None else await self._names(folders[0]))
         else:
             found: set[str] = set()
             for folder in folders:
