@@ -8,6 +8,10 @@ tree nodes it lacks plus that signature. :meth:`Feed.put` verifies before it wri
 Write order (what makes a SIGKILL at any moment safe): data, tree nodes and signature first, the bitfield
 last. On open the length comes from the bitfield, and the signature over that length's roots is checked,
 so a feed reopens at the last length whose append completed, with every block verifying.
+
+:meth:`Feed.clear` drops stored blocks as hypercore 9's ``clear`` does (data bits cleared, the tree
+kept, the data file cut only where the range reaches its end, peers told with an Unhave); a cleared
+block is fetched again like any missing one. :meth:`Feed.destroy_storage` deletes the stored blocks.
 """
 
 from __future__ import annotations

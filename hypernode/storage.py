@@ -9,7 +9,8 @@
 
 Every problem reading these files is raised as :class:`~hypernode.errors.CorruptStorageError` naming
 the file. Reads and writes are positional (``pread``/``pwrite``), done inline: local disk is fast and
-a feed serialises its own writes.
+a feed serialises its own writes. Deleting follows random-access-file 2 too: ``delete_data`` cuts the
+data file only for a range that reaches its end; ``destroy`` removes the four block files.
 """
 
 from __future__ import annotations

@@ -7,6 +7,10 @@ ctime and mtime, then the drive key). Writes go to the *writer*, the first writa
 path deleted from another drive is hidden by a tombstone in the writer (:mod:`hypernode.multi.tombstones`).
 Which drive holds what comes from the merged index (:mod:`hypernode.multi.index`), brought up to date at
 the start of every call, so a call costs about the same for 5 drives or 50.
+
+Drives JS wrote may hold entries under a file or a symlink (see :mod:`hypernode.drive.hyperdrive`):
+a path that some drive holds as written is read as written (symlinks above it are not followed for
+it), and ``readdir`` of a symlink lists its target's names (if a folder) and its own.
 """
 
 from __future__ import annotations

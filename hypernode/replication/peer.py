@@ -15,7 +15,8 @@ What it does, as hypercore 9's ``lib/replicate.js`` does:
   remote has, with the digest of the tree nodes it already has, keeping at most ``max_requests`` in
   flight;
 - it answers each ``Request`` with a ``Data`` message carrying the block and only the tree nodes the
-  remote lacks, plus the signature when the remote needs one.
+  remote lacks, plus the signature when the remote needs one;
+- when the feed clears blocks (:meth:`Feed.clear`), it tells the remote with an ``Unhave``.
 """
 
 from __future__ import annotations
