@@ -289,3 +289,21 @@ async def test_staged_writes_keep_memory_bounded(tmp_path):
         content = await drive.content_feed()
         assert await content.get(st.offset) == b"s" * 70_000
         assert await content.get(st.offset + st.blocks - 1) == chunk
+
+
+async def test_one_descriptor_written_by_several_tasks_at_once(drive):
+    """Writes on one descriptor from several tasks at the same moment take turns: every write lands
+    once, whole (they raced on the descriptor's buffer and position)."""
+    fd = await drive.open("/shared", "w")
+    chunks = [bytes([65 + i]) * 50_000 for i in range(8)]
+
+    async def write(chunk):
+        await drive.write(fd, chunk)
+
+    async with trio.open_nursery() as nursery:
+        for chunk in chunks:
+            nursery.start_soon(write, chunk)
+    await drive.close(fd)
+    got = await drive.read_file("/shared")
+    assert len(got) == 8 * 50_000
+    assert sorted(got[i:i + 50_000] for i in range(0, len(got), 50_000)) == chunks

@@ -3,7 +3,8 @@ them. Reads are random access; writes go to the end of the file only (hyperdrive
 append-only): ``w`` starts the file anew, ``a`` continues it, ``r+`` replaces it with what is written.
 
 A descriptor holds no lock between calls: it may be opened, written and closed from different tasks,
-and several descriptors may write different files at once. Its bytes go through a
+and several descriptors may write different files at once (calls made on one descriptor by several
+tasks at the same moment take turns). Its bytes go through a
 :class:`~hypernode.drive.content.FileWrite` (gathered into blocks of about 64 KiB, as hyperdrive's
 descriptors write them), and the file's new entry is put when the descriptor is closed: until then
 the file keeps the entry it had (``stat`` reports the size written so far, as hyperdrive does). A
@@ -18,6 +19,8 @@ from __future__ import annotations
 import os
 from collections.abc import AsyncIterator
 from typing import Any, Protocol
+
+import trio
 
 from hypernode.drive import paths
 from hypernode.drive.content import FileWrite
@@ -86,6 +89,8 @@ class FileDescriptor:
         self.appending = appending
         self.position = 0
         self._write: FileWrite | None = None
+        # calls on one descriptor from several tasks at once take turns (held within a call only)
+        self._turn = trio.Lock()
 
     @classmethod
     async def open(cls, drive: DriveFiles, path: str, flags: str | int) -> FileDescriptor:
@@ -117,6 +122,10 @@ class FileDescriptor:
         return desc
 
     async def read(self, length: int, position: int | None = None) -> bytes:
+        async with self._turn:
+            return await self._read(length, position)
+
+    async def _read(self, length: int, position: int | None) -> bytes:
         if not self.readable:
             raise BadFileDescriptor("file descriptor not open for reading", self.path)
         if length < 0:
@@ -133,6 +142,10 @@ class FileDescriptor:
 
     async def write(self, data: bytes, position: int | None = None) -> int:
         """Append ``data`` (a cancelled write appends none of it)."""
+        async with self._turn:
+            return await self._append(data, position)
+
+    async def _append(self, data: bytes, position: int | None) -> int:
         if not self.writable:
             raise BadFileDescriptor("file descriptor not open for writing", self.path)
         if position is not None and position != self.position:
@@ -149,6 +162,10 @@ class FileDescriptor:
         return len(data)
 
     async def truncate(self, size: int) -> None:
+        async with self._turn:
+            await self._truncate(size)
+
+    async def _truncate(self, size: int) -> None:
         if not self.writable:
             raise BadFileDescriptor("file descriptor is not writable", self.path)
         if self._write is not None:
@@ -159,9 +176,10 @@ class FileDescriptor:
     async def close(self) -> None:
         """Put the file's new entry (if anything was written). A close that fails or is cancelled
         leaves the file as it was; the descriptor is finished either way."""
-        write, self._write = self._write, None
-        if write is not None:
-            self.stat = await write.commit()
+        async with self._turn:
+            write, self._write = self._write, None
+            if write is not None:
+                self.stat = await write.commit()
 
     def discard(self) -> None:
         """Drop the descriptor without changing the file (what it wrote is given up)."""
