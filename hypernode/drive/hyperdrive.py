@@ -46,8 +46,9 @@ Reads answer as JS does, so that every entry JS can reach is reachable here, wit
 - ``exists(p)``: ``stat`` succeeds (a symlink loop is False; JS spins forever on one).
 
 Python's own writes stay POSIX-strict: a file cannot be written where a folder is (EISDIR) or under a
-file or symlink (ENOTDIR, checked for every folder above the path), a folder or symlink not where
-anything is (EEXIST), and ``rmdir`` of a file is ENOTDIR.
+file or symlink (ENOTDIR, checked for every folder above the path), a folder not where an entry is
+and a symlink not where anything is (EEXIST; ``mkdir`` of a folder that exists only by entries under
+it gives it an entry), and ``rmdir`` of a file is ENOTDIR.
 """
 
 from __future__ import annotations
