@@ -15,7 +15,8 @@ What it does, as hypercore 9's ``lib/replicate.js`` does:
   remote has, with the digest of the tree nodes it already has, keeping at most ``max_requests`` in
   flight;
 - it answers each ``Request`` with a ``Data`` message carrying the block and only the tree nodes the
-  remote lacks, plus the signature when the remote needs one.
+  remote lacks, plus the signature when the remote needs one;
+- when the feed clears blocks (:meth:`Feed.clear`), it tells the remote with an ``Unhave``.
 """
 
 from __future__ import annotations
@@ -378,6 +379,12 @@ class FeedPeer:
                 self._send(self.m.Have(start=start))
             else:
                 self._send(self.m.Have(start=start, length=length))
+
+    def unannounce(self, start: int, length: int) -> None:
+        """Tell the remote we no longer have blocks ``[start, start + length)`` (our feed cleared
+        them), as hypercore 9 does: an Unhave, if it subscribed to our Haves."""
+        if self.remote_want and not self.closed:
+            self._send(self.m.Unhave(start=start, length=length))
 
     def send_wants(self) -> None:
         """Subscribe to the regions our downloads need (always region 0, as JS does)."""
