@@ -62,6 +62,7 @@ _EXPORTS = {
     "InvalidArgument": "hypernode.drive.errors",
     "CorruptEntry": "hypernode.drive.errors",
     "ContentNotAvailable": "hypernode.drive.errors",
+    "SymlinkLoop": "hypernode.drive.errors",
 }
 
 __all__ = [
@@ -70,7 +71,7 @@ __all__ = [
     "BlockNotAvailableError", "RLEError", "ProtocolError", "FrameError", "HandshakeError", "ConnectionClosed",
     "ReplicationError", "CorruptTrieError", "MDNSError", "DriveError", "FileNotFound", "PathAlreadyExists",
     "NotADirectory", "IsADirectory", "DirectoryNotEmpty", "PermissionDenied", "BadFileDescriptor",
-    "InvalidArgument", "CorruptEntry", "ContentNotAvailable",
+    "InvalidArgument", "CorruptEntry", "ContentNotAvailable", "SymlinkLoop",
 ]
 
 if TYPE_CHECKING:
@@ -90,6 +91,7 @@ if TYPE_CHECKING:
         NotADirectory,
         PathAlreadyExists,
         PermissionDenied,
+        SymlinkLoop,
     )
     from hypernode.errors import (
         BlockNotAvailableError,
