@@ -1,18 +1,125 @@
 """hypernode: the Hypercore 9 / hypertrie 5 / hyperdrive 10 stack in Python.
 
+The public API is importable from here (``from hypernode import Feed, Corestore, Hyperdrive``): the
+main classes and every error type. The names are loaded when first used, so ``import hypernode`` alone
+imports none of the subpackages (nor trio).
+
 Bottom up: :mod:`hypernode.crypto` and :mod:`hypernode.flat_tree` (hashes, signatures, tree index math),
 :mod:`hypernode.feed` (the signed append-only log, stored as hypercore 9 stores it: see
-:mod:`hypernode.storage` and :mod:`hypernode.bitfield`), :mod:`hypernode.protobuf` (the message codec
-built from the schemas in ``protocol/``), :mod:`hypernode.wire` (the Noise-encrypted wire protocol,
-sans-IO, and its trio adapter), :mod:`hypernode.replication` and :mod:`hypernode.corestore` (feeds synced
-over one connection), :mod:`hypernode.trie` (hypertrie 5), :mod:`hypernode.drive` (hyperdrive 10),
+:mod:`hypernode.storage` and :mod:`hypernode.bitfield`), :mod:`hypernode.varint`,
+:mod:`hypernode.messages` (message classes generated from the schemas in ``protocol/``, on the runtime in
+:mod:`hypernode.protobuf`), :mod:`hypernode.wire` (the Noise-encrypted wire protocol, sans-IO, and its
+trio adapter), :mod:`hypernode.replication` and :mod:`hypernode.corestore` (feeds synced over one
+connection), :mod:`hypernode.trie` (hypertrie 5), :mod:`hypernode.drive` (hyperdrive 10),
 :mod:`hypernode.multi` (many drives as one), :mod:`hypernode.node` with :mod:`hypernode.folder` and
 :mod:`hypernode.cli` (the node and the ``hypernode`` command), :mod:`hypernode.discovery` (hyperswarm 2:
 the DHT and local-network discovery).
 """
 
-from hypernode.errors import CorruptStorageError, HypernodeError, VerificationError
-from hypernode.feed import Feed, Proof
+from __future__ import annotations
 
-__all__ = ["Feed", "Proof", "HypernodeError", "CorruptStorageError", "VerificationError"]
+import importlib
+from typing import TYPE_CHECKING, Any
+
 __version__ = "0.1.0"
+
+# name -> the module it is loaded from
+_EXPORTS = {
+    # the main classes
+    "Feed": "hypernode.feed",
+    "Proof": "hypernode.feed",
+    "Corestore": "hypernode.corestore",
+    "Hyperdrive": "hypernode.drive",
+    "Stat": "hypernode.drive",
+    "MultiDrive": "hypernode.multi",
+    "Node": "hypernode.node",
+    "Swarm": "hypernode.discovery",
+    "DHTNode": "hypernode.discovery",
+    # errors: everything hypernode raises on purpose derives from HypernodeError
+    "HypernodeError": "hypernode.errors",
+    "VerificationError": "hypernode.errors",
+    "DecodeError": "hypernode.errors",
+    "CorruptStorageError": "hypernode.errors",
+    "NotWritableError": "hypernode.errors",
+    "BlockNotAvailableError": "hypernode.errors",
+    "RLEError": "hypernode.rle",
+    "ProtocolError": "hypernode.wire.frames",
+    "FrameError": "hypernode.wire.frames",
+    "HandshakeError": "hypernode.wire.noise",
+    "ConnectionClosed": "hypernode.wire.stream",
+    "ReplicationError": "hypernode.replication.peer",
+    "CorruptTrieError": "hypernode.trie.node",
+    "MDNSError": "hypernode.discovery.local",
+    # a drive's errors are OSError subclasses with hyperdrive's errnos
+    "DriveError": "hypernode.drive.errors",
+    "FileNotFound": "hypernode.drive.errors",
+    "PathAlreadyExists": "hypernode.drive.errors",
+    "NotADirectory": "hypernode.drive.errors",
+    "IsADirectory": "hypernode.drive.errors",
+    "DirectoryNotEmpty": "hypernode.drive.errors",
+    "PermissionDenied": "hypernode.drive.errors",
+    "BadFileDescriptor": "hypernode.drive.errors",
+    "InvalidArgument": "hypernode.drive.errors",
+    "CorruptEntry": "hypernode.drive.errors",
+    "ContentNotAvailable": "hypernode.drive.errors",
+    "SymlinkLoop": "hypernode.drive.errors",
+}
+
+__all__ = [
+    "Feed", "Proof", "Corestore", "Hyperdrive", "Stat", "MultiDrive", "Node", "Swarm", "DHTNode",
+    "HypernodeError", "VerificationError", "DecodeError", "CorruptStorageError", "NotWritableError",
+    "BlockNotAvailableError", "RLEError", "ProtocolError", "FrameError", "HandshakeError", "ConnectionClosed",
+    "ReplicationError", "CorruptTrieError", "MDNSError", "DriveError", "FileNotFound", "PathAlreadyExists",
+    "NotADirectory", "IsADirectory", "DirectoryNotEmpty", "PermissionDenied", "BadFileDescriptor",
+    "InvalidArgument", "CorruptEntry", "ContentNotAvailable", "SymlinkLoop",
+]
+
+if TYPE_CHECKING:
+    from hypernode.corestore import Corestore
+    from hypernode.discovery import DHTNode, Swarm
+    from hypernode.discovery.local import MDNSError
+    from hypernode.drive import Hyperdrive, Stat
+    from hypernode.drive.errors import (
+        BadFileDescriptor,
+        ContentNotAvailable,
+        CorruptEntry,
+        DirectoryNotEmpty,
+        DriveError,
+        FileNotFound,
+        InvalidArgument,
+        IsADirectory,
+        NotADirectory,
+        PathAlreadyExists,
+        PermissionDenied,
+        SymlinkLoop,
+    )
+    from hypernode.errors import (
+        BlockNotAvailableError,
+        CorruptStorageError,
+        DecodeError,
+        HypernodeError,
+        NotWritableError,
+        VerificationError,
+    )
+    from hypernode.feed import Feed, Proof
+    from hypernode.multi import MultiDrive
+    from hypernode.node import Node
+    from hypernode.replication.peer import ReplicationError
+    from hypernode.rle import RLEError
+    from hypernode.trie.node import CorruptTrieError
+    from hypernode.wire.frames import FrameError, ProtocolError
+    from hypernode.wire.noise import HandshakeError
+    from hypernode.wire.stream import ConnectionClosed
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'hypernode' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value  # the next lookup finds it directly
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

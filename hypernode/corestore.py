@@ -26,7 +26,7 @@ import trio
 from hypernode import crypto
 from hypernode.errors import CorruptStorageError, HypernodeError
 from hypernode.feed import Feed
-from hypernode.protobuf import DecodeError, decode_varint, encode_varint
+from hypernode.varint import DecodeError, decode_varint, encode_varint
 
 log = logging.getLogger(__name__)
 MASTER_KEY_FILENAME = "master_key"

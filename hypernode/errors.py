@@ -13,6 +13,10 @@ class VerificationError(HypernodeError):
     """Data, a proof or a signature did not verify against the feed's key; nothing was stored."""
 
 
+class DecodeError(HypernodeError, ValueError):
+    """Bytes that are not a valid encoding of a message or varint (from the wire or from disk)."""
+
+
 class CorruptStorageError(HypernodeError, OSError):
     """A storage file is truncated, corrupted or unreadable. The message names the file. It is an
     ``OSError`` with errno EIO (``filename`` is the file), so ``except OSError`` catches it too."""

@@ -8,6 +8,10 @@ tree nodes it lacks plus that signature. :meth:`Feed.put` verifies before it wri
 Write order (what makes a SIGKILL at any moment safe): data, tree nodes and signature first, the bitfield
 last. On open the length comes from the bitfield, and the signature over that length's roots is checked,
 so a feed reopens at the last length whose append completed, with every block verifying.
+
+:meth:`Feed.clear` drops stored blocks as hypercore 9's ``clear`` does (data bits cleared, the tree
+kept, the data file cut only where the range reaches its end, peers told with an Unhave); a cleared
+block is fetched again like any missing one. :meth:`Feed.destroy_storage` deletes the stored blocks.
 """
 
 from __future__ import annotations
@@ -257,6 +261,48 @@ class Feed:
         self._roots = roots
         self.length = new_length
         self.byte_length += size
+
+    # -- clearing local blocks ---------------------------------------------------------------------
+
+    async def clear(self, start: int, end: int | None = None) -> None:
+        """Drop the locally stored blocks ``[start, end)`` (``end`` defaults to ``start + 1``), as
+        hypercore 9's ``clear``: their data bits are cleared (the tree nodes stay, so the feed's length
+        and proofs do not change), connected peers are told with an Unhave, and the data file is cut
+        where the range reaches its end (random-access-file deletes nothing in the middle). A later
+        ``get`` fetches the blocks again from a peer.
+
+        The bitfield is written before the data is cut, so a crash in between leaves blocks missing
+        whose bytes are still there, never blocks claimed whose bytes are gone. The files end as JS's.
+        """
+        end = start + 1 if end is None else end
+        if start < 0 or end < start:
+            raise ValueError(f"bad range to clear: {start}..{end}")
+        async with self._lock:
+            self._check_open()
+            modified = False
+            for i in range(start, min(end, max(self.length, self.bitfield.length))):
+                if self.bitfield.set(i, False):
+                    modified = True
+            if not modified:
+                return
+            for peer in self.downloads.peers:
+                peer.unannounce(start, end - start)
+            self.flush()
+            try:
+                first = self._data_offset(start, {})[0] if start < self.length else self.byte_length
+                last = self.byte_length if end >= self.length else self._data_offset(end, {})[0]
+            except CorruptStorageError:
+                pass  # a sparse copy lacking the nodes that place the range: its bytes stay (as in JS)
+            else:
+                self._storage.delete_data(first, last - first)
+            self._notify()
+
+    async def destroy_storage(self) -> None:
+        """Close the feed and delete its stored blocks: the ``data``, ``tree``, ``bitfield`` and
+        ``signatures`` files (the key files stay, as with JS hypercore's ``destroyStorage`` in a
+        corestore). Opened again, the feed is empty."""
+        await self.close()
+        self._storage.destroy()
 
     # -- reading -----------------------------------------------------------------------------------
 

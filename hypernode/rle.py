@@ -12,8 +12,8 @@ from __future__ import annotations
 import re
 
 from hypernode.errors import HypernodeError
-from hypernode.protobuf import DecodeError, decode_varint, varint_length
-from hypernode.protobuf import encode_varint as _varint
+from hypernode.varint import DecodeError, decode_varint, varint_length
+from hypernode.varint import encode_varint as _varint
 
 _RUNS = re.compile(rb"\x00+|\xff+")
 

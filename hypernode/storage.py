@@ -9,7 +9,8 @@
 
 Every problem reading these files is raised as :class:`~hypernode.errors.CorruptStorageError` naming
 the file. Reads and writes are positional (``pread``/``pwrite``), done inline: local disk is fast and
-a feed serialises its own writes.
+a feed serialises its own writes. Deleting follows random-access-file 2 too: ``delete_data`` cuts the
+data file only for a range that reaches its end; ``destroy`` removes the four block files.
 """
 
 from __future__ import annotations
@@ -300,6 +301,37 @@ class Storage:
             if written != want:  # a short write: finish the rest in one piece
                 self.data.write(offset + written, b"".join(chunk)[written:])
             offset += want
+
+    def delete_data(self, offset: int, size: int) -> None:
+        """Delete data bytes as random-access-file 2 does (what hypercore's ``clear`` calls): only a
+        range reaching the end of the file is removed (the file is cut at ``offset``); any other range
+        stays as it is."""
+        if size <= 0:
+            return
+        f = self.data
+        if offset + size < f.size():
+            return
+        if isinstance(f, _MemoryFile):
+            del f.buf[offset:]
+            return
+        try:
+            os.ftruncate(f._open(), offset)
+        except OSError as e:
+            raise OSError(e.errno, f"{f.path}: cannot truncate: {e.strerror}") from e
+
+    def destroy(self) -> None:
+        """Remove the data, tree, bitfield and signatures files (closed first); the key files stay."""
+        self.close()
+        self._node_cache.clear()
+        for f in (self.data, self.tree, self.bitfield, self.signatures):
+            if isinstance(f, _MemoryFile):
+                f.buf = bytearray()
+                f._exists = False
+                continue
+            try:
+                os.unlink(f.path)
+            except FileNotFoundError:
+                pass
 
     def write_bitfield_pages(self, pages: list[tuple[int, bytes]]) -> None:
         for offset, page in pages:

@@ -12,6 +12,7 @@ open connection both ways, and a drive extension carries one message each way.
 from __future__ import annotations
 
 import hashlib
+import random
 from typing import Any
 
 import pytest
@@ -21,6 +22,7 @@ from hypernode.corestore import Corestore
 from hypernode.drive import Hyperdrive, Stat
 from hypernode.drive.stat import now_ms
 from interop.jsproc import JSProcess
+from tests.stores import open_store
 
 pytestmark = pytest.mark.interop
 
@@ -222,7 +224,7 @@ async def js_fixture(peer: JSProcess) -> tuple[str, str]:
 
 
 async def test_js_written_drive_replicates_to_python(js):
-    async with JSProcess("drive_peer.js", "memory") as peer, Corestore() as store:
+    async with JSProcess("drive_peer.js", "memory") as peer, open_store() as store:
         await peer.wait_for("ready")
         key, mount_key = await js_fixture(peer)
         js_report = (await peer.command("report", cmd="report", key=key))["report"]
@@ -252,7 +254,7 @@ async def test_js_written_drive_replicates_to_python(js):
 
 
 async def test_python_written_drive_replicates_to_js(js):
-    async with JSProcess("drive_peer.js", "memory") as peer, Corestore() as store:
+    async with JSProcess("drive_peer.js", "memory") as peer, open_store() as store:
         await peer.wait_for("ready")
         start = now_ms()
         drive = await Hyperdrive.open(store, name="main")
@@ -282,7 +284,7 @@ async def test_edge_cases_both_ways(js):
     """Folders without entries, relative and dangling links, a link to a folder, block boundaries,
     non-ASCII names, rmdir, unlink of a link, a mount inside a folder without entry and a write through
     it: JS-written read by Python, Python-written read by JS, the same reports either way."""
-    async with JSProcess("drive_peer.js", "memory") as peer, Corestore() as store:
+    async with JSProcess("drive_peer.js", "memory") as peer, open_store() as store:
         await peer.wait_for("ready")
         # JS writes the scenario, Python reads it
         js_mount = (await peer.command("created", cmd="create", name="edge-mount"))["key"]
@@ -319,7 +321,7 @@ async def test_edge_cases_both_ways(js):
 async def test_live_writes_both_ways(js):
     """With the connection open: a file JS writes shows in a Python watch and read, a file Python
     writes is read by JS, and both reports of the grown drives still agree."""
-    async with JSProcess("drive_peer.js", "memory") as peer, Corestore() as store:
+    async with JSProcess("drive_peer.js", "memory") as peer, open_store() as store:
         await peer.wait_for("ready")
         js_key = (await peer.command("created", cmd="create", name="live"))["key"]
         await peer.command("written", cmd="write", key=js_key, path="/first.txt", text="before")
@@ -333,22 +335,18 @@ async def test_live_writes_both_ways(js):
         with trio.fail_after(TIMEOUT):
             await replica.update(2)
             assert await replica.read_file("/first.txt") == b"before"
-            async with replica.watch("/live") as changes:
-                start = trio.current_time()
+            async with replica.watch("/live") as changes:  # pushed to us: no update() asked for it
                 written = await peer.command("written", cmd="write", key=js_key, path="/live/from-js.txt",
                                              text="written by JS while connected")
                 version = await changes.__anext__()
                 assert version == written["version"] == replica.version == 3
             assert await replica.read_file("/live/from-js.txt") == b"written by JS while connected"
-            assert trio.current_time() - start < 5
 
-            start = trio.current_time()
             data = fixture_bytes(600_000)  # two content blocks
             await mine.write_file("/live/from-python.bin", data)
             got = await peer.command("file", cmd="wait-file", key=mine.key.hex(),
                                      path="/live/from-python.bin", timeout=TIMEOUT)
             assert got["sha256"] == hashlib.sha256(data).hexdigest()
-            assert trio.current_time() - start < 5
 
             await replica.download("/")
             await peer.command("downloaded", cmd="download", key=mine.key.hex(), version=mine.version)
@@ -360,7 +358,7 @@ async def test_live_writes_both_ways(js):
 
 async def test_drive_extension_messages_both_ways(js):
     """hyperdrive's registerExtension (on the metadata feed's channels): one message each way."""
-    async with JSProcess("drive_peer.js", "memory") as peer, Corestore() as store:
+    async with JSProcess("drive_peer.js", "memory") as peer, open_store() as store:
         await peer.wait_for("ready")
         key = (await peer.command("created", cmd="create", name="ext"))["key"]
         await peer.command("extension-registered", cmd="extension", key=key, name="drive-chat",
@@ -380,3 +378,37 @@ async def test_drive_extension_messages_both_ways(js):
             await peer.collect_until(lambda events: any(
                 e["event"] == "extension" and e["msg"] == {"from": "python"} for e in events))
         assert {"from": "js"} in got and {"echo": {"from": "python"}} in got  # JS got ours, echoed it
+
+
+async def test_interleaved_descriptors_read_by_js(js):
+    """Descriptors on different files written in turns (from different tasks), with whole-file writes,
+    a write stream and an append in between: JS hyperdrive reads every file as Python does."""
+    async with JSProcess("drive_peer.js", "memory") as peer, open_store() as store:
+        await peer.wait_for("ready")
+        drive = await Hyperdrive.open(store, name="fds")
+        rng = random.Random(3)
+        await drive.write_file("/appended.txt", b"start\n")
+        fds = {f"/fd{i}.bin": await drive.open(f"/fd{i}.bin", "w") for i in range(3)}
+        fds["/appended.txt"] = await drive.open("/appended.txt", "a")
+        async with drive.create_write_stream("/stream.bin") as stream:
+            for step in range(40):
+                path = rng.choice(sorted(fds))
+                chunk = rng.randbytes(rng.choice([10, 3_000, 80_000, 700_000]))
+                async with trio.open_nursery() as nursery:  # each write from a task of its own
+                    nursery.start_soon(drive.write, fds[path], chunk)
+                if step % 10 == 3:
+                    await drive.write_file(f"/whole{step}.bin", chunk)
+                if step % 4 == 0:
+                    await stream.write(chunk[:5000])
+        for fd in fds.values():
+            await drive.close(fd)
+        mine = await python_report(drive)
+        port = await store.listen("127.0.0.1", 0)
+        key = drive.key.hex()
+        await peer.command("opened", cmd="open", key=key)
+        await peer.command("connected", cmd="connect", port=port)
+        with trio.fail_after(TIMEOUT):
+            await peer.command("downloaded", cmd="download", key=key, version=drive.version)
+        js_report = (await peer.command("report", cmd="report", key=key))["report"]
+        assert js_report == mine, diff(mine, js_report)
+        assert len([p for p in mine if p.startswith("/fd")]) == 3

@@ -29,6 +29,7 @@ from hypernode.corestore import Corestore
 from hypernode.drive import Hyperdrive
 from hypernode.multi import CLOCK_KEY, MultiDrive, VersionVector
 from interop.jsproc import JSProcess
+from tests.stores import open_store
 
 pytestmark = pytest.mark.interop
 
@@ -110,7 +111,7 @@ async def test_js_tombstones_hide_python_files_and_writes_lift_them(js):
     """JS multi-hyperdrive deletes files and a folder that live in a Python drive; Python's view hides
     them once the JS drive replicates. Writing a path again lifts its tombstone in both views, whether
     JS writes it (its own tombstone made inactive) or Python does (a newer inactive one in its drive)."""
-    async with JSProcess("multi_peer.js", "memory") as peer, Corestore() as store:
+    async with JSProcess("multi_peer.js", "memory") as peer, open_store() as store:
         mine = await Hyperdrive.open(store, name="py")
         multi = MultiDrive(mine)
         await multi.write_file("/doc.txt", "python doc")
@@ -171,7 +172,7 @@ async def test_python_tombstones_hide_js_files_and_writes_lift_them(js):
     """Python's MultiDrive unlinks files and removes folders that live in a JS drive; JS
     multi-hyperdrive's view hides them once Python's drive replicates. Writing again lifts the
     tombstones: Python rewriting a file, JS writing into a removed folder."""
-    async with JSProcess("multi_peer.js", "memory") as peer, Corestore() as store:
+    async with JSProcess("multi_peer.js", "memory") as peer, open_store() as store:
         mine = await Hyperdrive.open(store, name="py")
         await mine.write_file("/py.txt", b"python's")
         jkey, jdrive = await start(peer, store, "js")
@@ -238,7 +239,7 @@ async def test_three_writers_agree(js):
     connections, two paths are written again after their first version was seen (the later write wins:
     JS by ctime, Python by its clock and ctime) and files are deleted through tombstones from a Python
     and the JS node. The three views end up the same: names, bytes and the drive each entry comes from."""
-    async with JSProcess("multi_peer.js", "memory") as peer, Corestore() as store_a, Corestore() as store_b:
+    async with JSProcess("multi_peer.js", "memory") as peer, open_store() as store_a, open_store() as store_b:
         await peer.wait_for("ready")
         jkey = (await peer.command("created", cmd="create", name="js"))["key"]
         a, b = await Hyperdrive.open(store_a, name="a"), await Hyperdrive.open(store_b, name="b")

@@ -2,40 +2,55 @@
 
 from __future__ import annotations
 
+import importlib
+from types import ModuleType
 from typing import Any
 
-from hypernode.protobuf import Message, load_schema
+from hypernode.messages import MODULES
+from hypernode.messages import dht_rpc as dr
+from hypernode.messages import hypercore_protocol as hp
+from hypernode.messages import hyperdrive as hd
+from hypernode.messages import hyperswarm_dht as hs
+from hypernode.messages import hypertrie as ht
+from hypernode.messages import mountable_hypertrie as mt
+from hypernode.messages import multi_hyperdrive as mh
+from hypernode.protobuf import Message
 
-SCHEMAS = {
-    "hypercore-protocol.proto": "hypercore-protocol",
-    "hypertrie.proto": "hypertrie",
-    "mountable-hypertrie.proto": "mountable-hypertrie",
-    "hyperdrive.proto": "hyperdrive",
-    "multi-hyperdrive.proto": "multi-hyperdrive",
+# our schema -> the JS package's file with the same messages
+JS_SCHEMAS = {
+    "hypercore-protocol.proto": "simple-hypercore-protocol/schema.proto",
+    "hypertrie.proto": "hypertrie/schema.proto",
+    "mountable-hypertrie.proto": "mountable-hypertrie/schema.proto",
+    "hyperdrive.proto": "hyperdrive-schemas/schemas/hyperdrive.proto",
+    "multi-hyperdrive.proto": "multi-hyperdrive/schemas.proto",
+    "dht-rpc.proto": "dht-rpc/schema.proto",
+    "hyperswarm-dht.proto": "@hyperswarm/dht/schema.proto",
 }
 OUR_OWN_SCHEMAS = ["hypernode-multi.proto"]  # no JS counterpart: fuzzed and round-tripped, not cross-checked
 
 
-def all_message_classes() -> list[type[Message]]:
+def message_classes(module: ModuleType) -> list[type[Message]]:
+    """Every message class of a generated module, nested ones included."""
     out = []
 
     def walk(obj: Any) -> None:
         for v in vars(obj).values():
-            if isinstance(v, type) and issubclass(v, Message):
+            if isinstance(v, type) and issubclass(v, Message) and v.__module__ == module.__name__:
                 out.append(v)
                 walk(v)
 
-    for name in [*SCHEMAS, *OUR_OWN_SCHEMAS]:
-        walk(load_schema(name))
+    walk(module)
+    return out
+
+
+def all_message_classes() -> list[type[Message]]:
+    out = []
+    for name in MODULES:
+        out += message_classes(importlib.import_module(f"hypernode.messages.{name}"))
     return out
 
 
 def samples() -> list[tuple[str, str, Message]]:
-    hp = load_schema("hypercore-protocol.proto")
-    ht = load_schema("hypertrie.proto")
-    mt = load_schema("mountable-hypertrie.proto")
-    hd = load_schema("hyperdrive.proto")
-    mh = load_schema("multi-hyperdrive.proto")
     k = bytes(range(32))
     node = hp.Data.Node
     return [
@@ -76,4 +91,14 @@ def samples() -> list[tuple[str, str, Message]]:
         ("multi-hyperdrive", "Tombstone", mh.Tombstone(active=True, timestamp=1700000000)),
         ("multi-hyperdrive", "Tombstone", mh.Tombstone(active=True, timestamp=1764097000000)),  # ms, as JS
         ("multi-hyperdrive", "Tombstone", mh.Tombstone(active=False)),
+        ("dht-rpc", "Message", dr.Message(version=1, type=dr.Message.TYPE.QUERY, rid=65535,
+                                          to=b"\x7f\0\0\1\x1f\x90",
+                                          id=k, target=k[::-1], command="peers", value=b"v")),
+        ("dht-rpc", "Message", dr.Message(type=dr.Message.TYPE.RESPONSE, rid=0, closerNodes=b"c" * 38,
+                                          roundtripToken=b"t" * 32, error="nope")),
+        ("dht-rpc", "Holepunch", dr.Holepunch(from_=b"\x0a\0\0\1\0\x50", to=b"\x0a\0\0\2\0\x51")),
+        ("hyperswarm-dht", "PeersInput", hs.PeersInput(port=49737, localAddress=b"\xc0\xa8\0\2\x1f\x90",
+                                                       unannounce=False)),
+        ("hyperswarm-dht", "PeersOutput", hs.PeersOutput(peers=b"p" * 12, localPeers=b"l" * 4)),
+        ("hyperswarm-dht", "Mutable", hs.Mutable(value=b"v", signature=b"s" * 64, seq=2**40, salt=b"salt")),
     ]

@@ -306,7 +306,7 @@ def test_holepunches_are_relayed_only_to_peers_that_talk_to_us():
     node.receive(punch, a_, 1)
     (data, to), = node.datagrams()
     relayed = Message.decode(data)
-    assert to == b_ and getattr(Holepunch.decode(relayed.value), "from") == encode_peer(*a_)
+    assert to == b_ and Holepunch.decode(relayed.value).from_ == encode_peer(*a_)
     # the punched peer answers the origin directly
     other = RPCNode()
     other.receive(data, ("127.0.0.1", 4000), 1)

@@ -24,12 +24,14 @@ from hypernode.drive import (
     PathAlreadyExists,
     PermissionDenied,
     Stat,
+    SymlinkLoop,
 )
 from hypernode.drive.hyperdrive import WRITE_BLOCK_SIZE
 from hypernode.drive.stat import Mount
-from hypernode.protobuf import encode_varint
 from hypernode.trie import CorruptTrieError, TrieNode
 from hypernode.trie.node import NodeMessage as TrieNodeMessage
+from hypernode.varint import encode_varint
+from tests.stores import open_store
 
 
 @pytest.fixture
@@ -203,8 +205,15 @@ async def test_symlinks(drive):
         await drive.symlink("/x", "/link")
     await drive.symlink("/a", "/loop-b")
     await drive.symlink("/loop-b", "/a")
-    with pytest.raises(InvalidArgument):
-        await drive.stat("/a")
+    for call in (drive.stat, drive.read_file, drive.readdir):  # ELOOP, as the OS says for a loop
+        with pytest.raises(SymlinkLoop) as info:
+            await call("/a")
+        assert info.value.errno == errno.ELOOP and isinstance(info.value, OSError)
+    assert not await drive.exists("/a")
+    assert (await drive.lstat("/a")).linkname == "/loop-b"  # the link itself is there
+    await drive.symlink("/self", "/self")
+    with pytest.raises(SymlinkLoop):
+        await drive.stat("/self")
 
 
 async def test_metadata(drive):
@@ -316,7 +325,7 @@ async def test_mounts(store, drive):
 
 
 async def test_read_only_drive_refuses_writes(store):
-    async with Corestore() as other_store:
+    async with open_store() as other_store:
         writer = await Hyperdrive.open(other_store)
         await writer.write_file("/a", b"1")
         replica = await Hyperdrive.open(store, writer.key)
@@ -512,11 +521,11 @@ def test_stat_decoder_raises_only_corrupt_entry(block):
 
 
 async def test_reopen_from_disk(tmp_path):
-    async with Corestore(tmp_path) as store:
+    async with open_store(tmp_path) as store:
         drive = await Hyperdrive.open(store)
         await drive.write_file("/persist", b"on disk")
         key = drive.key
-    async with Corestore(tmp_path) as store:
+    async with open_store(tmp_path) as store:
         drive = await Hyperdrive.open(store, key)
         assert drive.writable
         assert await drive.read_file("/persist") == b"on disk"
@@ -525,7 +534,7 @@ async def test_reopen_from_disk(tmp_path):
 
 
 async def test_replication_between_python_stores():
-    async with Corestore() as a, Corestore() as b:
+    async with open_store() as a, open_store() as b:
         src = await Hyperdrive.open(a)
         await src.write_file("/doc.txt", b"shared")
         await src.write_file("/dir/big", os.urandom(2 * WRITE_BLOCK_SIZE))
@@ -545,7 +554,7 @@ async def test_replication_between_python_stores():
 
 
 async def test_replica_content_with_no_peer_to_ask():
-    async with Corestore() as a, Corestore(sparse=True) as b:
+    async with open_store() as a, open_store(sparse=True) as b:
         src = await Hyperdrive.open(a)
         await src.write_file("/f", b"only on the writer")
         port = await a.listen("127.0.0.1", 0)
@@ -573,7 +582,7 @@ async def test_replica_reads_entries_claiming_absurd_block_counts():
     """A peer's Stat may claim 2**62 blocks: reads ask for a window of blocks at a time, so the real
     bytes come back, and a pointer where nothing exists waits (for the caller's timeout), as in JS,
     without asking for (or counting) 2**62 blocks."""
-    async with Corestore() as a, Corestore(sparse=True) as b:
+    async with open_store() as a, open_store(sparse=True) as b:
         src = await Hyperdrive.open(a)
         await src.write_file("/ok", b"fine")
         await src.trie.put("huge", Stat.file(offset=0, blocks=2**62, size=4).encode())

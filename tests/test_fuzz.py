@@ -27,32 +27,22 @@ from hypernode.discovery.dht import PeerStore, parse_peers_output
 from hypernode.discovery.rpc import QUERY, UPDATE, IncomingRequest
 from hypernode.errors import CorruptStorageError, VerificationError
 from hypernode.feed import Feed
+from hypernode.messages import dht_rpc, hyperswarm_dht
 from hypernode.multi.clock import VersionVector, read_clock
 from hypernode.multi.tombstones import Tombstone
-from hypernode.protobuf import DecodeError, Message, load_schema
+from hypernode.protobuf import DecodeError
 from hypernode.replication.peer import FeedPeer, ReplicationError
 from hypernode.wire import messages
+from tests.proto_samples import message_classes
 
 FUZZ_DIR = Path(__file__).parent / "fuzz"
 SCALE = int(os.environ.get("HYPERNODE_FUZZ_SCALE", "1"))  # examples per test: the report runs more
 
 
-def _classes(schema: str) -> list[type[Message]]:
-    out = []
-
-    def walk(obj) -> None:
-        for v in vars(obj).values():
-            if isinstance(v, type) and issubclass(v, Message):
-                out.append(v)
-                walk(v)
-    walk(load_schema(schema))
-    return out
-
-
 # -- DHT messages, one by one, and the peers command --------------------------------------------------
 
 
-@pytest.mark.parametrize("cls", _classes("dht-rpc.proto") + _classes("hyperswarm-dht.proto"),
+@pytest.mark.parametrize("cls", message_classes(dht_rpc) + message_classes(hyperswarm_dht),
                          ids=lambda c: c.__qualname__)
 @settings(max_examples=150 * SCALE, deadline=None)
 @given(data=st.binary(max_size=200))
@@ -121,7 +111,7 @@ def test_version_vectors_round_trip(d):
 
 def _reference_encode(bits: bytes) -> bytes:
     """The byte-at-a-time encoder the regex one replaced (itself checked against the npm package)."""
-    from hypernode.protobuf import encode_varint, varint_length
+    from hypernode.varint import encode_varint, varint_length
     n = len(bits)
     while n and not bits[n - 1]:
         n -= 1

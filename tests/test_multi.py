@@ -13,6 +13,7 @@ import trio
 from hypernode.corestore import Corestore
 from hypernode.drive import Hyperdrive, PermissionDenied
 from hypernode.multi import CLOCK_KEY, MultiDrive, VersionVector
+from tests.stores import open_store
 
 
 @pytest.fixture
@@ -72,7 +73,7 @@ async def test_write_to_primary_through_multi(store):
 
 
 async def test_read_from_multiple_non_conflicting_drives(store):
-    async with Corestore() as other:
+    async with open_store() as other:
         drive1, drive2 = await Hyperdrive.open(store), await Hyperdrive.open(other)
         multi = MultiDrive(drive1)
         await multi.add_drive(drive2)
@@ -94,7 +95,7 @@ async def test_read_from_multiple_drives_with_conflicting_files(store):
 
 
 async def test_write_files_needs_a_writer(store):
-    async with Corestore() as other:
+    async with open_store() as other:
         drive1 = await Hyperdrive.open(store)
         drive2 = await replica_of(store, drive1, other)
         multi = MultiDrive(drive2)
@@ -110,7 +111,7 @@ async def test_write_files_needs_a_writer(store):
 
 
 async def test_delete_other_peers_files_and_directories(store):
-    async with Corestore() as other:
+    async with open_store() as other:
         drive1 = await Hyperdrive.open(store)
         await drive1.write_file("/example.txt", "Hello World")
         await drive1.mkdir("/folder")
@@ -176,7 +177,7 @@ async def test_properties_and_run_all(store):
 
 
 async def test_parent_folders_of_other_drives_are_created_in_the_writer(store):
-    async with Corestore() as other:
+    async with open_store() as other:
         remote = await Hyperdrive.open(store)
         await remote.mkdir("/shared")
         await remote.write_file("/shared/deep/x.txt", "x")
@@ -362,7 +363,7 @@ async def test_mounts_merged_and_download(store):
     mounts = await multi.get_all_mounts()
     assert set(mounts) == {"/", "/mnt"} and mounts["/mnt"].key == inner.key
     # a sparse replica downloads only what the view needs
-    async with Corestore(sparse=True) as sparse:
+    async with open_store(sparse=True) as sparse:
         port = await store.listen("127.0.0.1", 0)
         ra = await Hyperdrive.open(sparse, a.key)
         await sparse.connect("127.0.0.1", port)
@@ -429,7 +430,7 @@ async def test_read_file_reads_what_the_drive_reads(store):
     await a.close(fd)
     assert await multi.read_file("/open.txt") == b"partly"
     # a sparse replica: the blocks are not here, the drive fetches them
-    async with Corestore(sparse=True) as sparse:
+    async with open_store(sparse=True) as sparse:
         port = await store.listen("127.0.0.1", 0)
         ra = await Hyperdrive.open(sparse, a.key)
         await sparse.connect("127.0.0.1", port)
@@ -491,7 +492,7 @@ async def test_replicate_every_drive_over_one_connection(store):
     await b.write_file("/b.txt", "from b")
     multi = MultiDrive(a)
     await multi.add_drive(b)
-    async with Corestore() as other:
+    async with open_store() as other:
         ra, rb = await Hyperdrive.open(other, a.key), await Hyperdrive.open(other, b.key)
         left, right = trio.testing.memory_stream_pair()
         async with trio.open_nursery() as nursery:
@@ -505,7 +506,7 @@ async def test_replicate_every_drive_over_one_connection(store):
                 assert sorted(await view.readdir("/")) == ["a.txt", "b.txt"]
                 assert await view.read_file("/b.txt") == b"from b"
             nursery.cancel_scope.cancel()
-    async with Corestore() as elsewhere:
+    async with open_store() as elsewhere:
         stranger = await Hyperdrive.open(elsewhere)
         await multi.add_drive(stranger)
         with pytest.raises(OSError, match="different Corestores"):

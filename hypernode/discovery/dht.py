@@ -21,11 +21,8 @@ from dataclasses import dataclass
 
 from hypernode.discovery.addresses import Peer, decode_local_peers, decode_peers, encode_peer, is_ipv4
 from hypernode.discovery.rpc import QUERY, IncomingRequest, RPCNode
-from hypernode.protobuf import DecodeError, load_schema
-
-_schema = load_schema("hyperswarm-dht.proto")
-PeersInput = _schema.PeersInput
-PeersOutput = _schema.PeersOutput
+from hypernode.messages.hyperswarm_dht import PeersInput, PeersOutput
+from hypernode.protobuf import DecodeError
 
 MAX_AGE = 12 * 60.0
 MAX_SIZE = 65536

@@ -39,11 +39,8 @@ from hypernode.discovery.addresses import (
     is_ipv4,
 )
 from hypernode.discovery.table import K, Node, QueryTable, RoutingTable
-from hypernode.protobuf import DecodeError, load_schema
-
-_schema = load_schema("dht-rpc.proto")
-Message = _schema.Message
-Holepunch = _schema.Holepunch
+from hypernode.messages.dht_rpc import Holepunch, Message
+from hypernode.protobuf import DecodeError
 
 QUERY, UPDATE, RESPONSE = 1, 2, 3
 VERSION = 1
@@ -444,11 +441,11 @@ class RPCNode:
             msg.version = VERSION
             msg.id = self.wire_id
             msg.to = encode_peer(*to)
-            msg.value = Holepunch(**{"from": encode_peer(*addr)}).encode() if is_ipv4(addr[0]) else None
+            msg.value = Holepunch(from_=encode_peer(*addr)).encode() if is_ipv4(addr[0]) else None
             self.stats["holepunch_relayed"] += 1
             self._send(msg.encode(), tuple(to))
             return
-        origin = decode_peer(getattr(hp, "from")) if getattr(hp, "from") is not None else None
+        origin = decode_peer(hp.from_) if hp.from_ is not None else None
         self._respond(msg, tuple(origin) if origin else addr)
 
     def _on_command(self, type: int, msg: Any, addr: Address) -> None:

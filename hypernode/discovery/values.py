@@ -22,9 +22,7 @@ from nacl.exceptions import BadSignatureError
 from nacl.signing import VerifyKey
 
 from hypernode.discovery.rpc import QUERY, IncomingRequest, RPCNode
-from hypernode.protobuf import load_schema
-
-Mutable = load_schema("hyperswarm-dht.proto").Mutable
+from hypernode.messages.hyperswarm_dht import Mutable
 
 VALUE_MAX_SIZE = 1000
 SALT_MAX_SIZE = 64

@@ -84,6 +84,15 @@ class CorruptEntry(DriveError):
     errno_value, code = errno.EIO, "EIO"
 
 
+class SymlinkLoop(DriveError):
+    """ELOOP: following symlinks from a path never ends (a loop, or more than 16 links in a row)."""
+
+    errno_value, code = errno.ELOOP, "ELOOP"
+
+    def __init__(self, path: str) -> None:
+        super().__init__(f"Too many levels of symbolic links: '{path}'", path)
+
+
 class ContentNotAvailable(DriveError, BlockNotAvailableError):
     """ENODATA: a replica's file whose blocks are not stored here, with no peer connected to ask."""
 

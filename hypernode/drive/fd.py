@@ -1,15 +1,29 @@
 """File descriptors on a drive: ``open``/``read``/``write``/``ftruncate``/``close`` as hyperdrive 10 has
 them. Reads are random access; writes go to the end of the file only (hyperdrive's content feed is
-append-only): ``w`` starts the file anew, ``a`` continues it. A descriptor open for writing holds its
-content feed's write lock until it closes, when the file's new entry is written.
+append-only): ``w`` starts the file anew, ``a`` continues it, ``r+`` replaces it with what is written.
+
+A descriptor holds no lock between calls: it may be opened, written and closed from different tasks,
+and several descriptors may write different files at once (calls made on one descriptor by several
+tasks at the same moment take turns). Its bytes go through a
+:class:`~hypernode.drive.content.FileWrite` (gathered into blocks of about 64 KiB, as hyperdrive's
+descriptors write them), and the file's new entry is put when the descriptor is closed: until then
+the file keeps the entry it had (``stat`` reports the size written so far, as hyperdrive does). A
+descriptor never closed (its task cancelled, its drive closed first) changes nothing.
+
+This module needs only the public side of a drive (:class:`DriveFiles`); it does not import
+:mod:`hypernode.drive.hyperdrive`.
 """
 
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING
+from collections.abc import AsyncIterator
+from typing import Any, Protocol
+
+import trio
 
 from hypernode.drive import paths
+from hypernode.drive.content import FileWrite
 from hypernode.drive.errors import (
     BadFileDescriptor,
     FileNotFound,
@@ -19,10 +33,6 @@ from hypernode.drive.errors import (
     PermissionDenied,
 )
 from hypernode.drive.stat import Stat
-
-if TYPE_CHECKING:
-    from hypernode.drive.hyperdrive import Hyperdrive
-    from hypernode.feed import Feed
 
 _FLAGS = {
     "r": os.O_RDONLY, "rs": os.O_RDONLY, "sr": os.O_RDONLY,
@@ -36,7 +46,7 @@ _FLAGS = {
     "a+": os.O_RDWR | os.O_CREAT | os.O_APPEND, "ax+": os.O_RDWR | os.O_CREAT | os.O_APPEND | os.O_EXCL,
     "xa+": os.O_RDWR | os.O_CREAT | os.O_APPEND | os.O_EXCL,
 }
-_BUFFER = 64 * 1024
+FD_BLOCK = 64 * 1024  # hyperdrive's descriptors batch writes into chunks of this size
 
 
 def parse_flags(flags: str | int) -> int:
@@ -48,8 +58,28 @@ def parse_flags(flags: str | int) -> int:
         raise InvalidArgument(f"unknown open flags {flags!r}") from None
 
 
+class DriveFiles(Protocol):
+    """What a descriptor needs from its drive (the public API of
+    :class:`~hypernode.drive.hyperdrive.Hyperdrive`)."""
+
+    @property
+    def writable(self) -> bool: ...
+
+    async def stat(self, path: str) -> Stat: ...
+
+    async def create(self, path: str) -> Stat: ...
+
+    async def truncate(self, path: str, size: int = 0) -> Stat: ...
+
+    def create_read_stream(self, path: str, *, start: int = 0, end: int | None = None,
+                           length: int | None = None) -> AsyncIterator[bytes]: ...
+
+    async def begin_write(self, path: str, *, append_to: Stat | None = None, coalesce: int = 0,
+                          track_size: bool = False, **fields: Any) -> FileWrite: ...
+
+
 class FileDescriptor:
-    def __init__(self, drive: Hyperdrive, path: str, stat: Stat | None, readable: bool, writable: bool,
+    def __init__(self, drive: DriveFiles, path: str, stat: Stat | None, readable: bool, writable: bool,
                  appending: bool) -> None:
         self.drive = drive
         self.path = path
@@ -58,12 +88,12 @@ class FileDescriptor:
         self.writable = writable
         self.appending = appending
         self.position = 0
-        self._writing: tuple[Hyperdrive, str, Feed, int, int] | None = None
-        self._buffer = bytearray()
-        self._written = 0
+        self._write: FileWrite | None = None
+        # calls on one descriptor from several tasks at once take turns (held within a call only)
+        self._turn = trio.Lock()
 
     @classmethod
-    async def open(cls, drive: Hyperdrive, path: str, flags: str | int) -> FileDescriptor:
+    async def open(cls, drive: DriveFiles, path: str, flags: str | int) -> FileDescriptor:
         path = paths.normalize(path)
         f = parse_flags(flags)
         acc = f & os.O_ACCMODE
@@ -92,12 +122,16 @@ class FileDescriptor:
         return desc
 
     async def read(self, length: int, position: int | None = None) -> bytes:
+        async with self._turn:
+            return await self._read(length, position)
+
+    async def _read(self, length: int, position: int | None) -> bytes:
         if not self.readable:
             raise BadFileDescriptor("file descriptor not open for reading", self.path)
         if length < 0:
             raise InvalidArgument("a length is not negative", self.path)
         pos = self.position if position is None else position
-        if self._writing is not None:
+        if self._write is not None:
             raise BadFileDescriptor("cannot read while a write is in progress on this descriptor", self.path)
         chunks = [c async for c in self.drive.create_read_stream(self.path, start=pos, length=length)] \
             if length else []
@@ -107,71 +141,48 @@ class FileDescriptor:
         return data
 
     async def write(self, data: bytes, position: int | None = None) -> int:
+        """Append ``data`` (a cancelled write appends none of it)."""
+        async with self._turn:
+            return await self._append(data, position)
+
+    async def _append(self, data: bytes, position: int | None) -> int:
         if not self.writable:
             raise BadFileDescriptor("file descriptor not open for writing", self.path)
         if position is not None and position != self.position:
             raise BadFileDescriptor("random-access writes are not supported (content feeds are "
                                     "append-only)", self.path)
-        if self._writing is None:
-            await self._start_writing()
-        self._buffer += data
+        if self._write is None:
+            old = self.stat
+            self._write = await self.drive.begin_write(
+                self.path, append_to=old if self.appending else None, coalesce=FD_BLOCK, track_size=True,
+                mode=(old.mode & 0o7777) if old else None, uid=old.uid if old else 0,
+                gid=old.gid if old else 0, metadata=old.metadata if old else None)
+        await self._write.write(data)
         self.position += len(data)
-        self._written += len(data)
-        self.drive.writing_sizes[self.path] = self._written
-        if len(self._buffer) >= _BUFFER:
-            await self._flush()
         return len(data)
 
-    async def _start_writing(self) -> None:
-        drive, inner, _ = await self.drive._prepare_write(self.path)
-        content = await drive.content_feed()
-        await drive._content_lock.acquire()
-        try:
-            offset, byte_offset = content.length, content.byte_length
-            self._writing = (drive, inner, content, offset, byte_offset)
-            if self.appending and self.stat is not None and self.stat.size:
-                # the file's existing bytes first: a file's blocks are contiguous in the content feed
-                batch: list[bytes] = []
-                async for chunk in drive.create_read_stream(inner):
-                    batch.append(chunk)
-                    if len(batch) >= 16:
-                        await content.append(batch)
-                        batch = []
-                if batch:
-                    await content.append(batch)
-                self._written = self.stat.size
-        except BaseException:
-            self._writing = None
-            drive._content_lock.release()
-            raise
-
-    async def _flush(self) -> None:
-        if self._buffer and self._writing is not None:
-            await self._writing[2].append(bytes(self._buffer))
-            self._buffer.clear()
-
     async def truncate(self, size: int) -> None:
+        async with self._turn:
+            await self._truncate(size)
+
+    async def _truncate(self, size: int) -> None:
         if not self.writable:
             raise BadFileDescriptor("file descriptor is not writable", self.path)
-        if self._writing is not None:
+        if self._write is not None:
             raise InvalidArgument("cannot truncate during a write on this descriptor", self.path)
         self.stat = await self.drive.truncate(self.path, size)
         self.position = min(self.position, size)
 
     async def close(self) -> None:
-        if self._writing is None:
-            return
-        drive, inner, content, offset, byte_offset = self._writing
-        try:
-            await self._flush()
-            old = self.stat
-            st = drive._new_file_stat(offset, byte_offset, content,
-                                      mode=(old.mode & 0o7777) if old else None,
-                                      uid=old.uid if old else 0, gid=old.gid if old else 0,
-                                      metadata=old.metadata if old else None)
-            await drive._put_stat(inner, st)
-            self.stat = st
-        finally:
-            self._writing = None
-            self.drive.writing_sizes.pop(self.path, None)
-            drive._content_lock.release()
+        """Put the file's new entry (if anything was written). A close that fails or is cancelled
+        leaves the file as it was; the descriptor is finished either way."""
+        async with self._turn:
+            write, self._write = self._write, None
+            if write is not None:
+                self.stat = await write.commit()
+
+    def discard(self) -> None:
+        """Drop the descriptor without changing the file (what it wrote is given up)."""
+        write, self._write = self._write, None
+        if write is not None:
+            write.discard()

@@ -2,7 +2,8 @@
 
 The *metadata* feed holds a hypertrie (:mod:`hypernode.trie`) whose header names the *content* feed
 and whose entries map paths to :class:`~hypernode.drive.stat.Stat` values; a file's bytes are the
-blocks ``[offset, offset + blocks)`` of the content feed, written in blocks of at most 512 KiB.
+blocks ``[offset, offset + blocks)`` of the content feed, written in blocks of at most 512 KiB
+(:mod:`hypernode.drive.content` keeps each file's blocks contiguous without a lock held between calls).
 
 Mounts follow mountable-hypertrie 2.8: a mount point is an entry flagged ``MOUNT`` holding a directory
 Stat with a ``mount`` field, next to a hidden record ``mounts/<path>`` (the ``Mount`` message of
@@ -12,22 +13,67 @@ replicates over the same connections. Tags are hidden keys ``hyperdrive-tags/<na
 version. File descriptors are in :mod:`hypernode.drive.fd`.
 
 Every method is async and raises the :mod:`hypernode.drive.errors` OSErrors (ENOENT, EEXIST, ENOTDIR,
-EISDIR, ENOTEMPTY, EPERM for writes we cannot make, EINVAL for bad paths, EIO for entries that do not
-decode or point past their content feed). A bad entry fails the call that met it, nothing else.
+EISDIR, ENOTEMPTY, EPERM for writes we cannot make, EINVAL for bad paths, ELOOP for symlink loops, EIO
+for entries that do not decode or point past their content feed). A bad entry fails the call that met
+it, nothing else.
+
+Reading drives JS wrote
+-----------------------
+JS hyperdrive 10 checks nothing above the path it writes: ``writeFile('/a')`` succeeds while ``/a/x``
+exists, ``writeFile('/a/x')`` while ``/a`` is a file or a symlink, and ``unlink('/a')`` leaves ``/a/x``
+in place. So a path can be a file (or a symlink) *and* a folder, and real JS drives hold such trees.
+Reads answer as JS does, so that every entry JS can reach is reachable here, with the same answers:
+
+- ``lstat(p)``: the entry at ``p`` if there is one (a file stays a file even with entries under it);
+  else, if entries lie under ``p``, a folder Stat made from the first of them (its times, sizes and
+  metadata, as JS does; JS also keeps that entry's ``linkname`` and ``mount``, so that its ``stat`` of
+  such a folder follows a link found *below* it: we drop both, so a folder is never taken for a link or
+  a mount); else ENOENT. ``stat(p)`` is ``lstat`` with symlinks followed (at the last component only,
+  as JS: a symlink in the middle of a path is not followed).
+- ``readdir(p)`` lists every name directly under ``p``: the entries under it, whatever ``p`` itself
+  is (a file with entries under it lists them); if ``p`` is a symlink to a folder, that folder's names
+  too (first, as JS). Each name once. ``stats=True`` gives each name's entry, or a plain folder Stat
+  for a name that is a folder only by having entries under it. ``recursive=True`` lists every entry
+  below (entries, not folders without an entry of their own), mounts entered; ``follow_links=True``
+  also enters symlinks to folders met on the way, listing the target's entries under the link's path,
+  as JS's recursive readdir does (then, as JS, a link whose target does not exist is left out; unlike
+  JS, a link is not entered when that would list a folder inside itself, where JS loops forever, and
+  links met inside a link's target are listed under the link's path where JS uses their own).
+  Where JS answers ``[]`` we raise: ENOENT for a path with no entry and nothing under it, ENOTDIR for
+  a file (or a link to one) with nothing under it; the names are the same (none).
+- ``read_file(p)``: the file at ``p`` (symlinks followed), even with entries under it. For a folder we
+  raise EISDIR where JS gives ENOENT (a folder without entry) or empty bytes (a folder entry).
+- ``exists(p)``: ``stat`` succeeds (a symlink loop is False; JS spins forever on one).
+
+Python's own writes stay POSIX-strict: a file cannot be written where a folder is (EISDIR) or under a
+file or symlink (ENOTDIR, checked for every folder above the path), a folder not where an entry is
+and a symlink not where anything is (EEXIST; ``mkdir`` of a folder that exists only by entries under
+it gives it an entry), and ``rmdir`` of a file is ENOTDIR.
 """
 
 from __future__ import annotations
 
 import contextlib
 import functools
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
+from dataclasses import dataclass
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol, overload
 
 import trio
 
 from hypernode.drive import paths
+from hypernode.drive.content import (
+    WRITE_BLOCK_SIZE,
+    FileWrite,
+    Span,
+    content_log,
+    cut,
+    file_stat,
+    writing_size,
+)
 from hypernode.drive.errors import (
+    BadFileDescriptor,
     ContentNotAvailable,
     CorruptEntry,
     DirectoryNotEmpty,
@@ -37,18 +83,23 @@ from hypernode.drive.errors import (
     NotADirectory,
     PathAlreadyExists,
     PermissionDenied,
+    SymlinkLoop,
 )
-from hypernode.drive.stat import Mount, Stat, now_ms
+from hypernode.drive.fd import FileDescriptor
+from hypernode.drive.stat import IFREG, Mount, Stat
 from hypernode.errors import HypernodeError
 from hypernode.feed import Feed
-from hypernode.protobuf import DecodeError, decode_varint, encode_varint, load_schema
+from hypernode.messages import mountable_hypertrie as _mount_schema
 from hypernode.trie import CorruptTrieError, Hypertrie, TrieNode
+from hypernode.varint import DecodeError, decode_varint, encode_varint
 
 if TYPE_CHECKING:
     from hypernode.corestore import Corestore
-    from hypernode.drive.fd import FileDescriptor
+    from hypernode.replication.downloads import Range
 
-WRITE_BLOCK_SIZE = 512 * 1024  # hyperdrive's write streams cut content into blocks of this size
+__all__ = ["Hyperdrive", "ReadStream", "WriteStream", "DriveChange", "FileStats", "MountInfo",
+           "WRITE_BLOCK_SIZE"]
+
 MOUNT_FLAG = 1  # user flag of mount entries and their hidden records (mountable-hypertrie)
 MOUNT_PREFIX = "mounts"
 TAGS_PREFIX = "hyperdrive-tags/"
@@ -56,30 +107,86 @@ SUBTYPE = "hyperdrive"
 MAX_SYMLINK_DEPTH = 16
 READ_AHEAD_BLOCKS = 64  # blocks a read stream asks peers for ahead of where it reads
 DOWNLOAD_WINDOW_BLOCKS = 16384  # blocks download() asks for at once (8 GiB of full blocks)
-_mount_schema = load_schema("mountable-hypertrie.proto")
 
 
-class _InsideMount(Exception):
-    """Raised from a put condition: the path lies under a mount point (the write goes there)."""
+@dataclass(frozen=True)
+class MountInfo:
+    """A mount record (mountable-hypertrie's ``Mount`` message): what :meth:`Hyperdrive.diff` gives
+    as the value of a ``mount`` or ``unmount`` change, as JS's ``createDiffStream`` does."""
+
+    key: bytes
+    local_path: str
+    version: int | None = None
+    remote_path: str | None = None
+    hash: bytes | None = None
 
 
-class _DriveOrFd:
-    """``Hyperdrive.open(store, key)`` opens a drive; ``drive.open(path, flags)`` a file descriptor."""
+@dataclass(frozen=True)
+class DriveChange:
+    """One change between two versions of a drive (an item of JS's ``createDiffStream``).
 
-    def __get__(self, obj: Any, cls: type) -> Any:
+    ``type`` is ``put``, ``del``, ``mount`` or ``unmount``; ``name`` the trie key (no leading
+    ``/``, as JS gives it); ``seq`` where the entry is in this version (None for ``del`` and, as in JS,
+    for mounts); ``previous_seq`` where it was in the other version (None if it was not there or was a
+    mount); ``value`` the new Stat (``put``) or the mount record (``mount``), None for removals."""
+
+    type: str
+    name: str
+    seq: int | None
+    previous_seq: int | None
+    value: Stat | MountInfo | None
+
+    @property
+    def path(self) -> str:
+        return "/" + self.name
+
+
+@dataclass(frozen=True)
+class FileStats:
+    """A file's blocks, bytes and blocks stored here (an item of JS's ``stats``)."""
+
+    blocks: int
+    size: int
+    downloaded_blocks: int
+
+
+class _OpenDrive(Protocol):
+    def __call__(self, store: Corestore, key: bytes | str | None = None, *,
+                 name: bytes | str | None = None) -> Coroutine[Any, Any, Hyperdrive]: ...
+
+
+class _OpenFile(Protocol):
+    def __call__(self, path: str, flags: str | int = "r") -> Coroutine[Any, Any, int]: ...
+
+
+class _Open:
+    """``Hyperdrive.open(store, key)`` opens a drive; ``drive.open(path, flags)`` a file descriptor
+    (hyperdrive calls both ``open``). Typed by the overloads of ``__get__``: on the class it is
+    :meth:`Hyperdrive.open_drive`, on a drive :meth:`Hyperdrive.open_file`."""
+
+    @overload
+    def __get__(self, obj: None, owner: type[Hyperdrive]) -> _OpenDrive: ...
+
+    @overload
+    def __get__(self, obj: Hyperdrive, owner: type[Hyperdrive] | None = None) -> _OpenFile: ...
+
+    def __get__(self, obj: Hyperdrive | None, owner: type[Hyperdrive] | None = None
+                ) -> _OpenDrive | _OpenFile:
         if obj is None:
-            return cls._open_drive
-        return obj._open_fd
+            assert owner is not None
+            return owner.open_drive
+        return obj.open_file
 
 
 class Hyperdrive:
     """A hyperdrive 10. Open with :meth:`Hyperdrive.open`; use as ``async with``.
 
-    ``Hyperdrive.open(store, key=None)`` opens a drive; on a drive, ``drive.open(path, flags)`` opens
-    a file descriptor (as in hyperdrive, where both are called ``open``).
+    ``Hyperdrive.open(store, key=None)`` opens a drive (also :meth:`open_drive`); on a drive,
+    ``drive.open(path, flags)`` opens a file descriptor (also :meth:`open_file`), as in hyperdrive,
+    where both are called ``open``.
     """
 
-    open = _DriveOrFd()
+    open = _Open()
 
     def __init__(self, store: Corestore, metadata: Feed, trie: Hypertrie, *, content: Feed | None = None,
                  checkout_of: Hyperdrive | None = None) -> None:
@@ -87,19 +194,17 @@ class Hyperdrive:
         self.metadata = metadata
         self.trie = trie
         self._content = content
-        self._content_lock = trio.Lock() if checkout_of is None else checkout_of._content_lock
         self._checkout_of = checkout_of
         self._mounts: dict[tuple[bytes, int | None], Hyperdrive] = {}
         self._fds: dict[int, FileDescriptor] = {}
         self._next_fd = 20
-        self.writing_sizes: dict[str, int] = {}  # paths with an open writable fd -> bytes written
         self.closed = False
 
     # -- opening -----------------------------------------------------------------------------------
 
     @classmethod
-    async def _open_drive(cls, store: Corestore, key: bytes | str | None = None, *,
-                          name: bytes | str | None = None) -> Hyperdrive:
+    async def open_drive(cls, store: Corestore, key: bytes | str | None = None, *,
+                         name: bytes | str | None = None) -> Hyperdrive:
         """A new writable drive (``key=None``; ``name`` picks its key pair, random by default), or the
         drive of ``key`` (hex or bytes): writable if this store made it, else a replica filled by
         replication. A replica's content feed is found from its first metadata block, when it arrives.
@@ -111,16 +216,19 @@ class Hyperdrive:
                 raise InvalidArgument(f"not a drive key: {key!r}") from None
         if key is not None and len(key) != 32:
             raise InvalidArgument("a drive key is 32 bytes")
-        metadata = await store.get(key) if key is not None else await store.get(name=name)
-        content = None
-        if metadata.writable and metadata.length == 0:
-            content = await store.get(name=metadata.key.hex() + "-content")
-            trie = await Hypertrie.open(metadata, metadata=content.key, subtype=SUBTYPE)
-        else:
-            trie = await Hypertrie.open(metadata)
-        drive = cls(store, metadata, trie, content=content)
-        if content is None and metadata.has(0):
-            await drive.content_feed()
+        try:
+            metadata = await store.get(key) if key is not None else await store.get(name=name)
+            content = None
+            if metadata.writable and metadata.length == 0:
+                content = await store.get(name=metadata.key.hex() + "-content")
+                trie = await Hypertrie.open(metadata, metadata=content.key, subtype=SUBTYPE)
+            else:
+                trie = await Hypertrie.open(metadata)
+            drive = cls(store, metadata, trie, content=content)
+            if content is None and metadata.has(0):
+                await drive.content_feed()
+        except CorruptTrieError as e:
+            raise _damaged(e, (None, None)) from e
         return drive
 
     async def content_feed(self, *, timeout: float | None = None) -> Feed:
@@ -154,6 +262,16 @@ class Hyperdrive:
         return self.metadata.writable and self._checkout_of is None
 
     @property
+    def is_checkout(self) -> bool:
+        """Is this a read-only view of an older version (:meth:`checkout`)?"""
+        return self._checkout_of is not None
+
+    @property
+    def content(self) -> Feed | None:
+        """The content feed if it is known yet (see :meth:`content_feed`, which waits for it)."""
+        return self._content
+
+    @property
     def peers(self) -> list[Any]:
         return self.metadata.peers
 
@@ -178,16 +296,17 @@ class Hyperdrive:
     # -- lifecycle ---------------------------------------------------------------------------------
 
     async def close(self, fd: int | None = None) -> None:
-        """``close(fd)`` closes a file descriptor; ``close()`` the drive: its descriptors are finished,
-        and its feeds stay with the store (which closes them)."""
+        """``close(fd)`` closes a file descriptor; ``close()`` the drive: descriptors still open are
+        dropped (what they wrote is given up: a file changes when its descriptor is closed), and its
+        feeds stay with the store (which closes them)."""
         if fd is not None:
             await self.close_fd(fd)
             return
         if self.closed:
             return
-        for fd in list(self._fds):
-            with contextlib.suppress(HypernodeError, OSError):
-                await self.close_fd(fd)
+        for desc in self._fds.values():
+            desc.discard()
+        self._fds.clear()
         self.closed = True
 
     async def __aenter__(self) -> Hyperdrive:
@@ -204,12 +323,26 @@ class Hyperdrive:
             raise PermissionDenied(f"drive {self.key.hex()[:16]} is not writable: cannot change {path}",
                                    path)
 
+    async def destroy_storage(self) -> None:
+        """Delete what this drive stores (its metadata and content feeds: their data, tree, bitfield
+        and signatures files; the key files stay, as with JS's ``destroyStorage`` on a corestore) and
+        close it. Reopened, the drive is empty."""
+        if self._checkout_of is not None:
+            raise InvalidArgument("a checkout stores nothing of its own: destroy the drive itself")
+        content = self._content
+        if content is None and self.metadata.has(0):
+            content = await self.content_feed()
+        await self.close()
+        await self.metadata.destroy_storage()
+        if content is not None:
+            await content.destroy_storage()
+
     # -- resolving paths and mounts -----------------------------------------------------------------
 
     async def _mount_drive(self, key: bytes, version: int | None) -> Hyperdrive:
         drive = self._mounts.get((key, version))
         if drive is None:
-            drive = await Hyperdrive._open_drive(self.store, key)
+            drive = await Hyperdrive.open_drive(self.store, key)
             if version:
                 drive = drive.checkout(version)
             self._mounts[(key, version)] = drive
@@ -229,16 +362,11 @@ class Hyperdrive:
         return await self._enter_mount(node, mount_path, path)
 
     async def _enter_mount(self, record: TrieNode, mount_path: str, path: str) -> tuple[Hyperdrive, str]:
-        try:
-            info = _mount_schema.Mount.decode(record.value or b"")
-        except DecodeError as e:
-            raise CorruptEntry(f"the mount record of {mount_path} does not decode: {e}", path) from None
-        if len(info.key) != 32:
-            raise CorruptEntry(f"the mount record of {mount_path} has a bad key", path)
+        info = _mount_info(record, mount_path, path)
         drive = await self._mount_drive(info.key, info.version)
         inner = path[len(mount_path):] if mount_path != "/" else path
-        if info.remotePath:
-            inner = paths.join(info.remotePath, inner)
+        if info.remote_path:
+            inner = paths.join(info.remote_path, inner)
         return drive, paths.normalize(inner)
 
     async def _locate(self, path: str) -> tuple[Hyperdrive, str, TrieNode | None]:
@@ -271,9 +399,15 @@ class Hyperdrive:
     # -- stat --------------------------------------------------------------------------------------
 
     def _decode(self, node: TrieNode, path: str) -> Stat:
-        st = Stat.decode(node.value or b"", path)
-        if path in self.writing_sizes:
-            st.size = self.writing_sizes[path]
+        return Stat.decode(node.value or b"", path)
+
+    def _shown(self, st: Stat, inner: str) -> Stat:
+        """``st`` as ``stat`` answers it: while a descriptor writes the file, with the size written so
+        far (as hyperdrive reports it; reads still read the file's entry)."""
+        if self._checkout_of is None:
+            size = writing_size(self._content, paths.trie_key(inner))
+            if size is not None:
+                st.size = size
         return st
 
     async def _lstat_located(self, path: str) -> tuple[Stat, Hyperdrive, str]:
@@ -297,29 +431,39 @@ class Hyperdrive:
 
     async def lstat(self, path: str) -> Stat:
         """The entry at ``path`` itself (a symlink is not followed)."""
-        return (await self._lstat_located(path))[0]
+        st, drive, inner = await self._lstat_located(path)
+        return drive._shown(st, inner)
 
     async def stat(self, path: str) -> Stat:
-        """The entry at ``path``, following symlinks."""
-        return (await self._stat_located(path))[0]
+        """The entry at ``path``, following symlinks (ELOOP for a loop)."""
+        st, drive, inner = await self._stat_located(path)
+        return drive._shown(st, inner)
 
     async def _stat_located(self, path: str) -> tuple[Stat, Hyperdrive, str]:
+        st, drive, inner, _ = await self._follow(path)
+        return st, drive, inner
+
+    async def _follow(self, path: str) -> tuple[Stat, Hyperdrive, str, str]:
+        """The Stat at ``path`` with symlinks followed, its drive and inner path, and the path it was
+        found at."""
         path = paths.normalize(path)
+        start = path
         for _ in range(MAX_SYMLINK_DEPTH):
             st, drive, inner = await self._lstat_located(path)
             if not st.linkname:
-                return st, drive, inner
+                return st, drive, inner, path
             path = paths.resolve_link(path, st.linkname)
-        raise InvalidArgument(f"too many levels of symbolic links: {path}", path)
+        raise SymlinkLoop(start)
 
     async def access(self, path: str) -> None:
         """Raises :class:`FileNotFound` unless ``path`` exists (following symlinks)."""
         await self.stat(path)
 
     async def exists(self, path: str) -> bool:
+        """Does ``path`` exist, symlinks followed? (False for a symlink loop.)"""
         try:
             await self.stat(path)
-        except FileNotFoundError:
+        except (FileNotFoundError, SymlinkLoop):
             return False
         return True
 
@@ -333,7 +477,7 @@ class Hyperdrive:
 
     async def _file_range(self, path: str) -> tuple[Stat, Feed]:
         st, drive, _ = await self._stat_located(path)
-        if st.is_directory() and not (st.mount and st.mount.hypercore):
+        if st.is_directory() and not st.is_file():  # (a JS copy of a folder is both: read as JS does)
             raise IsADirectory(paths.normalize(path))
         if st.mount is not None and st.mount.hypercore:
             feed = await self.store.get(st.mount.key)
@@ -377,7 +521,8 @@ class Hyperdrive:
 
     async def _prepare_write(self, path: str, *, allow_dir: bool = False) -> tuple[Hyperdrive, str,
                                                                                     TrieNode | None]:
-        """Where a write to ``path`` goes (following mounts), checking it can be made there."""
+        """Where a write to ``path`` goes (following mounts), checking it can be made there: a file
+        where a folder is is EISDIR (unless ``allow_dir``), anything under a file or symlink ENOTDIR."""
         path = paths.normalize(path)
         if path == "/":
             raise IsADirectory(path)
@@ -385,19 +530,21 @@ class Hyperdrive:
         drive, inner, node = await self._locate(path)
         if drive is not self:
             drive._check_writable(path)
+        key = paths.trie_key(inner)
         if node is not None and not allow_dir:
             st = drive._decode(node, inner)
             if st.is_directory():
                 raise IsADirectory(path)
         elif node is None and not allow_dir:
-            under = await drive.trie.get(paths.trie_key(inner), prefix=True)
-            if under is not None and under.key != paths.trie_key(inner):
+            under = await drive.trie.get(key, prefix=True)
+            if under is not None and under.key != key:
                 raise IsADirectory(path)
-        parent = paths.dirname(inner)
-        if parent != "/":
+        parent, outer = paths.dirname(inner), paths.dirname(path)
+        while parent != "/":  # every folder above: a JS drive may hold a file there with entries under
             pnode = await drive.trie.get(paths.trie_key(parent))
             if pnode is not None and not Stat.decode(pnode.value or b"", parent).is_directory():
-                raise NotADirectory(paths.dirname(path))
+                raise NotADirectory(outer)
+            parent, outer = paths.dirname(parent), paths.dirname(outer)
         return drive, inner, node
 
     async def _put_stat(self, inner: str, st: Stat, *, flags: int = 0, condition: Any = None) -> None:
@@ -409,36 +556,37 @@ class Hyperdrive:
         """Write a whole file (replacing it); returns its new Stat."""
         if isinstance(data, str):
             data = data.encode(encoding)
-        data = bytes(data)
         drive, inner, _ = await self._prepare_write(path)
+        content = await drive.content_feed()
         # as hyperdrive's write stream: the data cut in blocks of 512 KiB, and an empty file is one
         # empty block (hypercore appends every chunk written, even an empty one)
-        blocks = [data[i:i + WRITE_BLOCK_SIZE] for i in range(0, len(data), WRITE_BLOCK_SIZE)] or [b""]
-        return await drive._write_blocks(inner, blocks, mode=mode, uid=uid, gid=gid, mtime=mtime,
-                                         ctime=ctime, metadata=metadata)
-
-    async def _write_blocks(self, inner: str, blocks: list[bytes], **opts: Any) -> Stat:
-        content = await self.content_feed()
-        async with self._content_lock:
-            offset, byte_offset = content.length, content.byte_length
-            if blocks:
-                await content.append(blocks)
-            st = self._new_file_stat(offset, byte_offset, content, **opts)
-            await self._put_stat(inner, st)
+        extent = await content_log(content).append(cut(data) or [b""])
+        st = file_stat(extent, mode=mode, uid=uid, gid=gid, mtime=mtime, ctime=ctime, metadata=metadata)
+        await drive._put_stat(inner, st)
         return st
 
-    def _new_file_stat(self, offset: int, byte_offset: int, content: Feed, *, mode: int | None = None,
-                       uid: int = 0, gid: int = 0, mtime: int | None = None, ctime: int | None = None,
-                       metadata: dict[str, bytes] | None = None) -> Stat:
-        t = now_ms()
-        return Stat.file(mode=mode, uid=uid, gid=gid, offset=offset, byte_offset=byte_offset,
-                         size=content.byte_length - byte_offset, blocks=content.length - offset,
-                         mtime=mtime or t, ctime=ctime or t, metadata=dict(metadata or {}))
+    async def begin_write(self, path: str, *, append_to: Stat | None = None, coalesce: int = 0,
+                          track_size: bool = False, flags: int = 0, **fields: Any) -> FileWrite:
+        """Start writing the file at ``path`` (what write streams and descriptors write through):
+        ``await w.write(data)`` as often as needed, then ``await w.commit()`` puts the file's entry, or
+        ``w.discard()`` leaves the file as it was. ``append_to``: the Stat of the file to continue
+        (its bytes come first). ``fields``: the new Stat's mode, uid, gid, mtime, ctime, metadata. No
+        lock is held between calls (see :mod:`hypernode.drive.content`)."""
+        drive, inner, _ = await self._prepare_write(path)
+        content = await drive.content_feed()
+        prefix = None
+        if append_to is not None and append_to.size:
+            end = append_to.offset + append_to.blocks
+            whole = end == content.length and append_to.byte_offset + append_to.size == content.byte_length
+            prefix = Span(append_to.offset, end, append_to.size, whole)
+        return FileWrite(content_log(content), drive.trie, paths.trie_key(inner), prefix=prefix,
+                         coalesce=coalesce, fields=fields, flags=flags, track_size=track_size)
 
     def create_write_stream(self, path: str, **opts: Any) -> WriteStream:
         """``async with drive.create_write_stream(path) as w: await w.write(chunk)``: the file's bytes,
         appended to the content feed as they come (each write cut into blocks of at most 512 KiB), and
-        its entry written when the stream closes without error."""
+        its entry written when the stream closes without error. ``opts``: the Stat's mode, uid, gid,
+        mtime, ctime, metadata."""
         return WriteStream(self, path, opts)
 
     async def create(self, path: str, **opts: Any) -> Stat:
@@ -446,10 +594,8 @@ class Hyperdrive:
         drive, inner, node = await self._prepare_write(path)
         if node is not None:
             return drive._decode(node, inner)
-        content = await drive.content_feed()
         # no content: JS's create() leaves offset and byteOffset at 0 (not the content feed's end)
-        st = drive._new_file_stat(content.length, content.byte_length, content, **opts)
-        st = st.copy(offset=0, byte_offset=0)
+        st = Stat.file(**opts)
         await drive._put_stat(inner, st)
         return st
 
@@ -474,18 +620,43 @@ class Hyperdrive:
         return st
 
     async def symlink(self, target: str, link_path: str) -> Stat:
-        """A symbolic link at ``link_path`` naming ``target`` (stored as given, resolved on stat)."""
+        """A symbolic link at ``link_path`` naming ``target`` (stored as given, resolved on stat);
+        EEXIST if anything is at ``link_path`` (an entry, or entries under it)."""
         if "\x00" in target:
             raise InvalidArgument("a symlink target cannot contain NUL", link_path)
         link_path = paths.normalize(link_path)
         drive, inner, node = await self._prepare_write(link_path, allow_dir=True)
-        if node is not None:
+        if node is not None or await drive.trie.get(paths.trie_key(inner), prefix=True) is not None:
             raise PathAlreadyExists(link_path)
         st = Stat.symlink(linkname=target.replace("\\", "/"))
         await drive._put_stat(inner, st)
         return st
 
-    async def _update_entry(self, path: str, change: Callable[[Stat], None]) -> Stat:
+    async def copy(self, src: str, dst: str) -> Stat:
+        """A new file at ``dst`` with the content and Stat of the file at ``src`` (symlinks followed),
+        as hyperdrive's ``copy``: in the same drive the new entry points at the same content blocks
+        (nothing is copied but the entry); across a mount the bytes are copied. EISDIR for a folder at
+        ``src`` or ``dst``; EEXIST if ``dst`` exists (JS then silently keeps what is there)."""
+        st, src_drive, src_inner = await self._stat_located(src)
+        if st.is_directory():
+            raise IsADirectory(paths.normalize(src))
+        drive, inner, node = await self._prepare_write(dst)
+        if node is not None:
+            raise PathAlreadyExists(paths.normalize(dst))
+        if drive.metadata is src_drive.metadata or (st.mount is not None and st.mount.hypercore):
+            new = st.copy(mode=st.mode | IFREG)  # as JS's Stat.file(stat)
+            await drive._put_stat(inner, new)
+            return new
+        write = await self.begin_write(dst, mode=st.mode & 0o7777, uid=st.uid, gid=st.gid,
+                                       mtime=st.mtime, ctime=st.ctime, metadata=st.metadata)
+        try:
+            async for chunk in src_drive.create_read_stream(src_inner):
+                await write.write(chunk)
+            return await write.commit()
+        finally:
+            write.discard()
+
+    async def _update_entry(self, path: str, change: Callable[[Stat], object]) -> Stat:
         path = paths.normalize(path)
         self._check_writable(path)
         drive, inner, node = await self._locate(path)
@@ -517,27 +688,10 @@ class Hyperdrive:
             return st
         content = await drive.content_feed()
         keep = min(size, st.size)
-        async with drive._content_lock:
-            offset, byte_offset = content.length, content.byte_length
-            batch: list[bytes] = []
-            async for chunk in drive.create_read_stream(inner, length=keep) if keep else _nothing():
-                batch.append(chunk)
-                if len(batch) >= 16:
-                    await content.append(batch)
-                    batch = []
-            pad = size - keep
-            while pad > 0:
-                n = min(pad, WRITE_BLOCK_SIZE)
-                batch.append(bytes(n))
-                pad -= n
-                if len(batch) >= 16:
-                    await content.append(batch)
-                    batch = []
-            if batch:
-                await content.append(batch)
-            new = drive._new_file_stat(offset, byte_offset, content, mode=st.mode & 0o7777, uid=st.uid,
-                                       gid=st.gid, metadata=st.metadata)
-            await drive._put_stat(inner, new, flags=node.flags)
+        prefix = Span(st.offset, st.offset + st.blocks, keep, False) if keep else None
+        extent = await content_log(content).append_file(prefix, size - keep)
+        new = file_stat(extent, mode=st.mode & 0o7777, uid=st.uid, gid=st.gid, metadata=st.metadata)
+        await drive._put_stat(inner, new, flags=node.flags)
         return new
 
     # -- removing ----------------------------------------------------------------------------------
@@ -548,7 +702,7 @@ class Hyperdrive:
             raise FileNotFound(path)
 
     async def unlink(self, path: str) -> None:
-        """Remove a file or symlink entry."""
+        """Remove a file or symlink entry (entries under it, on a drive JS wrote, stay)."""
         path = paths.normalize(path)
         self._check_writable(path)
         drive, inner, node = await self._locate(path)
@@ -566,41 +720,51 @@ class Hyperdrive:
         await self._delete(path, inner, drive)
 
     async def rmdir(self, path: str) -> None:
-        """Remove an empty folder."""
+        """Remove an empty folder (ENOTDIR for a file or symlink, ENOTEMPTY for a folder with entries)."""
         path = paths.normalize(path)
         self._check_writable(path)
-        if await self.readdir(path):
-            raise DirectoryNotEmpty(path)
         drive, inner, node = await self._locate(path)
+        if node is not None:
+            st = drive._decode(node, inner)
+            if not st.is_directory() or st.mount is not None:
+                raise NotADirectory(path)
+        if await self._has_entries(path):
+            raise DirectoryNotEmpty(path)
         if node is None:
             raise FileNotFound(path)
         drive._check_writable(path)
-        st = drive._decode(node, inner)
-        if not st.is_directory() or st.mount is not None:
-            raise NotADirectory(path)
         await self._delete(path, inner, drive)
+
+    async def _has_entries(self, path: str) -> bool:
+        async for _ in self._walk(path, False, False, top=False):
+            return True
+        return False
 
     # -- folders -----------------------------------------------------------------------------------
 
-    async def readdir(self, path: str = "/", *, stats: bool = False, recursive: bool = False
-                      ) -> list[Any]:
-        """The names in a folder (with ``stats=True``, ``(name, Stat)`` pairs; an entry that is only a
-        folder by having entries under it gets a folder Stat). ``recursive`` lists every path below,
-        relative to the folder. ENOENT for a folder that does not exist, ENOTDIR for a file.
+    async def readdir(self, path: str = "/", *, stats: bool = False, recursive: bool = False,
+                      follow_links: bool = False) -> list[Any]:
+        """The names under ``path`` (with ``stats=True``, ``(name, Stat)`` pairs; a name that is a
+        folder only by having entries under it gets a plain folder Stat). ``recursive`` lists every
+        entry below, relative to ``path``, mounts entered; ``follow_links`` also enters symlinks to
+        folders (as JS's recursive readdir). See the module docstring for drives JS wrote (a path may
+        be a file and a folder). ENOENT for a path with nothing at or under it, ENOTDIR for a file
+        with nothing under it.
 
         A name no path can address (``..``, ``.``, an empty segment, NUL or ``\\`` in a key a peer
         wrote) is left out. Without ``stats``, an entry whose Stat does not decode is still listed."""
         out: list[Any] = []
-        async for name, node, node_path in self._entries(path, recursive):
-            out.append((name, self._entry_stat(node, node_path)) if stats else name)
+        async for item in self._entries(path, recursive, follow_links):
+            out.append((item.name, self._entry_stat(item.node, item.path)) if stats else item.name)
         return out
 
-    async def iterdir(self, path: str = "/", *, recursive: bool = False) -> AsyncIterator[tuple[str, Stat]]:
+    async def iterdir(self, path: str = "/", *, recursive: bool = False, follow_links: bool = False
+                      ) -> AsyncIterator[tuple[str, Stat]]:
         """The ``(name, Stat)`` entries of :meth:`readdir` one at a time (an entry whose Stat does
         not decode raises :class:`CorruptEntry` when it is reached)."""
         try:
-            async for name, node, node_path in self._entries(path, recursive):
-                yield name, self._entry_stat(node, node_path)
+            async for item in self._entries(path, recursive, follow_links):
+                yield item.name, self._entry_stat(item.node, item.path)
         except CorruptTrieError as e:
             raise _damaged(e, (None, path)) from e
 
@@ -608,51 +772,219 @@ class Hyperdrive:
     def _entry_stat(node: TrieNode | None, node_path: str) -> Stat:
         return Stat.directory() if node is None else Stat.decode(node.value or b"", node_path)
 
-    async def _entries(self, path: str, recursive: bool) -> AsyncIterator[tuple[str, TrieNode | None, str]]:
+    async def _entries(self, path: str, recursive: bool, follow: bool) -> AsyncIterator[_Listed]:
+        """:meth:`_walk`, each name once (the first met, as JS's stats for a name it lists twice)."""
         path = paths.normalize(path)
-        st, _, _ = await self._stat_located(path) if path != "/" else (Stat.directory(), self, path)
-        if not st.is_directory():
-            raise NotADirectory(path)
-        lst = await self.lstat(path) if path != "/" else st
-        if lst.linkname:
-            path = await self._resolve_links(path)
         seen: set[str] = set()
-        async for rel, node, node_path in self._walk(path, recursive):
-            if rel in seen:
+        async for item in self._walk(path, recursive, follow):
+            if item.name in seen:
                 continue
-            seen.add(rel)
-            yield rel, node, node_path
+            seen.add(item.name)
+            yield item
+        if not seen and path != "/":
+            # nothing listed: POSIX's answer for what the path is (JS answers [])
+            if not (await self.stat(path)).is_directory():
+                raise NotADirectory(path)
 
-    async def _resolve_links(self, path: str) -> str:
-        for _ in range(MAX_SYMLINK_DEPTH):
-            st = await self.lstat(path)
-            if not st.linkname:
-                return path
-            path = paths.resolve_link(path, st.linkname)
-        raise InvalidArgument(f"too many levels of symbolic links: {path}", path)
+    async def _folder_target(self, path: str, node: TrieNode) -> tuple[str | None, bool]:
+        """If the entry ``node`` at ``path`` is a symlink: the folder it leads to (None if it leads to
+        no folder), and whether its target exists. ``(None, True)`` for anything else."""
+        try:
+            st = Stat.decode(node.value or b"", path)
+        except CorruptEntry:
+            return None, True
+        if not st.linkname:
+            return None, True
+        try:
+            target, _, _, found_at = await self._follow(paths.resolve_link(path, st.linkname))
+        except FileNotFoundError:
+            return None, False
+        except SymlinkLoop:
+            return None, True
+        return (found_at if target.is_directory() else None), True
 
-    async def _walk(self, path: str, recursive: bool, prefix: str = ""
-                    ) -> AsyncIterator[tuple[str, TrieNode | None, str]]:
-        """``(name, node, its path)`` under the folder ``path``; node None for a folder that is one by
-        having entries under it (non-recursive listings)."""
+    async def _walk(self, path: str, recursive: bool, follow: bool, *, shown: str | None = None,
+                    prefix: str = "", top: bool = True, mounts: bool = True, chain: tuple[str, ...] = ()
+                    ) -> AsyncIterator[_Listed]:
+        """What is under the folder ``path`` (as JS's stat iterator walks it), names prefixed with
+        ``prefix``, paths shown under ``shown`` (a link's path, when ``path`` is its target). A name
+        that is a folder only by having entries under it (non-recursive listings) comes with node None
+        and the path of the entry under it that was met. ``top``: ``path`` is what the caller asked
+        for (its own entry, if a symlink to a folder, lists that folder too, as in JS). ``mounts``:
+        enter mounts in recursive listings. ``chain``: the folders being listed on the way here (a
+        link back into one of them is listed, not entered)."""
+        shown = path if shown is None else shown
         drive, inner = await self._locate_folder(path)
         base = paths.trie_key(inner)
+        chain = (*chain, path)
         async for node in drive.trie.iterator(base, recursive=recursive):
-            node_path = "/" + node.key
-            rel = paths.relative(inner, node_path)
+            rel = paths.relative(inner, "/" + node.key)
             if not rel:
+                if top:  # the listed path's own entry: a symlink to a folder lists that folder (JS)
+                    target, _ = await self._folder_target(path, node)
+                    if target is not None and not _loops(target, path, chain[:-1]):
+                        async for sub in self._walk(target, recursive, follow, shown=shown, prefix=prefix,
+                                                    top=False, mounts=mounts, chain=chain):
+                            yield sub
                 continue
             parts = rel.split("/")
             if not all(_addressable(seg) for seg in (parts if recursive else parts[:1])):
                 continue
             name = prefix + (rel if recursive else parts[0])
-            if not recursive and len(parts) > 1:
-                yield name, None, node_path
+            at = _under(shown, rel)  # (for a folder's entry met below it, ``at`` names that entry)
+            if not recursive:
+                yield _Listed(name, None if len(parts) > 1 else node, at, drive)
                 continue
-            yield name, node, node_path
-            if recursive and node.flags == MOUNT_FLAG:
-                async for sub in self._walk(paths.join(path, rel), True, name + "/"):
-                    yield sub
+            real = _under(path, rel)
+            if node.flags == MOUNT_FLAG:
+                yield _Listed(name, node, at, drive)
+                if mounts:
+                    async for sub in self._walk(real, True, follow, shown=at, prefix=name + "/", top=False,
+                                                mounts=mounts, chain=chain):
+                        yield sub
+                continue
+            if follow:
+                target, exists = await self._folder_target(real, node)
+                if not exists:
+                    continue  # as JS: a link to nothing is left out of a link-following listing
+                yield _Listed(name, node, at, drive)
+                if target is not None and not _loops(target, real, chain):
+                    async for sub in self._walk(target, True, follow, shown=at, prefix=name + "/", top=False,
+                                                mounts=mounts, chain=chain):
+                        yield sub
+                continue
+            yield _Listed(name, node, at, drive)
+
+    # -- changes, sizes, local blocks ----------------------------------------------------------------
+
+    async def diff(self, other: int | Hyperdrive | None = None, prefix: str = "/"
+                   ) -> AsyncIterator[DriveChange]:
+        """The changes from version ``other`` (a version or a checkout; default the empty drive) to
+        this one, under ``prefix``, in the order of JS's ``createDiffStream``."""
+        version = other.version if isinstance(other, Hyperdrive) else (other or 0)
+        prefix = paths.normalize(prefix)
+        if prefix != "/" and await self._mount_record(prefix) is not None:
+            raise InvalidArgument(f"{prefix} is inside a mount: diff the mounted drive itself", prefix)
+        try:
+            async for d in self.trie.diff(version, paths.trie_key(prefix)):
+                yield await self._change(d.key, d.left, d.right)
+        except CorruptTrieError as e:
+            raise _damaged(e, (None, prefix)) from e
+
+    async def _change(self, key: str, left: TrieNode | None, right: TrieNode | None) -> DriveChange:
+        left_mount = left is not None and left.flags == MOUNT_FLAG
+        right_mount = right is not None and right.flags == MOUNT_FLAG
+        seq = left.seq if left is not None and not left_mount else None
+        previous = right.seq if right is not None and not right_mount else None
+        if left is None:
+            kind = "unmount" if right_mount else "del"
+            value: Stat | MountInfo | None = None
+        elif left_mount:
+            kind = "mount"
+            value = await self._mount_info_at(key, self.version)
+        else:
+            kind = "put"
+            value = Stat.decode(left.value or b"", "/" + key)
+        return DriveChange(kind, key, seq, previous, value)
+
+    async def _mount_info_at(self, key: str, version: int) -> MountInfo:
+        trie = self.trie if version == self.version else self.trie.checkout(version)
+        record = await trie.get(f"{MOUNT_PREFIX}/{key}", hidden=True)
+        if record is None:
+            raise CorruptEntry(f"the mount at /{key} has no mount record", "/" + key)
+        return _mount_info(record, "/" + key, "/" + key)
+
+    async def stats(self, path: str = "/", *, recursive: bool = True, follow_links: bool = False
+                    ) -> dict[str, FileStats]:
+        """Blocks, bytes and blocks stored here, per path, as JS's ``stats``: for a file, its own (one
+        item); for a folder, its own entry's and every entry's below it (``recursive=False``: of each
+        name directly under it, keyed, for a name that is a folder by entries under it, by the path of
+        the entry under it the listing met, as JS), each symlink followed to what it names (links to
+        nothing left out). The defaults are JS's ``stats(path)``; ``follow_links=True`` is JS's
+        ``{recursive: true}`` (links to folders entered), ``recursive=False`` its ``{recursive:
+        false}``. An entry without blocks counts none stored (JS counts every block of the feed for
+        one at offset 0)."""
+        path = paths.normalize(path)
+        st, drive, _ = await self._stat_located(path)
+        if st.is_file() or not st.is_directory():  # (a JS copy of a folder is both: a file, as in JS)
+            return {path: await drive._file_stats(st)}
+        out: dict[str, FileStats] = {}
+        walked = [path] + [item.path async for item in self._walk(path, recursive, follow_links)]
+        own = await self._locate(path)
+        for at in walked if own[2] is not None else walked[1:]:
+            try:
+                entry, entry_drive, _ = await self._stat_located(at)
+            except (FileNotFoundError, SymlinkLoop, InvalidArgument):
+                continue
+            out[at] = await entry_drive._file_stats(entry)
+        return out
+
+    async def _file_stats(self, st: Stat) -> FileStats:
+        if st.mount is not None and st.mount.hypercore:
+            feed = await self.store.get(st.mount.key)
+            return FileStats(feed.length, feed.byte_length, feed.downloaded(0, feed.length))
+        if not st.blocks:
+            return FileStats(st.blocks, st.size, 0)
+        content = await self.content_feed()
+        return FileStats(st.blocks, st.size, content.downloaded(st.offset, st.offset + st.blocks))
+
+    async def clear(self, path: str = "/", *, follow_links: bool = False) -> None:
+        """Drop the locally stored blocks of the file at ``path``, or of every file under the folder
+        ``path`` (not in mounts; through symlinks to folders with ``follow_links``, as JS's ``clear``).
+        Peers are told (Unhave); a later read fetches the blocks again from a peer that has them."""
+        st, drive, _ = await self._stat_located(path)
+        if not st.is_directory():
+            await drive._clear_file(st)
+            return
+        async for item in self._walk(paths.normalize(path), True, follow_links, mounts=False):
+            if item.node is None or item.node.flags == MOUNT_FLAG:
+                continue
+            try:
+                entry = Stat.decode(item.node.value or b"", item.path)
+            except CorruptEntry:
+                continue
+            await item.drive._clear_file(entry)
+
+    async def _clear_file(self, st: Stat) -> None:
+        if st.mount is not None or st.is_directory() or st.linkname or not st.blocks:
+            return
+        content = await self.content_feed()
+        await content.clear(st.offset, st.offset + st.blocks)
+
+    @contextlib.asynccontextmanager
+    async def mirror(self) -> AsyncIterator[None]:
+        """``async with drive.mirror():`` downloads every block of this drive and of every drive
+        mounted in it (their metadata and content feeds, mounts added later too), and keeps
+        downloading new blocks as they are written, until the block is left: JS's ``mirror()``, whose
+        returned function stops it."""
+        ranges: dict[Feed, Range] = {}
+
+        def want(feed: Feed | None) -> None:
+            if feed is not None and not feed.closed and feed not in ranges:
+                ranges[feed] = feed.downloads.want_range(0, None)
+
+        async def follow() -> None:
+            while True:
+                drives = [self]
+                if self.metadata.has(0) or self._content is not None:
+                    drives = list((await self.get_all_mounts()).values())
+                for d in drives:
+                    want(d.metadata)
+                    if d._content is None and d.metadata.has(0):
+                        await d.content_feed()
+                    want(d._content)
+                await _any_change([d.metadata for d in drives])
+
+        try:
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(follow)
+                try:
+                    yield
+                finally:
+                    nursery.cancel_scope.cancel()
+        finally:
+            for feed, r in ranges.items():
+                feed.downloads.unwant_range(r)
 
     # -- mounts ------------------------------------------------------------------------------------
 
@@ -802,10 +1134,12 @@ class Hyperdrive:
 
     # -- file descriptors --------------------------------------------------------------------------
 
-    async def _open_fd(self, path: str, flags: str | int = "r") -> int:
-        """A file descriptor (``r``, ``r+``, ``w``, ``w+``, ``wx``, ``a``, ``a+``, or ``os.O_*`` flags)."""
-        from hypernode.drive.fd import FileDescriptor
-
+    async def open_file(self, path: str, flags: str | int = "r") -> int:
+        """A file descriptor (``r``, ``r+``, ``w``, ``w+``, ``wx``, ``a``, ``a+``, or ``os.O_*`` flags)
+        (``drive.open(path, flags)`` is the same). It may be used from any task; see
+        :mod:`hypernode.drive.fd`."""
+        if self.closed:
+            raise HypernodeError("the drive is closed")
         desc = await FileDescriptor.open(self, path, flags)
         fd = self._next_fd
         self._next_fd += 2
@@ -813,8 +1147,6 @@ class Hyperdrive:
         return fd
 
     def _fd(self, fd: int) -> FileDescriptor:
-        from hypernode.drive.errors import BadFileDescriptor
-
         desc = self._fds.get(fd)
         if desc is None:
             raise BadFileDescriptor(f"bad file descriptor: {fd}")
@@ -832,9 +1164,21 @@ class Hyperdrive:
         await self._fd(fd).truncate(size)
 
     async def close_fd(self, fd: int) -> None:
+        """Close a descriptor: the file's new entry is put (a close that fails or is cancelled leaves
+        the file as it was; the descriptor is gone either way)."""
         desc = self._fd(fd)
         del self._fds[fd]
         await desc.close()
+
+
+class _Listed(NamedTuple):
+    """One item of a listing: its name (relative to the listed folder), its trie node (None for a
+    folder that is one by having entries under it), the path it is shown at, the drive holding it."""
+
+    name: str
+    node: TrieNode | None
+    path: str
+    drive: Hyperdrive
 
 
 def _damaged(e: CorruptTrieError, args: tuple[Any, ...]) -> CorruptEntry:
@@ -857,17 +1201,45 @@ def _trie_errors_as_eio(fn: Callable[..., Awaitable[Any]]) -> Callable[..., Awai
 
 
 for _name in ("content_feed", "update", "lstat", "stat", "access", "exists", "readlink", "read_file",
-              "write_file", "create", "mkdir", "symlink", "set_metadata", "remove_metadata", "truncate",
-              "unlink", "rmdir", "readdir", "mount", "unmount", "get_all_mounts", "create_tag",
-              "get_tagged_version", "get_all_tags", "delete_tag", "download", "_open_fd", "read", "write",
-              "ftruncate", "close_fd"):
+              "write_file", "begin_write", "create", "mkdir", "symlink", "copy", "set_metadata",
+              "remove_metadata", "truncate", "unlink", "rmdir", "readdir", "stats", "clear", "mount",
+              "unmount", "get_all_mounts", "create_tag", "get_tagged_version", "get_all_tags",
+              "delete_tag", "download", "destroy_storage", "open_file", "read", "write", "ftruncate",
+              "close_fd"):
     setattr(Hyperdrive, _name, _trie_errors_as_eio(getattr(Hyperdrive, _name)))
-Hyperdrive._open_drive = classmethod(_trie_errors_as_eio(Hyperdrive._open_drive.__func__))  # type: ignore
 
 
-async def _nothing() -> AsyncIterator[bytes]:
-    return
-    yield b""  # pragma: no cover
+async def _any_change(feeds: list[Feed]) -> None:
+    """Return when any of ``feeds`` appends or stores a block."""
+    async with trio.open_nursery() as nursery:
+
+        async def wake(feed: Feed) -> None:
+            await feed.wait_for_change()
+            nursery.cancel_scope.cancel()
+
+        for feed in feeds:
+            nursery.start_soon(wake, feed)
+
+
+def _loops(target: str, at: str, chain: tuple[str, ...]) -> bool:
+    """Would listing the folder ``target`` (reached through a link at ``at``) list a folder being
+    listed (``chain``) or the link itself again?"""
+    return len(chain) > MAX_SYMLINK_DEPTH or paths.is_inside(target, at) or \
+        any(paths.is_inside(target, folder) for folder in chain)
+
+
+def _mount_info(record: TrieNode, mount_path: str, path: str) -> MountInfo:
+    try:
+        info = _mount_schema.Mount.decode(record.value or b"")
+    except DecodeError as e:
+        raise CorruptEntry(f"the mount record of {mount_path} does not decode: {e}", path) from None
+    if len(info.key) != 32:
+        raise CorruptEntry(f"the mount record of {mount_path} has a bad key", path)
+    return MountInfo(info.key, info.localPath or "", info.version, info.remotePath, info.hash)
+
+
+def _under(folder: str, rel: str) -> str:
+    return ("" if folder == "/" else folder) + "/" + rel
 
 
 def _addressable(segment: str) -> bool:
@@ -950,7 +1322,10 @@ class ReadStream:
 
 
 class WriteStream:
-    """The bytes of a file as they are written (see :meth:`Hyperdrive.create_write_stream`)."""
+    """The bytes of a file as they are written (see :meth:`Hyperdrive.create_write_stream`): each write
+    appended as it comes (in blocks of at most 512 KiB, an empty write as an empty block, as JS's write
+    streams), the file's entry put when the ``async with`` block ends without error. No lock is held
+    between writes: other writes to the drive go on meanwhile."""
 
     def __init__(self, drive: Hyperdrive, path: str, opts: dict[str, Any]) -> None:
         self.drive = drive
@@ -958,45 +1333,29 @@ class WriteStream:
         self.opts = opts
         self.bytes_written = 0
         self.stat: Stat | None = None
-        self._target: Hyperdrive | None = None
-        self._inner = ""
-        self._content: Feed | None = None
-        self._offset = self._byte_offset = 0
-        self._lock_cm: Any = None
+        self._write: FileWrite | None = None
 
     async def __aenter__(self) -> WriteStream:
-        try:
-            drive, inner, _ = await self.drive._prepare_write(self.path)
-        except CorruptTrieError as e:
-            raise _damaged(e, (None, self.path)) from e
-        self._target, self._inner = drive, inner
-        self._content = await drive.content_feed()
-        await drive._content_lock.acquire()
-        self._offset, self._byte_offset = self._content.length, self._content.byte_length
+        self._write = await self.drive.begin_write(self.path, **self.opts)
         return self
 
     async def write(self, data: bytes | str) -> int:
-        if self._content is None:
+        if self._write is None:
             raise HypernodeError("use the write stream as `async with`")
         if isinstance(data, str):
             data = data.encode()
-        # every write is appended, an empty one as an empty block (as hypercore's write stream does)
-        await self._content.append([bytes(data[i:i + WRITE_BLOCK_SIZE])
-                                    for i in range(0, len(data), WRITE_BLOCK_SIZE)] or [b""])
+        await self._write.write(data)
         self.bytes_written += len(data)
         return len(data)
 
     async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                         tb: TracebackType | None) -> None:
-        assert self._target is not None and self._content is not None
-        try:
-            if exc is None:
-                with trio.CancelScope(shield=True):
-                    self.stat = self._target._new_file_stat(self._offset, self._byte_offset, self._content,
-                                                            **self.opts)
-                    await self._target._put_stat(self._inner, self.stat)
-        finally:
-            self._target._content_lock.release()
-
-
-
+        write, self._write = self._write, None
+        assert write is not None
+        if exc is None:
+            try:
+                self.stat = await write.commit()
+            except CorruptTrieError as e:
+                raise _damaged(e, (None, self.path)) from e
+        else:
+            write.discard()

@@ -11,12 +11,11 @@ from __future__ import annotations
 import stat as _stat
 import time
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, Self
 
 from hypernode.drive.errors import CorruptEntry
-from hypernode.protobuf import DecodeError, load_schema
-
-_schema = load_schema("hyperdrive.proto")
+from hypernode.messages import hyperdrive as _schema
+from hypernode.protobuf import DecodeError
 
 IFMT = _stat.S_IFMT(0o177777)
 IFREG, IFDIR, IFLNK = _stat.S_IFREG, _stat.S_IFDIR, _stat.S_IFLNK
@@ -39,6 +38,9 @@ def now_ms() -> int:
     return int(time.time() * 1000)
 
 
+_NOW = -1  # a time not given: the moment the Stat is made (one clock reading for both times)
+
+
 @dataclass
 class Stat:
     mode: int = 0
@@ -48,11 +50,19 @@ class Stat:
     blocks: int = 0
     offset: int = 0
     byte_offset: int = 0
-    mtime: int = field(default_factory=now_ms)
-    ctime: int = field(default_factory=now_ms)
+    mtime: int = _NOW
+    ctime: int = _NOW
     linkname: str | None = None
     mount: Mount | None = None
     metadata: dict[str, bytes] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.mtime == _NOW or self.ctime == _NOW:
+            t = now_ms()  # one reading: a new entry's ctime and mtime are equal, as JS's are
+            if self.mtime == _NOW:
+                self.mtime = t
+            if self.ctime == _NOW:
+                self.ctime = t
 
     # -- kinds ------------------------------------------------------------------------------------
 
@@ -83,7 +93,7 @@ class Stat:
     def is_symlink(self) -> bool:
         return self._check(IFLNK)
 
-    def copy(self, **changes: Any) -> Stat:
+    def copy(self, **changes: Any) -> Self:
         st = replace(self, **changes)
         if "metadata" not in changes:
             st.metadata = dict(self.metadata)

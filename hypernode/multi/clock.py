@@ -14,10 +14,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 
-from hypernode.protobuf import DecodeError, load_schema
+from hypernode.messages.hypernode_multi import VersionVector as _Vector
+from hypernode.protobuf import DecodeError
 
 CLOCK_KEY = "hypernode-clock"
-_Vector = load_schema("hypernode-multi.proto").VersionVector
 
 
 class VersionVector(Mapping[bytes, int]):

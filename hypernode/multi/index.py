@@ -122,8 +122,10 @@ class MergedIndex:
                 async for d in new.diff(old, tombstones.PREFIX, hidden=True):
                     path = tombstones.path_key(d.key)
                     if path is not None:
-                        tomb = Tombstone.decode(d.left.value) if d.left is not None else None
-                        self._set_tombstone(view, path, (tomb, d.left.seq) if tomb is not None else None)
+                        left = d.left
+                        tomb = Tombstone.decode(left.value) if left is not None else None
+                        found = (tomb, left.seq) if tomb is not None and left is not None else None
+                        self._set_tombstone(view, path, found)
             except Exception as e:
                 # the changes applied so far are re-applied (idempotently) by the next refresh
                 raise CorruptEntry(f"drive {view.key.hex()[:16]}: cannot index version {target}: {e}") from e
@@ -298,7 +300,7 @@ def _indexable_version(drive: Hyperdrive) -> int:
     head block is here (so that indexing does not wait on a peer that may never send it)."""
     version = drive.version
     feed = drive.metadata
-    if version <= 1 or drive._checkout_of is not None or feed.has(version - 1):
+    if version <= 1 or drive.is_checkout or feed.has(version - 1):
         return version
     for seq in range(version - 2, 0, -1):
         if feed.has(seq):

@@ -7,6 +7,10 @@ ctime and mtime, then the drive key). Writes go to the *writer*, the first writa
 path deleted from another drive is hidden by a tombstone in the writer (:mod:`hypernode.multi.tombstones`).
 Which drive holds what comes from the merged index (:mod:`hypernode.multi.index`), brought up to date at
 the start of every call, so a call costs about the same for 5 drives or 50.
+
+Drives JS wrote may hold entries under a file or a symlink (see :mod:`hypernode.drive.hyperdrive`):
+a path that some drive holds as written is read as written (symlinks above it are not followed for
+it), and ``readdir`` of a symlink lists its target's names (if a folder) and its own.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 import trio
 
 from hypernode.drive import paths
+from hypernode.drive.content import writing_size
 from hypernode.drive.errors import (
     DirectoryNotEmpty,
     FileNotFound,
@@ -31,6 +36,7 @@ from hypernode.drive.errors import (
     NotADirectory,
     PathAlreadyExists,
     PermissionDenied,
+    SymlinkLoop,
 )
 from hypernode.drive.stat import Stat, now_ms
 from hypernode.errors import HypernodeError
@@ -338,15 +344,16 @@ class MultiDrive:
     async def _winner(self, key: str, path: str, *, implicit: str = "drive") -> MultiStat | None:
         """The latest entry at ``key`` across drives (not following a final symlink), or None if no
         drive has it or a tombstone hides it. A folder that exists only because entries lie under it
-        gets the Stat its first holding drive gives (``implicit="drive"``) or a plain folder Stat
-        (``implicit="plain"``, as readdir gives one)."""
+        gets the Stat its first holding drive gives (``implicit="drive"``), a plain folder Stat
+        (``implicit="plain"``, as readdir gives one) or None (``implicit="none"``)."""
         if self._hidden(key):
             return None
         index = self._index
         redirected = index.redirected(key, include_self=False)
         if not redirected:
             cached = index.winners.get(key)
-            if cached is not None:
+            # (a folder without entries of its own is cached as its drive stats it, not plain)
+            if cached is not None and (implicit == "drive" or key in index.paths):
                 return cached
         candidates: list[MultiStat] = []
         for view, node in index.entries_at(key, redirected):
@@ -362,6 +369,8 @@ class MultiDrive:
             if not holders:
                 return None
             first = min(holders, key=lambda v: v.order)
+            if implicit == "none":
+                return None
             if implicit == "plain":
                 return _multi_stat(Stat.directory(), first.drive, None)
             st = await first.drive.lstat(path)
@@ -397,9 +406,13 @@ class MultiDrive:
         ``follow_last``): a link's target is looked up across every drive, not only in the link's."""
         if not self._index.symlinks:
             return path
+        start = path
         for _ in range(MAX_SYMLINK_DEPTH):
             parts = [p for p in path.split("/") if p]
-            for i in range(len(parts) - (0 if follow_last else 1)):
+            # a path that is there as it is (a drive JS wrote may hold entries under a symlink) is not
+            # redirected by the links above it: only its last component may still be followed
+            first = len(parts) - 1 if self._there(paths.trie_key(path)) else 0
+            for i in range(first, len(parts) - (0 if follow_last else 1)):
                 prefix = "/" + "/".join(parts[:i + 1])
                 st = await self._winner(paths.trie_key(prefix), prefix)
                 if st is not None and st.linkname:
@@ -408,7 +421,12 @@ class MultiDrive:
                     break
             else:
                 return path
-        raise InvalidArgument(f"too many levels of symbolic links: {path}", path)
+        raise SymlinkLoop(start)
+
+    def _there(self, key: str) -> bool:
+        """Does some drive hold an entry at ``key``, or entries under it?"""
+        index = self._index
+        return bool(key) and (key in index.paths or bool(index.folder_holders(key, set())))
 
     async def resolve_latest(self, path: str) -> Hyperdrive:
         """The drive holding the latest version of ``path`` (FileNotFound if none does)."""
@@ -447,7 +465,7 @@ class MultiDrive:
     async def read_file(self, path: str, encoding: str | None = None) -> Any:
         """The bytes of the latest version of ``path`` (``str`` with an ``encoding``)."""
         st, path = await self._resolve(path)
-        if st.is_directory():
+        if st.is_directory() and not st.is_file():  # (a JS copy of a folder is both: read as JS does)
             raise IsADirectory(path)
         assert st.drive is not None
         data = _stored_bytes(st, path)
@@ -470,27 +488,29 @@ class MultiDrive:
     async def readdir(self, path: str = "/", *, stats: bool = False) -> list[Any]:
         """The names in a folder across every drive (without those tombstones hide), in the order a
         single drive lists them. ``stats=True``: :class:`DirEntry` items (name, the winning Stat, its
-        drive)."""
+        drive). A symlink to a folder lists that folder's names, and, where a drive JS wrote holds
+        entries under the link itself, those too (as hyperdrive's readdir)."""
         path = paths.normalize(path)
         await self._refresh()
-        path = await self._realpath(path, follow_last=True)
+        literal = path
+        if self._index.symlinks:
+            literal = await self._realpath(path, follow_last=False)
+            path = await self._realpath(path, follow_last=True)
         key = paths.trie_key(path)
-        index = self._index
         if key and self._hidden(key):
             raise FileNotFound(path)
-        redirected = index.redirected(key, include_self=True)
-        names = index.listings.get(key) if not redirected else None
-        if names is None:
-            found = {n for n, _ in index.names(key, redirected)}
-            for view in sorted(redirected, key=lambda v: v.order):
-                try:
-                    found.update(await view.drive.readdir(path))
-                except (FileNotFoundError, NotADirectoryError):
-                    pass
-            prefix = key + "/" if key else ""
-            names = sorted((n for n in found if not index.hidden(prefix + n)), key=listing_order)
-            if not redirected:
-                index.listings[key] = names
+        folders = [path]
+        if literal != path:  # a symlink: its target's names if it is a folder, and its own
+            target = await self._winner(key, path)
+            folders = [path, literal] if target is not None and target.is_directory() else [literal]
+        if len(folders) == 1:
+            cached = self._index.listings.get(key) if folders[0] == path and not self._index.special else None
+            names = list(cached if cached is not None else await self._names(folders[0]))
+        else:
+            found: set[str] = set()
+            for folder in folders:
+                found.update(await self._names(folder))
+            names = sorted(found, key=listing_order)
         if not names:
             st = await self._winner(key, path) if key else None
             if key and st is None:
@@ -498,14 +518,46 @@ class MultiDrive:
             if st is not None and not st.is_directory() and not st.linkname:
                 raise NotADirectory(path)
         if not stats:
-            return list(names)
+            return names
         out = []
-        for name in names:
-            child = f"{key}/{name}" if key else name
-            st = await self._winner(child, paths.join(path, name), implicit="plain")
-            if st is not None:
-                out.append(DirEntry(name, st.copy()))
+        if len(folders) == 1:
+            only = folders[0]
+            prefix = only[1:] + "/" if only != "/" else ""
+            for name in names:
+                st = await self._winner(prefix + name, paths.join(only, name), implicit="plain")
+                if st is not None:
+                    out.append(DirEntry(name, st.copy()))
+            return out
+        for name in names:  # the entry under the link itself first (the path as written), then the
+            # target's, then a plain folder Stat for a name that is a folder by entries under it
+            for folder, implicit in [(f, m) for m in ("none", "plain") for f in reversed(folders)]:
+                child = paths.join(folder, name)
+                st = await self._winner(paths.trie_key(child), child, implicit=implicit)
+                if st is not None:
+                    out.append(DirEntry(name, st.copy()))
+                    break
         return out
+
+    async def _names(self, path: str) -> list[str]:
+        """The names directly under ``path`` (no symlink followed) across drives, tombstones applied."""
+        key = paths.trie_key(path)
+        index = self._index
+        if key and self._hidden(key):
+            return []
+        redirected = index.redirected(key, include_self=True)
+        names = index.listings.get(key) if not redirected else None
+        if names is None:
+            found = {n for n, _ in index.names(key, redirected)}
+            for view in sorted(redirected, key=lambda v: v.order):
+                try:
+                    found.update(await view.drive.readdir(path))
+                except (FileNotFoundError, NotADirectoryError, SymlinkLoop):
+                    pass
+            prefix = key + "/" if key else ""
+            names = sorted((n for n in found if not index.hidden(prefix + n)), key=listing_order)
+            if not redirected:
+                index.listings[key] = names
+        return names
 
     # -- writing -----------------------------------------------------------------------------------
 
@@ -940,10 +992,10 @@ def _stored_bytes(st: MultiStat, path: str) -> bytes | None:
     drive = st.drive
     if st.seq is None or drive is None or st.mount is not None or st.linkname or drive.closed:
         return None
-    if drive.writing_sizes and path in drive.writing_sizes:
-        return None
-    content = drive._content  # set once the drive's header was read; None: the drive finds it
+    content = drive.content  # set once the drive's header was read; None: the drive finds it
     if content is None or content.closed:
+        return None
+    if writing_size(content, paths.trie_key(path)) is not None:
         return None
     start, end = st.offset, st.offset + st.blocks
     if end > content.length or content.downloaded(start, end) != st.blocks:

@@ -14,10 +14,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from hypernode.protobuf import DecodeError, load_schema
+from hypernode.messages.multi_hyperdrive import Tombstone as _Tombstone
+from hypernode.protobuf import DecodeError
 
 PREFIX = ".tombstones"
-_Tombstone = load_schema("multi-hyperdrive.proto").Tombstone
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,8 @@ What it does, as hypercore 9's ``lib/replicate.js`` does:
   remote has, with the digest of the tree nodes it already has, keeping at most ``max_requests`` in
   flight;
 - it answers each ``Request`` with a ``Data`` message carrying the block and only the tree nodes the
-  remote lacks, plus the signature when the remote needs one.
+  remote lacks, plus the signature when the remote needs one;
+- when the feed clears blocks (:meth:`Feed.clear`), it tells the remote with an ``Unhave``.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 from hypernode import rle
 from hypernode.bitfield import TreeIndex
 from hypernode.errors import CorruptStorageError, HypernodeError
+from hypernode.messages import hypercore_protocol as hp
 from hypernode.storage import Node
 
 if TYPE_CHECKING:
@@ -213,7 +215,7 @@ class FeedPeer:
     # -- messages from the remote ------------------------------------------------------------------
 
     def on_message(self, msg: Any) -> None:
-        handler = self._handlers.get(type(msg).__name__)
+        handler = self._handlers.get(type(msg))
         if handler is not None:
             handler(self, msg)
 
@@ -363,9 +365,9 @@ class FeedPeer:
         if self.auto_update:
             self.update()
 
-    _handlers: dict[str, Callable[[FeedPeer, Any], None]] = {
-        "Status": _on_status, "Have": _on_have, "Unhave": _on_unhave, "Want": _on_want,
-        "Unwant": _on_unwant, "Request": _on_request, "Cancel": _on_cancel, "Data": _on_data,
+    _handlers: dict[type, Callable[[FeedPeer, Any], None]] = {
+        hp.Status: _on_status, hp.Have: _on_have, hp.Unhave: _on_unhave, hp.Want: _on_want,
+        hp.Unwant: _on_unwant, hp.Request: _on_request, hp.Cancel: _on_cancel, hp.Data: _on_data,
     }
 
     # -- our side ----------------------------------------------------------------------------------
@@ -377,6 +379,12 @@ class FeedPeer:
                 self._send(self.m.Have(start=start))
             else:
                 self._send(self.m.Have(start=start, length=length))
+
+    def unannounce(self, start: int, length: int) -> None:
+        """Tell the remote we no longer have blocks ``[start, start + length)`` (our feed cleared
+        them), as hypercore 9 does: an Unhave, if it subscribed to our Haves."""
+        if self.remote_want and not self.closed:
+            self._send(self.m.Unhave(start=start, length=length))
 
     def send_wants(self) -> None:
         """Subscribe to the regions our downloads need (always region 0, as JS does)."""

@@ -129,7 +129,7 @@ class ReplicationSession:
         elif isinstance(ev, MessageReceived):
             peer = self.peers.get(ev.channel.discovery_key)
             if peer is not None:
-                if type(ev.message).__name__ == "Options":
+                if type(ev.message) is messages.Options:
                     return
                 peer.on_message(ev.message)
         elif isinstance(ev, ExtensionReceived):

@@ -19,9 +19,9 @@ from collections.abc import Callable
 from nacl.bindings import crypto_shorthash_siphash24
 
 from hypernode.errors import HypernodeError
-from hypernode.protobuf import DecodeError, decode_varint, encode_varint, load_schema
+from hypernode.messages import hypertrie as _schema
+from hypernode.varint import DecodeError, decode_varint, encode_varint
 
-_schema = load_schema("hypertrie.proto")
 NodeMessage = _schema.Node
 Header = _schema.Header
 

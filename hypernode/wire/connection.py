@@ -23,14 +23,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from hypernode import crypto
-from hypernode.protobuf import DecodeError, decode_varint, encode_varint, load_schema
+from hypernode.messages import hypercore_protocol as messages
+from hypernode.protobuf import Message
+from hypernode.varint import DecodeError, decode_varint, encode_varint
 from hypernode.wire.cipher import XSalsa20Stream
 from hypernode.wire.extensions import Extensions
 from hypernode.wire.frames import EXTENSION_TYPE, MAX_FRAME, FrameDecoder, ProtocolError, varint
 from hypernode.wire.noise import Handshake, KeyPair
 
-messages = load_schema("hypercore-protocol.proto")
-MESSAGE_TYPES: list[type] = [messages.Open, messages.Options, messages.Status, messages.Have,
+MESSAGE_TYPES: list[type[Message]] = [messages.Open, messages.Options, messages.Status, messages.Have,
                              messages.Unhave, messages.Want, messages.Unwant, messages.Request,
                              messages.Cancel, messages.Data, messages.Close]
 TYPE_IDS: dict[type, int] = {cls: i for i, cls in enumerate(MESSAGE_TYPES)}
@@ -132,8 +133,8 @@ class Connection:
         self.nonce = os.urandom(24)
         self._handshake: Handshake | None = Handshake(initiator, self.key_pair, self.nonce)
         self._frames = FrameDecoder(max_frame)
-        self._out: list[bytes] = []  # handshake bytes, sent as they are
-        self._plain: list[bytes] = []  # frames, encrypted together when taken by data_to_send
+        self._out: list[bytes | memoryview] = []  # handshake bytes, sent as they are
+        self._plain: list[bytes | bytearray] = []  # frames, encrypted together when taken by data_to_send
         self._out_size = 0
         self._pending: list[tuple[int, int, Any]] = []  # frames queued until the handshake is done
         self._tx: XSalsa20Stream | None = None
@@ -197,7 +198,7 @@ class Connection:
         self._out.append(data)
         self._out_size += len(data)
 
-    def receive_data(self, data: bytes) -> list[Event]:
+    def receive_data(self, data: bytes | bytearray) -> list[Event]:
         """Process bytes from the remote. Raises :class:`ProtocolError` when the remote breaks the
         protocol; the connection is then unusable and should be closed."""
         if self.closed:
@@ -254,7 +255,7 @@ class Connection:
             body: bytes | bytearray = message
         else:
             body = bytearray()
-            message._encode_into(body)
+            message.encode_into(body)
         header = varint((channel_id << 4) | type_)
         prefix = varint(len(header) + len(body)) + header
         self._plain.append(prefix)
@@ -386,24 +387,24 @@ class Connection:
         except DecodeError as e:
             raise ProtocolError(f"malformed {MESSAGE_TYPES[type_].__name__} message: {e}") from None
 
-        if type_ == OPEN:
+        if isinstance(message, messages.Open):
             self._on_open(channel_id, message, events)
             return
-        if type_ == CLOSE:
+        if isinstance(message, messages.Close):
             self._on_close(channel_id, message, events)
             return
         ch = self._remote.get(channel_id)
         if ch is None:
-            if type_ == OPTIONS and channel_id == 0:
+            if isinstance(message, messages.Options) and channel_id == 0:
                 self.remote_extensions = list(message.extensions)
                 events.append(StreamOptions(list(message.extensions)))
             return  # a message for a channel that is not open: ignored, as JS does
-        if type_ == OPTIONS:
+        if isinstance(message, messages.Options):
             ch.remote_extensions = list(message.extensions)
             ch.remote_ack = bool(message.ack)
         events.append(MessageReceived(ch, message))
 
-    def _on_open(self, channel_id: int, message: Any, events: list[Event]) -> None:
+    def _on_open(self, channel_id: int, message: messages.Open, events: list[Event]) -> None:
         dk = message.discoveryKey
         if len(dk) != 32:
             raise ProtocolError("Open with a discovery key that is not 32 bytes")
@@ -428,7 +429,7 @@ class Connection:
             raise ProtocolError("invalid remote channel capability")
         events.append(ChannelOpened(ch))
 
-    def _on_close(self, channel_id: int, message: Any, events: list[Event]) -> None:
+    def _on_close(self, channel_id: int, message: messages.Close, events: list[Event]) -> None:
         ch = self._remote.get(channel_id)
         if ch is not None:
             del self._remote[channel_id]

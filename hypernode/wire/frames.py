@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from hypernode.errors import HypernodeError
-from hypernode.protobuf import DecodeError, encode_varint, read_varint_partial
+from hypernode.varint import DecodeError, encode_varint, read_varint_partial
 
 MAX_FRAME = 8 * 1024 * 1024
 EXTENSION_TYPE = 15

@@ -13,8 +13,9 @@ from dataclasses import dataclass
 
 from noise.connection import Keypair, NoiseConnection
 
-from hypernode.protobuf import DecodeError, load_schema, read_varint_partial
-from hypernode.protobuf import encode_varint as _varint
+from hypernode.messages.hypercore_protocol import NoisePayload
+from hypernode.varint import DecodeError, read_varint_partial
+from hypernode.varint import encode_varint as _varint
 from hypernode.wire.frames import ProtocolError
 
 PROTOCOL_NAME = b"Noise_XX_25519_ChaChaPoly_BLAKE2b"
@@ -62,7 +63,7 @@ class Handshake:
         self.initiator = initiator
         self.key_pair = key_pair
         self.nonce = nonce
-        self._payload = load_schema("hypercore-protocol.proto").NoisePayload(nonce=nonce).encode()
+        self._payload = NoisePayload(nonce=nonce).encode()
         self._noise = NoiseConnection.from_name(PROTOCOL_NAME)
         if initiator:
             self._noise.set_as_initiator()
@@ -89,7 +90,7 @@ class Handshake:
         self._maybe_finish()
         return out
 
-    def receive(self, data: bytes) -> bytes:
+    def receive(self, data: bytes | bytearray) -> bytes:
         if self.result is not None:
             raise HandshakeError("handshake already complete")
         self._buf += data
@@ -128,7 +129,7 @@ class Handshake:
         if self._remote_payload is None:
             raise HandshakeError("the remote did not include a handshake payload")
         try:
-            nonce = load_schema("hypercore-protocol.proto").NoisePayload.decode(self._remote_payload).nonce
+            nonce = NoisePayload.decode(self._remote_payload).nonce
         except DecodeError:
             raise HandshakeError("could not parse the remote's handshake payload") from None
         if len(nonce) != 24:

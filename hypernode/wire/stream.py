@@ -11,6 +11,7 @@ than ``timeout`` (keep-alives count), or does not read what we send for that lon
 
 from __future__ import annotations
 
+import contextlib
 import math
 from collections.abc import AsyncIterator, Callable
 from types import TracebackType
@@ -50,7 +51,7 @@ class ProtocolStream:
         self.error: BaseException | None = None
         self.closed = False
         self._nursery: trio.Nursery | None = None
-        self._nursery_cm: Any = None
+        self._nursery_cm: contextlib.AbstractAsyncContextManager[trio.Nursery] | None = None
         self._wake_writer = trio.Event()
         self._drained = trio.Event()
         self._handshake_done = trio.Event()

@@ -14,7 +14,7 @@
 //       op = {op:'mkdir', path} | {op:'writeFile', path, text|hex} | {op:'symlink', target, path} |
 //            {op:'unlink', path} | {op:'rmdir', path} | {op:'create', path} |
 //            {op:'setMetadata', path, name, hex} |
-//            {op:'mount', path, mountKey}
+//            {op:'mount', path, mountKey} | {op:'unmount', path} | {op:'copy', from, to}
 //   {cmd:'report', key}                       -> {event:'report', report}  (REPORT SCHEMA below)
 //   {cmd:'listen'}                            -> {event:'listening', port}
 //   {cmd:'connect', port}                     -> {event:'connected'}
@@ -30,6 +30,22 @@
 //                                               'echo:' + msg (utf-8 / binary)  (drive.registerExtension,
 //                                               i.e. on the metadata feed's channels)
 //   {cmd:'ext-send', key, name, msg|hex}     -> {event:'ext-sent'} (broadcast to the drive's peers)
+//   {cmd:'diff', key, other?, prefix?}        -> {event:'diff', changes: [{type, name, seq, previous, value}]}
+//                                               (createDiffStream(other, prefix), in its order; seq and
+//                                               previous.seq null where JS leaves them undefined; value:
+//                                               STAT (as in REPORT) for put, {key, localPath, version,
+//                                               remotePath} for mount, null otherwise)
+//   {cmd:'stats', key, path, opts?}           -> {event:'stats', stats}  ({file: FILESTATS} or {folder:
+//                                               {path: FILESTATS}}, FILESTATS = {blocks, size,
+//                                               downloadedBlocks})
+//   {cmd:'read', key, path}                   -> {event:'read', sha256}  (readFile, fetching what is missing)
+//   {cmd:'clear', key, path}                  -> {event:'cleared'}
+//   {cmd:'feeds', key}                        -> {event:'feeds', feeds: [{mount, role, key, length,
+//                                               downloaded, remote}]} for the metadata and content feeds
+//                                               of the drive and its mounts (getAllMounts); remote: blocks
+//                                               of [0, length) some peer says it has (its remoteBitfield)
+//   {cmd:'mirror', key}                       -> {event:'mirroring'}  (drive.mirror())
+//   {cmd:'destroy', key}                      -> {event:'destroyed'}  (drive.destroyStorage())
 //   {cmd:'exit'}
 // Failures answer {event:'error', cmd, message}; the process keeps running.
 //
@@ -174,6 +190,8 @@ async function runOps (drive, ops) {
       else if (o.op === 'create') await p((cb) => drive.create(o.path, cb))
       else if (o.op === 'setMetadata') await p((cb) => drive.setMetadata(o.path, o.name, Buffer.from(o.hex, 'hex'), cb))
       else if (o.op === 'mount') await p((cb) => drive.mount(o.path, Buffer.from(o.mountKey, 'hex'), cb))
+      else if (o.op === 'unmount') await p((cb) => drive.unmount(o.path, cb))
+      else if (o.op === 'copy') await p((cb) => drive.copy(o.from, o.to, cb))
       else throw new Error('unknown op ' + o.op)
       errors.push(null)
     } catch (err) {
@@ -181,6 +199,67 @@ async function runOps (drive, ops) {
     }
   }
   return errors
+}
+
+function statEntry (st) {
+  const metadata = {}
+  for (const name of Object.keys(st.metadata || {}).sort()) metadata[name] = hex(st.metadata[name])
+  return {
+    mode: st.mode,
+    uid: st.uid,
+    gid: st.gid,
+    size: st.size,
+    blocks: st.blocks,
+    offset: st.offset,
+    byteOffset: st.byteOffset,
+    mtime: st.mtime.getTime(),
+    ctime: st.ctime.getTime(),
+    linkname: st.linkname || null,
+    mount: st.mount ? { key: hex(st.mount.key), version: st.mount.version || 0 } : null,
+    metadata
+  }
+}
+
+async function diffOf (drive, other, prefix) {
+  const changes = []
+  const stream = drive.createDiffStream(other, prefix || '/')
+  for await (const c of stream) {
+    let value = null
+    if (c.type === 'put') value = statEntry(c.value)
+    else if (c.type === 'mount') {
+      value = { key: hex(c.value.key), localPath: c.value.localPath, version: c.value.version || null,
+        remotePath: c.value.remotePath || null }
+    }
+    changes.push({ type: c.type, name: c.name, seq: c.seq === undefined ? null : c.seq,
+      previous: c.previous ? (c.previous.seq === undefined ? null : c.previous.seq) : null, value })
+  }
+  return changes
+}
+
+async function statsOf (drive, path, opts) {
+  const fileStats = (s) => ({ blocks: s.blocks, size: s.size, downloadedBlocks: s.downloadedBlocks })
+  const s = await p((cb) => opts ? drive.stats(path, opts, cb) : drive.stats(path, cb))
+  if (!(s instanceof Map)) return { file: fileStats(s) }
+  const folder = {}
+  for (const [k, v] of s) folder[k] = fileStats(v)
+  return { folder }
+}
+
+async function feedsOf (drive) {
+  const out = []
+  const mounts = await p((cb) => drive.getAllMounts({ content: true }, cb))
+  for (const [mount, { metadata, content }] of mounts) {
+    for (const [role, feed] of [['metadata', metadata], ['content', content]]) {
+      if (!feed) continue
+      let remote = 0
+      for (let i = 0; i < feed.length; i++) {
+        if (feed.peers.some((peer) => peer.remoteBitfield && peer.remoteBitfield.get(i))) remote++
+      }
+      out.push({ mount, role, key: hex(feed.key), length: feed.length,
+        downloaded: feed.downloaded(0, feed.length), remote })
+    }
+  }
+  return out
 }
 
 async function report (drive) {
@@ -348,6 +427,25 @@ async function handle (c) {
     if (!ext) throw new Error('unknown extension ' + c.name)
     ext.broadcast(c.hex !== undefined ? Buffer.from(c.hex, 'hex') : c.msg)
     out({ event: 'ext-sent' })
+  } else if (c.cmd === 'diff') {
+    out({ event: 'diff', changes: await diffOf(driveOf(c.key), c.other, c.prefix) })
+  } else if (c.cmd === 'stats') {
+    out({ event: 'stats', stats: await statsOf(driveOf(c.key), c.path, c.opts) })
+  } else if (c.cmd === 'read') {
+    out({ event: 'read', sha256: sha256(await p((cb) => driveOf(c.key).readFile(c.path, cb))) })
+  } else if (c.cmd === 'clear') {
+    await p((cb) => driveOf(c.key).clear(c.path, cb))
+    out({ event: 'cleared' })
+  } else if (c.cmd === 'feeds') {
+    out({ event: 'feeds', feeds: await feedsOf(driveOf(c.key)) })
+  } else if (c.cmd === 'mirror') {
+    driveOf(c.key).mirror()
+    out({ event: 'mirroring' })
+  } else if (c.cmd === 'destroy') {
+    const drive = driveOf(c.key)
+    await p((cb) => drive.destroyStorage(cb))
+    drives.delete(c.key)
+    out({ event: 'destroyed' })
   } else if (c.cmd === 'exit') {
     for (const s of sockets) s.destroy()
     await store.close()
