@@ -294,7 +294,8 @@ class _ProgressBar:
 
 
 def _progress_reporter(tty: bool) -> _ProgressBar:
-    return _ProgressBar(tty)
+    report = _ProgressBar(tty)
+    return report
 
 
 def _deadline(args: argparse.Namespace) -> Any:
