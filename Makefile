@@ -33,6 +33,7 @@ bench: $(VENV_STAMP) $(NODE_STAMP)
 	$(PY) interop/bench/drive_bench.py
 	$(PY) interop/bench/multi_bench.py
 	$(PY) interop/bench/load_bench.py
+	$(PY) interop/bench/clone_bench.py
 
 lint: $(VENV_STAMP)
 	.venv/bin/ruff check hypernode tests interop conftest.py protocol

@@ -63,6 +63,11 @@ _EXPORTS = {
     "CorruptEntry": "hypernode.drive.errors",
     "ContentNotAvailable": "hypernode.drive.errors",
     "SymlinkLoop": "hypernode.drive.errors",
+    # sharing and cloning folders
+    "FolderUnavailable": "hypernode.folder",
+    "CloneRefused": "hypernode.folder",
+    "ExportIncomplete": "hypernode.folder",
+    "Stalled": "hypernode.folder",
 }
 
 __all__ = [
@@ -71,7 +76,8 @@ __all__ = [
     "BlockNotAvailableError", "RLEError", "ProtocolError", "FrameError", "HandshakeError", "ConnectionClosed",
     "ReplicationError", "CorruptTrieError", "MDNSError", "DriveError", "FileNotFound", "PathAlreadyExists",
     "NotADirectory", "IsADirectory", "DirectoryNotEmpty", "PermissionDenied", "BadFileDescriptor",
-    "InvalidArgument", "CorruptEntry", "ContentNotAvailable", "SymlinkLoop",
+    "InvalidArgument", "CorruptEntry", "ContentNotAvailable", "SymlinkLoop", "FolderUnavailable",
+    "CloneRefused", "ExportIncomplete", "Stalled",
 ]
 
 if TYPE_CHECKING:
@@ -102,6 +108,7 @@ if TYPE_CHECKING:
         VerificationError,
     )
     from hypernode.feed import Feed, Proof
+    from hypernode.folder import CloneRefused, ExportIncomplete, FolderUnavailable, Stalled
     from hypernode.multi import MultiDrive
     from hypernode.node import Node
     from hypernode.replication.peer import ReplicationError

@@ -1,9 +1,10 @@
 """The ``hypernode`` command: a thin layer over :class:`hypernode.node.Node`.
 
     hypernode [--store DIR] create
-    hypernode [--store DIR] share FOLDER [--key KEY] [--port P] [--peer HOST:PORT ...]
+    hypernode [--store DIR] share FOLDER [--key KEY] [--allow-empty] [--port P] [--peer HOST:PORT ...]
     hypernode [--store DIR] serve [--port P] [--peer HOST:PORT ...]
-    hypernode [--store DIR] clone KEY FOLDER [--peer HOST:PORT ...] [--live]
+    hypernode [--store DIR] clone KEY FOLDER [--peer HOST:PORT ...] [--live] [--force] [--history]
+                                  [--skip-conflicts]
     hypernode dht [--port P] [--host H] [--bootstrap HOST:PORT|none ...]
     hypernode [--store DIR] ls|cat|stat KEY[,KEY...] PATH [--peer HOST:PORT ...]
     hypernode [--store DIR] ext listen KEY NAME [--peer ...] [--port P]
@@ -38,9 +39,20 @@ import trio
 
 from hypernode.drive import Hyperdrive, Stat
 from hypernode.errors import HypernodeError
-from hypernode.folder import Progress, SyncReport, export_drive, import_folder, watch_folder
+from hypernode.folder import (
+    ExportIncomplete,
+    Progress,
+    SyncReport,
+    download_history,
+    export_drive,
+    few,
+    import_folder,
+    prepare_clone_folder,
+    watch_folder,
+    watchdog,
+)
 from hypernode.multi import MultiDrive
-from hypernode.node import Node, parse_key, parse_peer
+from hypernode.node import Node, parse_key, parse_peer, remember_shared_folder, shared_folder_key
 
 DEFAULT_STORE = Path.home() / ".hypernode"
 
@@ -88,20 +100,50 @@ async def cmd_share(args: argparse.Namespace) -> None:
     if not folder.is_dir():
         raise UsageError(f"not a folder: {folder}")
     async with Node(args.store, host=args.host, port=args.port, peers=args.peer, **_discovery(args)) as node:
+        remembered = shared_folder_key(node.directory, folder)
         if args.key:
             drive = await node.open_drive(parse_key(args.key))
             if not drive.writable:
                 raise UsageError(f"drive {drive.key.hex()} is not writable from this store")
+        elif remembered is not None:
+            drive = await node.open_drive(remembered)
+            if not drive.writable:
+                raise UsageError(f"drive {drive.key.hex()}, which shared {folder} before, is not "
+                                 "writable from this store (give --key with a drive of this store)")
         else:
             drive = await node.create_drive()
-        out(f"sharing {folder} as {drive.key.hex()}")
+        remember_shared_folder(node.directory, folder, drive.key)
+        again = " (the drive that shared it before)" if drive.key == remembered and not args.key else ""
+        out(f"sharing {folder} as {drive.key.hex()}{again}")
         out(f"listening on {node.host}:{node.port}")
+        told: dict[str, str] = {}
 
         def changed(report: SyncReport) -> None:
-            out(f"synced: {len(report.written)} written, {len(report.removed)} removed, "
-                f"{len(report.folders)} folders (version {drive.version})")
+            if report:
+                out(f"synced: {len(report.written)} written, {len(report.removed)} removed, "
+                    f"{len(report.folders)} folders (version {drive.version})")
+            scanned = report.scan
+            unreadable = [f"{p} ({why})" for p, why in scanned.unreadable.items()]
+            notes = {
+                "outside": scanned.outside and f"not shared: {len(scanned.outside)} symlink(s) pointing "
+                                               f"outside the folder ({few(scanned.outside)})",
+                "unreadable": unreadable and f"could not read {len(unreadable)} entries (their drive "
+                                             f"entries are left as they were): {few(unreadable)}",
+            }
+            for name, note in notes.items():
+                if note and told.get(name) != note:
+                    print(f"hypernode: {note}", file=sys.stderr, flush=True)
+                told[name] = note or ""
 
-        await watch_folder(drive, folder, interval=args.interval, on_change=changed)
+        def problem(message: str | None) -> None:
+            if message is None:
+                out(f"{folder} is back: publishing its changes again")
+            else:
+                print(f"hypernode: {message}; serving version {drive.version} until it is back",
+                      file=sys.stderr, flush=True)
+
+        await watch_folder(drive, folder, interval=args.interval, on_change=changed, on_problem=problem,
+                           allow_empty=args.allow_empty)
 
 
 async def cmd_serve(args: argparse.Namespace) -> None:
@@ -114,30 +156,96 @@ async def cmd_serve(args: argparse.Namespace) -> None:
 
 async def cmd_clone(args: argparse.Namespace) -> None:
     key = parse_key(args.key)
-    folder = Path(args.folder)
-    async with Node(args.store, port=None, peers=args.peer, **_discovery(args)) as node:
+    target = prepare_clone_folder(Path(args.folder), key, force=args.force)  # before anything is touched
+    folder, manifest = target.manifest.folder, target.manifest
+    async with Node(args.store, port=None, peers=args.peer, sparse=not args.history,
+                    **_discovery(args)) as node:
         drive = await node.open_drive(key)
         if args.peer or node.discovery is not None:
             await node.sync_feed(drive.metadata, timeout=args.timeout)
         if drive.version <= 1 and not drive.metadata.has(0):
             raise UsageError(f"drive {key.hex()} has no data here and no peer sent any")
         await drive.content_feed(timeout=args.timeout)
-        reporter = _progress_reporter(sys.stdout.isatty())
-        with trio.fail_after(args.timeout) if args.timeout else contextlib.nullcontext():
-            progress = await export_drive(drive, folder, on_progress=reporter)
-        reporter(progress, final=True)
-        out(f"cloned {drive.key.hex()} version {drive.version}: {progress.files_done} files, "
+        if target.resumed:
+            out(f"continuing the clone of {key.hex()} in {folder}")
+        elif target.before:
+            out(f"kept {len(target.before)} entries that were in {folder} before the clone "
+                f"({few(target.before)}): it never deletes what it did not write")
+        bar = _progress_reporter(sys.stdout.isatty())
+        progress = Progress()
+        version = drive.version
+        incomplete: ExportIncomplete | None = None
+        try:
+            with watchdog(args.timeout, f"from the peers of {key.hex()[:8]}") as kick:
+                try:
+                    await export_drive(drive.checkout(version), folder, force=args.force,
+                                       skip_conflicts=args.skip_conflicts, manifest=manifest,
+                                       progress=progress, on_progress=bar, on_data=kick)
+                except ExportIncomplete as e:
+                    incomplete = e
+                if args.history:
+                    await download_history(drive, kick)
+            bar(progress, final=True)
+        except trio.Cancelled:
+            with contextlib.suppress(OSError):  # (a closed stdout must not hide the cancellation)
+                bar.end()
+                out(f"interrupted after {progress.files_done}/{progress.files_total} files: "
+                    "the same command resumes the clone")
+            raise
+        finally:
+            with contextlib.suppress(OSError):
+                bar.end()
+        out(f"cloned {drive.key.hex()} version {version}: {progress.files_done} files, "
             f"{progress.bytes_done} bytes into {folder}")
+        _tell_export(progress, args)
+        if incomplete is not None:
+            raise HypernodeError(_unplaced_message(incomplete))
         if args.live:
-            version = progress_version = drive.version
+            told = {(u.path, u.why) for u in progress.unplaced}
             while True:
                 if drive.version == version:
                     await drive.update()
                 version = drive.version
-                if version != progress_version:
-                    p = await export_drive(drive.checkout(version), folder, delete_extra=True)
-                    progress_version = version
-                    out(f"updated to version {version}: {p.files_done} files")
+                p = Progress()
+                error: ExportIncomplete | None = None
+                try:
+                    await export_drive(drive.checkout(version), folder, force=args.force,
+                                       skip_conflicts=args.skip_conflicts, manifest=manifest, progress=p)
+                except ExportIncomplete as e:
+                    error = e
+                out(f"updated to version {version}: {len(p.written)} written, {len(p.removed)} removed")
+                now = {(u.path, u.why) for u in p.unplaced}
+                _tell_export(p, args, listed=now != told)  # a list is printed again only if it changed
+                if error is not None and now != told:
+                    print(f"hypernode: {_unplaced_message(error)}", file=sys.stderr, flush=True)
+                told = now
+
+
+def _tell_export(p: Progress, args: argparse.Namespace, listed: bool = True) -> None:
+    """The export's notes: every drive path it did not place, one a line (if ``listed``), and what it
+    kept of the clone's files that the drive removed."""
+    if listed:
+        for u in sorted(p.unplaced, key=lambda u: u.path):
+            out(f"not placed: {u.path} ({u.why})")
+        if args.skip_conflicts and p.unplaced and all(u.conflict for u in p.unplaced):
+            out(f"skipped {len(p.unplaced)} drive paths that cannot be placed (--skip-conflicts)")
+    unplaced = {u.path for u in p.unplaced}
+    gone = [f"{path} ({why})" for path, why in p.kept if path not in unplaced]
+    if gone:
+        out(f"kept {len(gone)} entries the drive removed: {few(gone)}")
+
+
+def _unplaced_message(e: ExportIncomplete) -> str:
+    """One line: how many drive paths were not placed, a few of them, and what would place them."""
+    hints = []
+    if any(u.force_places for u in e.unplaced):
+        hints.append("--force overwrites local files")
+    if any(u.conflict for u in e.unplaced):
+        hints.append("--skip-conflicts clones without the drive's conflicts")
+    if not hints:
+        hints.append("move the local entries out of the way")
+    names = [f"{u.path} ({u.why})" for u in sorted(e.unplaced, key=lambda u: u.path)]
+    return f"{len(e.unplaced)} drive path(s) not placed in {e.folder}: {few(names)}; {'; '.join(hints)}"
 
 
 async def cmd_dht(args: argparse.Namespace) -> None:
@@ -150,25 +258,43 @@ async def cmd_dht(args: argparse.Namespace) -> None:
         await trio.sleep_forever()
 
 
-def _progress_reporter(tty: bool) -> Callable[..., None]:
-    last = [0.0]
+class _ProgressBar:
+    """The clone's progress: a bar redrawn on one line on a terminal, a line a second otherwise.
+    :meth:`end` ends the bar's line, so that no message is glued onto it."""
 
-    def report(p: Progress, final: bool = False) -> None:
+    def __init__(self, tty: bool) -> None:
+        self.tty = tty
+        self.last = 0.0
+        self.open = False
+
+    def __call__(self, p: Progress, final: bool = False) -> None:
         now = time.monotonic()
-        if not final and now - last[0] < (0.1 if tty else 1.0):
+        if not final and now - self.last < (0.1 if self.tty else 1.0):
             return
-        last[0] = now
+        self.last = now
         mib = 1024 * 1024
         line = (f"{p.files_done}/{p.files_total} files  "
                 f"{p.bytes_done / mib:.1f}/{p.bytes_total / mib:.1f} MiB  {p.rate / mib:.1f} MiB/s")
-        if tty:
+        if self.tty:
             width = 24
             done = int(width * p.bytes_done / p.bytes_total) if p.bytes_total else width
-            sys.stdout.write(f"\r[{'=' * done}{' ' * (width - done)}] {line}" + ("\n" if final else ""))
+            sys.stdout.write(f"\r[{'=' * done}{' ' * (width - done)}] {line}")
+            self.open = True
+            if final:
+                self.end()
             sys.stdout.flush()
         elif not final:
             out(f"progress: {line}")
 
+    def end(self) -> None:
+        if self.open:
+            self.open = False
+            sys.stdout.write("\n")
+            sys.stdout.flush()
+
+
+def _progress_reporter(tty: bool) -> _ProgressBar:
+    report = _ProgressBar(tty)
     return report
 
 
@@ -336,7 +462,8 @@ class _Parser(argparse.ArgumentParser):
 
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="hypernode", description="A Hypercore 9 / hyperdrive 10 node.")
-    parser.add_argument("--store", default=str(DEFAULT_STORE), help="the node's store (default ~/.hypernode)")
+    parser.add_argument("--store", default=str(DEFAULT_STORE), type=_path_arg,
+                        help="the node's store (default ~/.hypernode)")
     parser.add_argument("-v", "--verbose", action="store_true", help="log what the node does")
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -358,9 +485,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dir", help="where the demo keeps its files (default: a new temp dir)")
     sub.add_parser("create", help="create a drive; prints its key")
     p = sub.add_parser("share", help="import a folder into a drive, keep it in sync and serve it")
-    p.add_argument("folder")
-    p.add_argument("--key", help="a writable drive of this store to share into (default: a new one)")
+    p.add_argument("folder", type=_path_arg)
+    p.add_argument("--key", help="a writable drive of this store to share into (default: the one that "
+                   "shared this folder before, or a new one)")
     p.add_argument("--interval", type=float, default=1.0, help="seconds between folder scans")
+    p.add_argument("--allow-empty", action="store_true",
+                   help="publish the folder emptied all at once (by default that is taken for a mistake)")
     net(p, True)
     discover(p)
     p = sub.add_parser("serve", help="serve every drive of the store and sync them live")
@@ -372,8 +502,15 @@ def build_parser() -> argparse.ArgumentParser:
     discover(p)
     p = sub.add_parser("clone", help="download a drive into a folder")
     p.add_argument("key")
-    p.add_argument("folder")
+    p.add_argument("folder", type=_path_arg)
     p.add_argument("--live", action="store_true", help="keep following the drive's changes")
+    p.add_argument("--force", action="store_true", help="clone into a folder that is not empty, "
+                   "overwriting same-named files (nothing else there is changed or deleted)")
+    p.add_argument("--history", action="store_true",
+                   help="fetch every version's data (default: only the current version's files)")
+    p.add_argument("--skip-conflicts", action="store_true",
+                   help="exit 0 although the drive holds paths no folder can (a file and a folder at one "
+                   "path, names with NUL or '..'); each is still named")
     net(p, False)
     discover(p)
     for name, help_text in (("ls", "list a folder of the merged drives"), ("cat", "print a file"),
@@ -402,6 +539,12 @@ _NO_BOOTSTRAP = ("", 0)
 
 def _bootstrap_arg(text: str) -> tuple[str, int]:
     return _NO_BOOTSTRAP if text == "none" else _peer_arg(text)
+
+
+def _path_arg(text: str) -> str:
+    if not text:
+        raise argparse.ArgumentTypeError("an empty path")
+    return text
 
 
 def _peer_arg(text: str) -> tuple[str, int]:

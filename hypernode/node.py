@@ -272,3 +272,57 @@ class Node:
                     await feed.wait_for_change()
                 finally:
                     feed.downloads.unwant_range(r)
+
+
+# -- folders shared from a store (``hypernode share``) ----------------------------------------------
+#
+# ``STORE/shares.json`` maps each folder shared from the store (its resolved absolute path) to the key
+# of the drive that shares it, so that sharing a folder again reuses its drive. A file of its own, so
+# that the drive registry (``hypernode.json``) keeps its format.
+
+SHARES = "shares.json"
+
+
+def _shares(directory: Path) -> dict[str, str]:
+    path = directory / SHARES
+    try:
+        data = json.loads(path.read_text())
+    except FileNotFoundError:
+        return {}
+    except (OSError, ValueError) as e:
+        raise HypernodeError(f"{path} is damaged: {e}") from None
+    folders = data.get("folders") if isinstance(data, dict) else None
+    if not isinstance(folders, dict):
+        raise HypernodeError(f"{path} is damaged: no 'folders' map")
+    return folders
+
+
+def shared_folder_key(directory: str | os.PathLike[str] | None, folder: str | os.PathLike[str]
+                      ) -> bytes | None:
+    """The key of the drive that shared ``folder`` from the store in ``directory``, or None."""
+    if directory is None:
+        return None
+    key = _shares(Path(directory)).get(str(Path(folder).resolve()))
+    if key is None:
+        return None
+    try:
+        return parse_key(key)
+    except ValueError:
+        raise HypernodeError(f"{Path(directory) / SHARES} lists a bad key for {folder}") from None
+
+
+def remember_shared_folder(directory: str | os.PathLike[str] | None, folder: str | os.PathLike[str],
+                           key: bytes) -> None:
+    """Record that the drive of ``key`` shares ``folder`` (written atomically)."""
+    if directory is None:
+        return
+    directory = Path(directory)
+    folders = _shares(directory)
+    name = str(Path(folder).resolve())
+    if folders.get(name) == key.hex():
+        return
+    folders[name] = key.hex()
+    path = directory / SHARES
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps({"folders": folders}, indent=1, sort_keys=True) + "\n")
+    os.replace(tmp, path)

@@ -51,7 +51,7 @@ async def make_drive(store: Path, files: int, total: int) -> tuple[str, dict[str
 
 def tree_sums(folder: Path) -> dict[str, str]:
     return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in folder.rglob("*") if p.is_file()}
+            for p in folder.rglob("*") if p.is_file() and p.name != ".hypernode-clone.json"}
 
 
 def main() -> None:

@@ -138,7 +138,7 @@ def share_and_clone(venv: Path, work: Path, env: dict[str, str]) -> None:
             copy = clone / path.relative_to(folder)
             if path.is_dir() != copy.is_dir() or (path.is_file() and path.read_bytes() != copy.read_bytes()):
                 raise SmokeError(f"the clone of {path.relative_to(folder)} differs")
-        cloned = {p.relative_to(clone) for p in clone.rglob("*")}
+        cloned = {p.relative_to(clone) for p in clone.rglob("*") if p.name != ".hypernode-clone.json"}
         if cloned != {p.relative_to(folder) for p in folder.rglob("*")}:
             raise SmokeError(f"the clone holds other paths: {sorted(map(str, cloned))}")
     finally:
