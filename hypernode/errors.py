@@ -35,3 +35,31 @@ class NotWritableError(HypernodeError):
 
 class BlockNotAvailableError(HypernodeError):
     """The block is not stored locally (and could not be fetched)."""
+
+
+class StoreLockedError(HypernodeError):
+    """Another process has the store open (it holds the store's lock, see :mod:`hypernode.storelock`).
+    ``pid`` is that process (None if it has not written it yet); ``address`` the ``(host, port)`` it
+    serves replication on, if it listens."""
+
+    def __init__(self, directory: str, pid: int | None, address: tuple[str, int] | None = None) -> None:
+        self.directory = directory
+        self.pid = pid
+        self.address = address
+        who = f"pid {pid}" if pid is not None else "pid unknown"
+        super().__init__(f"store {directory} is in use by another process ({who})")
+
+    def __reduce__(self) -> tuple[type, tuple[str, int | None, tuple[str, int] | None]]:
+        return (type(self), (self.directory, self.pid, self.address))
+
+
+class PeerTimeoutError(HypernodeError, TimeoutError):
+    """Waiting on peers made no progress for the whole timeout: no peer came that has the feed, or no
+    block arrived. The message says why, naming the cause (the peers that could not be reached and
+    why, or that the connected peers do not have it). A ``TimeoutError`` too."""
+
+    def __init__(self, message: str) -> None:
+        TimeoutError.__init__(self, message)
+
+    def __str__(self) -> str:
+        return str(self.args[0])
