@@ -11,8 +11,20 @@ over one connection), :mod:`hypernode.trie` (hypertrie 5), :mod:`hypernode.drive
 the DHT and local-network discovery).
 """
 
-from hypernode.errors import CorruptStorageError, HypernodeError, VerificationError
+from importlib.metadata import PackageNotFoundError, version
+
+from hypernode.errors import (
+    CorruptStorageError,
+    HypernodeError,
+    PeerTimeoutError,
+    StoreLockedError,
+    VerificationError,
+)
 from hypernode.feed import Feed, Proof
 
-__all__ = ["Feed", "Proof", "HypernodeError", "CorruptStorageError", "VerificationError"]
-__version__ = "0.1.0"
+__all__ = ["Feed", "Proof", "HypernodeError", "CorruptStorageError", "VerificationError",
+           "StoreLockedError", "PeerTimeoutError"]
+try:
+    __version__ = version("hypernode")  # pyproject.toml is the one place the version is written
+except PackageNotFoundError:  # run from a source tree that is not installed
+    __version__ = "0+unknown"

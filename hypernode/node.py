@@ -49,18 +49,33 @@ def parse_peer(text: str) -> tuple[str, int]:
     return host.strip("[]"), int(port)
 
 
-def parse_key(text: str) -> bytes:
-    """A 64-hex-digit drive key (``hyper://`` prefix allowed); ValueError otherwise."""
+def parse_url(text: str) -> tuple[bytes, str | None]:
+    """A drive key with an optional path: ``KEY``, ``hyper://KEY`` or ``hyper://KEY/some/path`` (``dat://``
+    too) as ``(key, path)``; the path is None when none is given (``hyper://KEY`` or
+    ``hyper://KEY/``). ValueError if the key is not 64 hex digits."""
     text = text.strip()
+    path: str | None = None
     for prefix in ("hyper://", "dat://"):
         if text.startswith(prefix):
-            text = text[len(prefix):].rstrip("/")
+            text, slash, rest = text[len(prefix):].partition("/")
+            if slash and rest.strip("/"):
+                path = "/" + rest
+            break
     try:
         key = bytes.fromhex(text)
     except ValueError:
         key = b""
     if len(key) != 32:
         raise ValueError(f"not a drive key (64 hex digits): {text!r}")
+    return key, path
+
+
+def parse_key(text: str) -> bytes:
+    """A 64-hex-digit drive key (``hyper://KEY`` and ``hyper://KEY/`` too); ValueError otherwise, and
+    for a URL with a path (where only a key is meant)."""
+    key, path = parse_url(text)
+    if path is not None:
+        raise ValueError(f"a drive key was expected, not a path in one: {text!r}")
     return key
 
 
@@ -380,7 +395,9 @@ class Node:
             return "; ".join(unreachable[:3]) + more
         if self.discovery is not None:
             return f"no peer found for {name}{after}"
-        return f"no peer to ask for {name} (no peer given and no discovery)"
+        if self.port is not None:
+            return f"no peer connected{after} to ask for {name} (none to connect to, no discovery)"
+        return f"no peer to ask for {name} (none to connect to, no discovery)"
 
     def _peer_state(self, feed: Feed | None) -> str:
         connected = self._connected_peers()
