@@ -1,16 +1,23 @@
 """``Corestore``: many feeds in one directory, laid out as corestore@5 lays them out.
 
-- ``master_key``: 32 random bytes, made on first use;
+- ``master_key``: 32 random bytes, made on first use (mode 0600, written whole or not at all; one of
+  the wrong size is reported as damage, never replaced: every writable feed derives from it);
 - each feed in ``<dk[0:2]>/<dk[2:4]>/<dk>/`` (``dk``: the hex discovery key), holding hypercore's files;
 - a writable feed made by the store has no ``secret_key`` file: its key pair is derived from the master
   key and a *name* (``get(name=...)``, ``default()``, or 32 random bytes), and the ``name`` file holds
   ``varint(len) || name``. The seed is BLAKE2b-256 of ``"9\\ncorestore" || name`` keyed with the master
-  key (derive-key), so a JS corestore directory opens here with its feeds writable, and the reverse.
+  key (derive-key), so a JS corestore directory opens here with its feeds writable, and the reverse;
+- ``hypernode.lock``: the store's lock (:mod:`hypernode.storelock`). ``Corestore(directory)`` takes it
+  before it reads or writes anything else, and :meth:`Corestore.close` releases it: a store in use by
+  another process (or another ``Corestore`` of this one) raises
+  :class:`~hypernode.errors.StoreLockedError`, having touched nothing.
 
 With no directory everything lives in memory. ``async with Corestore(...) as store`` gives the store
 a nursery: :meth:`Corestore.listen` and :meth:`Corestore.connect` then replicate live over TCP (one
 :class:`~hypernode.replication.session.ReplicationSession` per connection, every shared feed on it)
-until the store closes. A connection that fails or misbehaves ends alone.
+until the store closes. A connection that fails or misbehaves ends alone. Leaving the block ends the
+connections, then closes the feeds and releases the lock; an exception raised in the block comes out
+unchanged (:mod:`hypernode.tasks`).
 """
 
 from __future__ import annotations

@@ -7,6 +7,19 @@ node serves), listens for replication connections, and keeps a connection to eve
 is open, so it replicates live with every connected peer in both directions. Leaving the block closes
 connections, drives and feeds in that order; nothing written is lost.
 
+The store is the node's alone: opening it takes the store's lock (:mod:`hypernode.storelock`) before
+anything is written, so a second node on the same directory, in this process or another, raises
+:class:`~hypernode.errors.StoreLockedError`. A node that listens writes its address into the lock file,
+where a reader that finds the store in use can connect to it instead.
+
+An exception raised in the block comes out unchanged, and a failure of the node's own tasks comes out
+alone (see :mod:`hypernode.tasks`). The waits on peers (:meth:`Node.wait_for_peer`,
+:meth:`Node.sync_feed`, :meth:`Node.progress_timeout`) take a timeout that means "no progress": how long
+to wait for a peer or for the next block, never a limit on a whole transfer. When it runs out they
+raise :class:`~hypernode.errors.PeerTimeoutError` naming the cause: the peers that could not be reached
+and why (the node remembers the last failure of each, :attr:`Node.peer_errors`), or that the connected
+peers do not have the drive.
+
 The ``hypernode`` command (:mod:`hypernode.cli`) is a thin layer over this class.
 """
 
