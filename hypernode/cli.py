@@ -585,12 +585,14 @@ def main(argv: list[str] | None = None) -> None:
     try:
         stopped_by = trio.run(_run, args)
     except BaseException as e:  # noqa: BLE001 - every way out becomes an exit code and one line
-        raise SystemExit(_report(leaf(e), args.verbose)) from None
+        raise SystemExit(_report(e, args.verbose)) from None
     raise SystemExit(128 + stopped_by if stopped_by else 0)
 
 
-def _report(e: BaseException, verbose: bool) -> int:
-    """Say what went wrong in one line on stderr; the exit code."""
+def _report(error: BaseException, verbose: bool) -> int:
+    """Say what went wrong in one line on stderr (the one exception that stands for ``error``, however
+    deep in exception groups); the exit code."""
+    e = leaf(error)
     if isinstance(e, SystemExit):
         return e.code if isinstance(e.code, int) else EXIT_FAILURE
     if isinstance(e, KeyboardInterrupt):  # before the signal handler was in place
@@ -610,7 +612,7 @@ def _report(e: BaseException, verbose: bool) -> int:
         _say("timed out waiting for peers")
         return EXIT_FAILURE
     if verbose:
-        traceback.print_exception(e, file=sys.stderr)
+        traceback.print_exception(error, file=sys.stderr)
     hint = "" if verbose else " (rerun with -v for the traceback)"
     _say(f"internal error: {type(e).__name__}: {_one_line(e)}{hint}")
     return EXIT_FAILURE
