@@ -52,6 +52,7 @@ REGISTRY = "hypernode.json"
 BACKOFF_START = 0.25
 BACKOFF_MAX = 30.0
 CONNECT_TIMEOUT = 10.0  # seconds for a TCP connection to a peer to be made
+_FAILED = "connected, but the connection failed"
 
 
 def parse_peer(text: str) -> tuple[str, int]:
@@ -138,7 +139,11 @@ class Node:
                 except (HypernodeError, OSError) as e:  # one damaged drive does not stop the others
                     log.error("drive %s is not served: %s", key.hex(), e)
             if self._listen_port is not None:
-                self.port = await self.store.listen(self.host, self._listen_port, key_pair=self.key_pair)
+                try:
+                    self.port = await self.store.listen(self.host, self._listen_port, key_pair=self.key_pair)
+                except OSError as e:  # say what could not be done, not only the errno's text
+                    where = _address(self.host, self._listen_port)
+                    raise OSError(e.errno, f"cannot listen on {where}: {e.strerror or e}") from e
                 if self.store.lock is not None:  # where a read-only command finds the running node
                     self.store.lock.set_address(self.host, self.port)
             for host, port in self._initial_peers:
@@ -271,14 +276,13 @@ class Node:
                              self.peer_errors[(host, port)], delay)
                 else:
                     delay = BACKOFF_START
-                    self.peer_errors.pop((host, port), None)
                     try:
                         session = await self._replicate(tcp, (host, port))
                     finally:
                         self.connected.pop((host, port), None)
                     error = getattr(session, "error", None)
                     if error is not None:
-                        self.peer_errors[(host, port)] = f"connection failed: {error}"
+                        self.peer_errors[(host, port)] = f"{_FAILED}: {error}"
                     log.info("connection to %s:%d ended: %s", host, port, error or "closed")
                 await trio.sleep(delay * (0.5 + random.random()))
                 delay = min(delay * 2, BACKOFF_MAX)
@@ -289,6 +293,8 @@ class Node:
             session = await nursery.start(
                 functools.partial(self.store.replicate, tcp, initiator=True, key_pair=self.key_pair))
             self.connected[peer] = session
+            if session.error is None:  # the handshake is done: the peer is reached
+                self.peer_errors.pop(peer, None)
         return session
 
     # -- waiting for peers -------------------------------------------------------------------------
@@ -391,7 +397,8 @@ class Node:
         return f"feed {feed.key.hex()}"
 
     def _unreachable(self) -> list[str]:
-        return [f"cannot reach {_address(h, p)}: {why}" for (h, p), why in self.peer_errors.items()]
+        return [f"{_address(h, p)}: {why}" if why.startswith(_FAILED)
+                else f"cannot reach {_address(h, p)}: {why}" for (h, p), why in self.peer_errors.items()]
 
     def why_no_peer(self, feed: Feed, timeout: float | None) -> str:
         """Why no peer has answered for ``feed`` (the message of the error the waits raise)."""

@@ -128,6 +128,38 @@ def test_a_key_no_peer_has_says_so(tmp_path):
         server.stop()
 
 
+def test_a_peer_that_does_not_speak_the_protocol_says_so(tmp_path):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        port = s.getsockname()[1]
+        proc = subprocess.Popen([HYPERNODE, "--store", str(tmp_path / "s"), "ls", "ab" * 32, "--peer",
+                                 f"127.0.0.1:{port}", "--timeout", "2"], stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True)
+        s.settimeout(30)
+        for _ in range(2):  # an HTTP server, say: it answers nonsense and closes
+            conn, _ = s.accept()
+            conn.sendall(b"HTTP/1.1 400 Bad Request\r\n\r\n" * 4)
+            conn.close()
+        out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 1 and out == ""
+    assert err.startswith(f"hypernode: 127.0.0.1:{port}: connected, but the connection failed: ")
+    assert len(err.splitlines()) == 1
+
+
+def test_a_port_that_cannot_be_listened_on_says_so(tmp_path):
+    with socket.socket() as s:  # a port in use
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        busy = s.getsockname()[1]
+        out = hypernode("serve", "--port", busy, store=tmp_path / "s")
+    assert out.returncode == 1
+    assert one_line_error(out) == f"hypernode: cannot listen on 127.0.0.1:{busy}: Address already in use"
+    out = hypernode("dht", "--host", "no-such-host.invalid", "--port", "0", "--bootstrap", "none")
+    assert out.returncode == 1
+    assert one_line_error(out).startswith("hypernode: cannot listen on no-such-host.invalid:0 (UDP): ")
+
+
 def test_a_missing_file_is_one_line(tmp_path):
     key = make_drive(tmp_path / "s", {"/a": b"a"})
     out = hypernode("cat", key, "/nope", store=tmp_path / "s")

@@ -117,6 +117,10 @@ class DHTNode:
         try:
             sock.bind((self.host, self._port))
             sock.setblocking(False)
+        except OSError as e:
+            sock.close()
+            where = f"{self.host}:{self._port} (UDP)"
+            raise OSError(e.errno, f"cannot listen on {where}: {e.strerror or e}") from e
         except BaseException:
             sock.close()
             raise
