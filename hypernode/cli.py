@@ -201,9 +201,10 @@ def _progress_reporter(tty: bool) -> Callable[..., None]:
     return report
 
 
-async def _multi(node: Node, args: argparse.Namespace, through: tuple[str, int] | None) -> MultiDrive:
-    """The MultiDrive of ``args.keys`` (the first primary), each drive synced from the peers first when
-    it has no data here, or when peers were named (``--peer``, or the process that has the store)."""
+async def _open_drives(node: Node, args: argparse.Namespace, through: tuple[str, int] | None
+                       ) -> list[Hyperdrive]:
+    """The drives of ``args.keys``, each synced from the peers first when it has no data here, or when
+    peers were named (``--peer``, or the process that has the store)."""
     drives: list[Hyperdrive] = [await node.open_drive(k) for k in args.keys]
     for d in drives:
         here = d.writable or d.version > 1 or d.metadata.has(0)
@@ -213,10 +214,7 @@ async def _multi(node: Node, args: argparse.Namespace, through: tuple[str, int] 
         if d.version <= 1 and not d.metadata.has(0):
             raise HypernodeError(f"drive {d.key.hex()} has no data here (give --peer, or let discovery "
                                  f"find a peer, to fetch it)")
-    multi = MultiDrive(drives[0])
-    for d in drives[1:]:
-        await multi.add_drive(d)
-    return multi
+    return drives
 
 
 @contextlib.asynccontextmanager
@@ -239,8 +237,12 @@ async def _merged_view(args: argparse.Namespace) -> AsyncIterator[MultiDrive]:
             through = ({"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}.get(host, host), port)
             node = await stack.enter_async_context(
                 Node(None, port=None, peers=[through, *args.peer], sparse=True, **discovery))
+        drives = await _open_drives(node, args, through)  # each wait bounded by --timeout
         async with node.progress_timeout(args.timeout, f"reading drive {args.keys[0].hex()}"):
-            yield await _multi(node, args, through)
+            multi = MultiDrive(drives[0])  # the first is the primary
+            for d in drives[1:]:
+                await multi.add_drive(d)
+            yield multi
 
 
 async def cmd_ls(args: argparse.Namespace) -> None:
