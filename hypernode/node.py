@@ -342,7 +342,7 @@ class Node:
             if waited.cancelled_caught:
                 raise PeerTimeoutError(
                     f"no block of {self._feed_name(feed)} arrived for {timeout:g} s ({have} of {target} "
-                    f"blocks here); {self._peer_state(feed)}")
+                    f"blocks here); {self._peer_state()}")
 
     @contextlib.asynccontextmanager
     async def progress_timeout(self, timeout: float | None, what: str) -> AsyncIterator[None]:
@@ -376,7 +376,8 @@ class Node:
                 nursery.start_soon(watch, scope)
                 yield
         if stalled:
-            raise PeerTimeoutError(f"{what}: no data arrived for {timeout:g} s; {self._peer_state(None)}")
+            why = f"{what}: no data arrived for {timeout:g} s; {self._peer_state()}"
+            raise PeerTimeoutError(why) from None
 
     def _block_counts(self) -> dict[Any, int]:
         """Blocks per feed and per feed peer (what :meth:`progress_timeout` watches grow)."""
@@ -419,7 +420,7 @@ class Node:
             return f"no peer connected{after} to ask for {name} (none to connect to, no discovery)"
         return f"no peer to ask for {name} (none to connect to, no discovery)"
 
-    def _peer_state(self, feed: Feed | None) -> str:
+    def _peer_state(self) -> str:
         connected = self._connected_peers()
         if connected:
             return f"{connected} peer{'s' if connected > 1 else ''} connected"
