@@ -1,8 +1,10 @@
-"""The exception types hypernode raises; every layer's errors derive from :class:`HypernodeError`."""
+"""The exception types hypernode raises; every layer's errors derive from :class:`HypernodeError`. Also
+:func:`connect_reason`: why a connection could not be made, in the words error messages use."""
 
 from __future__ import annotations
 
 import errno
+import os
 
 
 class HypernodeError(Exception):
@@ -63,3 +65,19 @@ class PeerTimeoutError(HypernodeError, TimeoutError):
 
     def __str__(self) -> str:
         return str(self.args[0])
+
+
+def connect_reason(error: BaseException) -> str:
+    """Why a TCP connection could not be made (``error``: the OSError raised), as a short lower-case
+    phrase: ``connection refused``, ``no route to host``, ``name or service not known``. (trio's
+    ``open_tcp_stream`` raises a generic OSError whose cause holds the error of each attempt.)"""
+    candidates: list[BaseException] = [error]
+    cause = error.__cause__ or error.__context__
+    if isinstance(cause, BaseExceptionGroup):
+        candidates = [*cause.exceptions, error]
+    for e in candidates:
+        if isinstance(e, OSError) and e.errno is not None:
+            text = (os.strerror(e.errno) if e.errno > 0 else e.strerror) or ""
+            if text:
+                return text[0].lower() + text[1:]
+    return str(error) or type(error).__name__

@@ -41,7 +41,7 @@ import trio
 
 from hypernode.corestore import Corestore
 from hypernode.drive import Hyperdrive
-from hypernode.errors import HypernodeError, PeerTimeoutError
+from hypernode.errors import HypernodeError, PeerTimeoutError, connect_reason
 from hypernode.feed import Feed
 from hypernode.tasks import cleanup, open_service_nursery
 from hypernode.wire.noise import KeyPair
@@ -271,7 +271,8 @@ class Node:
                     with trio.fail_after(CONNECT_TIMEOUT):
                         tcp = await trio.open_tcp_stream(host, port)
                 except (OSError, trio.TooSlowError) as e:
-                    self.peer_errors[(host, port)] = connect_error(e)
+                    self.peer_errors[(host, port)] = "timed out" if isinstance(e, trio.TooSlowError) \
+                        else connect_reason(e)
                     log.info("peer %s:%d unreachable (%s); retrying in %.1fs", host, port,
                              self.peer_errors[(host, port)], delay)
                 else:
@@ -439,20 +440,3 @@ def _has_answered(feed: Feed) -> bool:
 
 def _address(host: str, port: int) -> str:
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-
-
-def connect_error(error: BaseException) -> str:
-    """Why a TCP connection could not be made, as a short lower-case phrase (``connection refused``,
-    ``no route to host``, ``timed out``, ``name or service not known``)."""
-    if isinstance(error, trio.TooSlowError):
-        return "timed out"
-    candidates: list[BaseException] = [error]
-    cause = error.__cause__ or error.__context__
-    if isinstance(cause, BaseExceptionGroup):
-        candidates = [*cause.exceptions, error]
-    for e in candidates:
-        if isinstance(e, OSError) and e.errno is not None:
-            text = (os.strerror(e.errno) if e.errno > 0 else e.strerror) or ""
-            if text:
-                return text[0].lower() + text[1:]
-    return str(error) or type(error).__name__

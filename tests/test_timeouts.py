@@ -167,3 +167,26 @@ async def test_cat_from_a_stalled_peer_fails_after_the_timeout(tmp_path):
     assert out.stderr.decode() == (f"hypernode: reading drive {key.hex()}: no data arrived for 1 s; "
                                    f"1 peer connected\n")
     assert 0 < len(out.stdout) < FILE_SIZE  # what came is out; the rest did not
+
+
+async def test_peers_found_by_discovery_that_cannot_be_reached_are_named():
+    from hypernode.crypto import discovery_key
+    from hypernode.discovery.rpc import RPCConfig
+    from hypernode.discovery.swarm import DHTNode
+
+    fast = RPCConfig(attempt_timeout=0.2, final_timeout=0.4)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        dead = s.getsockname()[1]
+    key = os.urandom(32)
+    with trio.fail_after(30):
+        async with DHTNode(host="127.0.0.1", ephemeral=False, config=fast) as boot, \
+                DHTNode(host="127.0.0.1", bootstrap=[boot.address], config=fast) as announcer:
+            await announcer.wait_bootstrapped()
+            await announcer.announce(discovery_key(key), dead)  # a peer that has since gone away
+            opts = {"config": fast, "refresh": 0.2}
+            async with Node(None, port=None, bootstrap=[boot.address], discovery_options=opts) as node:
+                drive = await node.open_drive(key)
+                with pytest.raises(PeerTimeoutError) as info:
+                    await node.wait_for_peer(drive.metadata, timeout=2)
+    assert str(info.value) == f"cannot reach 127.0.0.1:{dead}: connection refused"

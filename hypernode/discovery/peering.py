@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 import trio
 
 from hypernode.discovery.swarm import PeerFound, Swarm
+from hypernode.errors import connect_reason
 from hypernode.tasks import open_service_nursery
 
 if TYPE_CHECKING:
@@ -101,6 +102,9 @@ class Peering:
                     with trio.fail_after(10):
                         tcp = await trio.open_tcp_stream(*addr)
                 except (OSError, trio.TooSlowError) as e:
+                    # named when a wait gives up
+                    self.node.peer_errors[addr] = "timed out" if isinstance(e, trio.TooSlowError) \
+                        else connect_reason(e)
                     log.info("found peer %s:%d unreachable: %s", *addr, e)
                     failures += 1
                 else:
@@ -108,6 +112,8 @@ class Peering:
                     async with trio.open_nursery() as nursery:
                         session = await nursery.start(self._replicate, tcp)
                         self.dialling[addr] = session
+                        if session.error is None:
+                            self.node.peer_errors.pop(addr, None)
                         self._dedup()
                     self.dialling[addr] = None
                     if getattr(session, "duplicate", False):
