@@ -50,7 +50,7 @@ BARE_LOCK = """
 import fcntl, os, sys, time
 fd = os.open(os.path.join(sys.argv[1], "hypernode.lock"), os.O_RDWR | os.O_CREAT, 0o644)
 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-os.write(fd, b'{"pid": %d}' % os.getpid())
+os.write(fd, bytes.fromhex(sys.argv[2]) if len(sys.argv) > 2 else b'{"pid": %d}' % os.getpid())
 print("holding", flush=True)
 time.sleep(600)
 """
@@ -59,9 +59,9 @@ time.sleep(600)
 class Holder:
     """A Python process holding a store (or only its lock file)."""
 
-    def __init__(self, directory: Path, script: str = HOLDER) -> None:
-        self.p = subprocess.Popen([sys.executable, "-c", script, str(directory)], stdout=subprocess.PIPE,
-                                  stderr=subprocess.PIPE, text=True)
+    def __init__(self, directory: Path, script: str = HOLDER, *args: str) -> None:
+        self.p = subprocess.Popen([sys.executable, "-c", script, str(directory), *args],
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         assert self.p.stdout is not None and self.p.stdout.readline() == "holding\n", self.p.stderr
 
     def __enter__(self) -> Holder:
@@ -106,6 +106,18 @@ def test_the_lock_comes_before_anything_is_written(tmp_path):
             Corestore(store)
         assert info.value.pid == holder.p.pid
         assert snapshot(store) == before and not (store / "master_key").exists()
+
+
+@pytest.mark.parametrize("content", [b"", b"garbage", b'{"pid": "7"}', b"[1, 2]", b"\xff\xfe",
+                                     b'{"pid": 7, "host": 1, "port": 99999}', b'{"pid": 7, "port": 80}'])
+def test_a_lock_file_that_says_nonsense_still_locks(tmp_path, content):
+    store = tmp_path / "s"
+    store.mkdir()
+    with Holder(store, BARE_LOCK, content.hex()):
+        with pytest.raises(StoreLockedError) as info:
+            Corestore(store)
+    assert info.value.address is None and info.value.pid in (None, 7)
+    assert str(info.value).endswith("(pid 7)" if info.value.pid else "(pid unknown)")
 
 
 def test_a_damaged_master_key_is_reported_not_replaced(tmp_path):
