@@ -8,7 +8,9 @@ sans-IO, and its trio adapter), :mod:`hypernode.replication` and :mod:`hypernode
 over one connection), :mod:`hypernode.trie` (hypertrie 5), :mod:`hypernode.drive` (hyperdrive 10),
 :mod:`hypernode.multi` (many drives as one), :mod:`hypernode.node` with :mod:`hypernode.folder` and
 :mod:`hypernode.cli` (the node and the ``hypernode`` command), :mod:`hypernode.discovery` (hyperswarm 2:
-the DHT and local-network discovery).
+the DHT and local-network discovery). Across them: :mod:`hypernode.errors` (what is raised),
+:mod:`hypernode.tasks` (how an object running tasks lets errors out of its ``async with``) and
+:mod:`hypernode.storelock` (one process per store).
 """
 
 from importlib.metadata import PackageNotFoundError, version
