@@ -13,15 +13,21 @@ trio adapter), :mod:`hypernode.replication` and :mod:`hypernode.corestore` (feed
 connection), :mod:`hypernode.trie` (hypertrie 5), :mod:`hypernode.drive` (hyperdrive 10),
 :mod:`hypernode.multi` (many drives as one), :mod:`hypernode.node` with :mod:`hypernode.folder` and
 :mod:`hypernode.cli` (the node and the ``hypernode`` command), :mod:`hypernode.discovery` (hyperswarm 2:
-the DHT and local-network discovery).
+the DHT and local-network discovery). Across them: :mod:`hypernode.errors` (what is raised),
+:mod:`hypernode.tasks` (how an object running tasks lets errors out of its ``async with``) and
+:mod:`hypernode.storelock` (one process per store).
 """
 
 from __future__ import annotations
 
 import importlib
+from importlib.metadata import PackageNotFoundError, version
 from typing import TYPE_CHECKING, Any
 
-__version__ = "0.1.0"
+try:
+    __version__ = version("hypernode")  # pyproject.toml is the one place the version is written
+except PackageNotFoundError:  # run from a source tree that is not installed
+    __version__ = "0+unknown"
 
 # name -> the module it is loaded from
 _EXPORTS = {
@@ -42,6 +48,8 @@ _EXPORTS = {
     "CorruptStorageError": "hypernode.errors",
     "NotWritableError": "hypernode.errors",
     "BlockNotAvailableError": "hypernode.errors",
+    "StoreLockedError": "hypernode.errors",
+    "PeerTimeoutError": "hypernode.errors",
     "RLEError": "hypernode.rle",
     "ProtocolError": "hypernode.wire.frames",
     "FrameError": "hypernode.wire.frames",
@@ -73,7 +81,8 @@ _EXPORTS = {
 __all__ = [
     "Feed", "Proof", "Corestore", "Hyperdrive", "Stat", "MultiDrive", "Node", "Swarm", "DHTNode",
     "HypernodeError", "VerificationError", "DecodeError", "CorruptStorageError", "NotWritableError",
-    "BlockNotAvailableError", "RLEError", "ProtocolError", "FrameError", "HandshakeError", "ConnectionClosed",
+    "BlockNotAvailableError", "StoreLockedError", "PeerTimeoutError", "RLEError", "ProtocolError",
+    "FrameError", "HandshakeError", "ConnectionClosed",
     "ReplicationError", "CorruptTrieError", "MDNSError", "DriveError", "FileNotFound", "PathAlreadyExists",
     "NotADirectory", "IsADirectory", "DirectoryNotEmpty", "PermissionDenied", "BadFileDescriptor",
     "InvalidArgument", "CorruptEntry", "ContentNotAvailable", "SymlinkLoop", "FolderUnavailable",
@@ -105,6 +114,8 @@ if TYPE_CHECKING:
         DecodeError,
         HypernodeError,
         NotWritableError,
+        PeerTimeoutError,
+        StoreLockedError,
         VerificationError,
     )
     from hypernode.feed import Feed, Proof

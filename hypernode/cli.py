@@ -10,13 +10,32 @@
     hypernode [--store DIR] ext listen KEY NAME [--peer ...] [--port P]
     hypernode [--store DIR] ext send KEY NAME MESSAGE [--peer ...] [--port P]
     hypernode demo [--dir DIR]
+    hypernode --version
 
-The store is ``~/.hypernode`` unless ``--store`` names another. Errors print one line and exit non-zero;
-Ctrl-C (or SIGTERM) closes the node cleanly.
+The store is ``~/.hypernode`` unless ``--store`` names another. A KEY may be written ``hyper://KEY``;
+for ls, cat and stat ``hyper://KEY/path`` names the path too.
 
-share, serve and clone find peers as hyperswarm 2 does: on the DHT, through the ``--bootstrap`` nodes
-(default: hyperswarm's, or the comma-separated list in ``$HYPERNODE_BOOTSTRAP``; ``none``: no DHT), and
-on the local network by multicast DNS (``--no-local``, or ``HYPERNODE_LOCAL_DISCOVERY=0``, turns it off).
+Exit codes: 0 success; 1 a failure, said in one line ``hypernode: ...`` on stderr (an internal error
+adds a hint to rerun with ``-v``, which prints the traceback); 2 a usage error (a bad argument, also one
+line); 130 after Ctrl-C (SIGINT) and 143 after SIGTERM, 128 plus the signal's number, once the node has
+closed cleanly; 141 when the reader of our output went away (``hypernode cat ... | head -c1``), as a
+command killed by SIGPIPE, quietly. A command never exits 0 after a failure or an interruption.
+
+A store is used by one process at a time (see :mod:`hypernode.storelock`): a command on a store in use
+exits 1 with ``hypernode: store DIR is in use by another process (pid N)``, having touched nothing,
+except ls, cat and stat, which then read through the process that has it when that process serves it
+(share, serve, ext listen with a port), as a reader with no store of its own would.
+
+``--timeout`` means no progress: how long to wait for a peer, or for the next block, never a limit on a
+whole transfer (0: wait forever). When it runs out, the message says why: the peers that could not be
+reached (``cannot reach 127.0.0.1:9: connection refused``), or that none of the connected peers has the
+drive.
+
+Every command that finds peers (share, serve, clone, ls, cat, stat, ext) does it as hyperswarm 2 does:
+on the DHT, through the ``--bootstrap`` nodes (default: hyperswarm's, or the comma-separated list in
+``$HYPERNODE_BOOTSTRAP``; ``none``: no DHT), and on the local network by multicast DNS (``--no-local``,
+or ``HYPERNODE_LOCAL_DISCOVERY=0``, turns it off). ls, cat and stat read what the store has, and wait
+for a peer only for a drive the store has no data of (or, with ``--peer``, to get the peers' latest).
 """
 
 from __future__ import annotations
@@ -26,11 +45,13 @@ import contextlib
 import functools
 import json
 import logging
+import math
 import os
 import signal
 import sys
 import tempfile
 import time
+import traceback
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -38,7 +59,7 @@ from typing import Any
 import trio
 
 from hypernode.drive import Hyperdrive, Stat
-from hypernode.errors import HypernodeError
+from hypernode.errors import HypernodeError, StoreLockedError
 from hypernode.folder import (
     ExportIncomplete,
     Progress,
@@ -52,7 +73,8 @@ from hypernode.folder import (
     watchdog,
 )
 from hypernode.multi import MultiDrive
-from hypernode.node import Node, parse_key, parse_peer, remember_shared_folder, shared_folder_key
+from hypernode.node import Node, parse_key, parse_peer, parse_url, remember_shared_folder, shared_folder_key
+from hypernode.tasks import leaf
 
 DEFAULT_STORE = Path.home() / ".hypernode"
 
@@ -61,8 +83,15 @@ class UsageError(Exception):
     """A bad argument: printed as one line, exit code 2."""
 
 
+class OutputClosed(Exception):
+    """Whoever reads our standard output has gone (a broken pipe): exit 141, quietly."""
+
+
 def out(*parts: Any) -> None:
-    print(*parts, flush=True)
+    try:
+        print(*parts, flush=True)
+    except BrokenPipeError:
+        raise OutputClosed from None
 
 
 # -- commands ---------------------------------------------------------------------------------------
@@ -298,35 +327,48 @@ def _progress_reporter(tty: bool) -> _ProgressBar:
     return report
 
 
-def _deadline(args: argparse.Namespace) -> Any:
-    """With peers, a command that reads gives up after ``--timeout`` seconds instead of waiting on them."""
-    return trio.fail_after(args.timeout) if args.peer and args.timeout else contextlib.nullcontext()
-
-
-async def _multi(node: Node, keys_arg: str, args: argparse.Namespace) -> MultiDrive:
-    keys = [parse_key(k) for k in keys_arg.split(",") if k]
-    if not keys:
-        raise UsageError("no drive key given")
-    drives: list[Hyperdrive] = [await node.open_drive(k) for k in keys]
-    if args.peer:
-        for d in drives:
+async def _open_drives(node: Node, args: argparse.Namespace, through: tuple[str, int] | None
+                       ) -> list[Hyperdrive]:
+    """The drives of ``args.keys``, each synced from the peers first when it has no data here, or when
+    peers were named (``--peer``, or the process that has the store)."""
+    drives: list[Hyperdrive] = [await node.open_drive(k) for k in args.keys]
+    for d in drives:
+        here = d.writable or d.version > 1 or d.metadata.has(0)
+        if args.peer or through is not None or (not here and node.discovery is not None):
             await node.sync_feed(d.metadata, timeout=args.timeout)
     for d in drives:
         if d.version <= 1 and not d.metadata.has(0):
-            raise UsageError(f"drive {d.key.hex()} has no data here (give --peer to fetch it)")
-    multi = MultiDrive(drives[0])
-    for d in drives[1:]:
-        await multi.add_drive(d)
-    return multi
+            raise HypernodeError(f"drive {d.key.hex()} has no data here (give --peer, or let discovery "
+                                 f"find a peer, to fetch it)")
+    return drives
 
 
 @contextlib.asynccontextmanager
 async def _merged_view(args: argparse.Namespace) -> AsyncIterator[MultiDrive]:
-    """The MultiDrive of ``args.keys`` in a node that only reads (sparse, no listening port), within
-    ``--timeout`` when peers are given."""
-    async with Node(args.store, port=None, peers=args.peer, sparse=True) as node:
-        with _deadline(args):
-            yield await _multi(node, args.keys, args)
+    """The MultiDrive of ``args.keys`` in a node that only reads (sparse, no listening port). While a
+    read waits on peers, ``--timeout`` is how long it waits for the next block.
+
+    A store in use by another process is read through that process when it serves (its lock file says
+    where), by a node with no store of its own, as any reader on the network would."""
+    discovery = _discovery(args)
+    async with contextlib.AsyncExitStack() as stack:
+        through: tuple[str, int] | None = None
+        try:
+            node = await stack.enter_async_context(
+                Node(args.store, port=None, peers=args.peer, sparse=True, **discovery))
+        except StoreLockedError as e:
+            if e.address is None:
+                raise HypernodeError(f"{e}, which does not serve it: try again when it ends") from None
+            host, port = e.address
+            through = ({"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}.get(host, host), port)
+            node = await stack.enter_async_context(
+                Node(None, port=None, peers=[through, *args.peer], sparse=True, **discovery))
+        drives = await _open_drives(node, args, through)  # each wait bounded by --timeout
+        async with node.progress_timeout(args.timeout, f"reading drive {args.keys[0].hex()}"):
+            multi = MultiDrive(drives[0])  # the first is the primary
+            for d in drives[1:]:
+                await multi.add_drive(d)
+            yield multi
 
 
 async def cmd_ls(args: argparse.Namespace) -> None:
@@ -340,10 +382,13 @@ async def cmd_ls(args: argparse.Namespace) -> None:
 
 
 async def cmd_cat(args: argparse.Namespace) -> None:
-    async with _merged_view(args) as multi:
-        async for chunk in multi.create_read_stream(args.path):
-            sys.stdout.buffer.write(chunk)
-    sys.stdout.buffer.flush()
+    try:
+        async with _merged_view(args) as multi:
+            async for chunk in multi.create_read_stream(args.path):
+                sys.stdout.buffer.write(chunk)
+        sys.stdout.buffer.flush()
+    except BrokenPipeError:
+        raise OutputClosed from None
 
 
 async def cmd_stat(args: argparse.Namespace) -> None:
@@ -362,8 +407,8 @@ def _kind(st: Stat, long: bool = False) -> str:
 
 async def cmd_ext(args: argparse.Namespace) -> None:
     port = args.port if args.port is not None else (None if args.peer else 0)
-    async with Node(args.store, host=args.host, port=port, peers=args.peer) as node:
-        drive = await node.open_drive(parse_key(args.key))
+    async with Node(args.store, host=args.host, port=port, peers=args.peer, **_discovery(args)) as node:
+        drive = await node.open_drive(args.key)
         if args.action == "listen":
             def on_message(message: Any, peer: Any) -> None:
                 who = (peer.remote_public_key or b"").hex()[:8] or "?"
@@ -386,14 +431,15 @@ async def cmd_ext(args: argparse.Namespace) -> None:
             elif args.encoding == "binary":
                 message = args.message.encode()
             ext = drive.register_extension(args.name, args.encoding)
-            with trio.fail_after(args.timeout):
-                await node.wait_for_peer(drive.metadata)
-                ext.broadcast(message)
-                for peer in drive.metadata.peers:
-                    session = getattr(peer, "session", None)
-                    if session is not None:
-                        await session.stream.drain()
-            out(f"sent to {len(drive.metadata.peers)} peer(s)")
+            await node.wait_for_peer(drive.metadata, timeout=args.timeout)
+            ext.broadcast(message)
+            sent = 0
+            for session in [s for s in node.store.sessions if drive.metadata.discovery_key in s.peers]:
+                await session.stream.drain()  # on its way; the stream ends a peer that does not read
+                sent += not session.stream.closed
+            if not sent:
+                raise HypernodeError(f"the message was not sent: the peers of {drive.key.hex()} went away")
+            out(f"sent to {sent} peer(s)")
 
 
 # -- the demo (the README's main command) -----------------------------------------------------------
@@ -461,18 +507,24 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from hypernode import __version__
+
     parser = _Parser(prog="hypernode", description="A Hypercore 9 / hyperdrive 10 node.")
-    parser.add_argument("--store", default=str(DEFAULT_STORE), type=_path_arg,
+    parser.add_argument("--version", action="version", version=f"hypernode {__version__}")
+    parser.add_argument("--store", default=str(DEFAULT_STORE), type=_store_arg,
                         help="the node's store (default ~/.hypernode)")
-    parser.add_argument("-v", "--verbose", action="store_true", help="log what the node does")
+    parser.add_argument("-v", "--verbose", action="store_true",
+                        help="log what the node does; print the traceback of an internal error")
     sub = parser.add_subparsers(dest="command", required=True)
 
     def net(p: argparse.ArgumentParser, listen: bool, port_default: int | None = 0) -> None:
         p.add_argument("--peer", action="append", default=[], type=_peer_arg, metavar="HOST:PORT",
                        help="a peer to connect to (repeatable)")
-        p.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for peers")
+        p.add_argument("--timeout", type=_timeout_arg, default=60.0, metavar="SECONDS",
+                       help="how long to wait for a peer, or for the next block (0: forever; default 60)")
         if listen:
-            p.add_argument("--port", type=int, default=port_default, help="TCP port to listen on (0: any)")
+            p.add_argument("--port", type=_port_arg, default=port_default,
+                           help="TCP port to listen on (0: any)")
             p.add_argument("--host", default="127.0.0.1", help="address to listen on (0.0.0.0: all)")
 
     def discover(p: argparse.ArgumentParser) -> None:
@@ -488,7 +540,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("folder", type=_path_arg)
     p.add_argument("--key", help="a writable drive of this store to share into (default: the one that "
                    "shared this folder before, or a new one)")
-    p.add_argument("--interval", type=float, default=1.0, help="seconds between folder scans")
+    p.add_argument("--interval", type=_interval_arg, default=1.0, help="seconds between folder scans")
     p.add_argument("--allow-empty", action="store_true",
                    help="publish the folder emptied all at once (by default that is taken for a mistake)")
     net(p, True)
@@ -497,7 +549,7 @@ def build_parser() -> argparse.ArgumentParser:
     net(p, True)
     discover(p)
     p = sub.add_parser("dht", help="run a DHT node (with --bootstrap none: a bootstrap node)")
-    p.add_argument("--port", type=int, default=49737, help="UDP port (0: any)")
+    p.add_argument("--port", type=_port_arg, default=49737, help="UDP port (0: any)")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (0.0.0.0: all)")
     discover(p)
     p = sub.add_parser("clone", help="download a drive into a folder")
@@ -516,22 +568,39 @@ def build_parser() -> argparse.ArgumentParser:
     for name, help_text in (("ls", "list a folder of the merged drives"), ("cat", "print a file"),
                             ("stat", "print an entry's stat as JSON")):
         p = sub.add_parser(name, help=help_text + " (KEY[,KEY...], the first primary)")
-        p.add_argument("keys", metavar="KEY[,KEY...]")
-        p.add_argument("path", nargs="?" if name == "ls" else None, default="/")
+        p.add_argument("keys", metavar="KEY[,KEY...]", type=_keys_arg,
+                       help="drive keys; hyper://KEY/PATH names the path too")
+        p.add_argument("path", nargs="?", default=None, help="default: / for ls" if name == "ls" else None)
         if name == "ls":
             p.add_argument("-l", "--long", action="store_true", help="kind, size and drive of each entry")
         net(p, False)
+        discover(p)
     p = sub.add_parser("ext", help="extension messages with the peers of a drive")
     ext = p.add_subparsers(dest="action", required=True)
     for action in ("listen", "send"):
         q = ext.add_parser(action)
-        q.add_argument("key")
+        q.add_argument("key", type=_key_arg)
         q.add_argument("name")
         if action == "send":
             q.add_argument("message")
         q.add_argument("--encoding", default="utf-8", choices=["utf-8", "json", "binary"])
         net(q, True, port_default=None)
+        discover(q)
     return parser
+
+
+def _finish_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """Checks that need more than one argument: the path of ls/cat/stat, given as PATH or in the URL."""
+    if args.command in ("ls", "cat", "stat"):
+        keys, url_path = args.keys
+        if url_path is not None and args.path is not None:
+            parser.error(f"{args.command}: a path given both ways (in hyper://KEY{url_path} and as "
+                         f"{args.path!r}): give one")
+        args.keys, args.path = keys, url_path or args.path
+        if args.path is None:
+            if args.command != "ls":
+                parser.error(f"{args.command}: no PATH given (as an argument, or hyper://KEY/PATH)")
+            args.path = "/"
 
 
 _NO_BOOTSTRAP = ("", 0)
@@ -554,18 +623,87 @@ def _peer_arg(text: str) -> tuple[str, int]:
         raise argparse.ArgumentTypeError(str(e)) from None
 
 
+def _key_arg(text: str) -> bytes:
+    try:
+        return parse_key(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
+def _keys_arg(text: str) -> tuple[list[bytes], str | None]:
+    """``KEY[,KEY...]``, each maybe ``hyper://KEY``; the first may carry a path (``hyper://KEY/PATH``)."""
+    keys: list[bytes] = []
+    path: str | None = None
+    for i, part in enumerate(p for p in text.split(",") if p.strip()):
+        try:
+            key, part_path = parse_url(part)
+        except ValueError as e:
+            raise argparse.ArgumentTypeError(str(e)) from None
+        if part_path is not None and i > 0:
+            raise argparse.ArgumentTypeError(f"only the first drive's URL may name a path: {part!r}")
+        keys.append(key)
+        path = path or part_path
+    if not keys:
+        raise argparse.ArgumentTypeError("no drive key given")
+    return keys, path
+
+
+def _port_arg(text: str) -> int:
+    try:
+        port = int(text)
+    except ValueError:
+        port = -1
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"not a port (0 to 65535): {text!r}")
+    return port
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if math.isnan(value) or value < 0:
+        raise argparse.ArgumentTypeError(f"not a number of seconds (0 or more): {text!r}")
+    return value
+
+
+def _timeout_arg(text: str) -> float | None:
+    """Seconds; 0 (or inf) is None: no timeout."""
+    value = _seconds(text)
+    return None if value == 0 or math.isinf(value) else value
+
+
+def _interval_arg(text: str) -> float:
+    value = _seconds(text)
+    if value == 0 or math.isinf(value):
+        raise argparse.ArgumentTypeError(f"not an interval (more than 0 seconds): {text!r}")
+    return value
+
+
+def _store_arg(text: str) -> str:
+    if not text.strip():
+        raise argparse.ArgumentTypeError("an empty path (say --store . for the current directory)")
+    return text
+
+
 COMMANDS: dict[str, Callable[[argparse.Namespace], Awaitable[None]]] = {
     "create": cmd_create, "share": cmd_share, "serve": cmd_serve, "clone": cmd_clone, "ls": cmd_ls,
     "cat": cmd_cat, "stat": cmd_stat, "ext": cmd_ext, "dht": cmd_dht,
 }
+EXIT_FAILURE, EXIT_USAGE, EXIT_OUTPUT_CLOSED = 1, 2, 128 + signal.SIGPIPE
 
 
-async def _run(args: argparse.Namespace) -> None:
-    """Run the command; SIGINT/SIGTERM cancel it, so every ``async with`` closes what it opened."""
+async def _run(args: argparse.Namespace) -> int | None:
+    """Run the command; SIGINT/SIGTERM cancel it, so that every ``async with`` closes what it opened.
+    Returns the signal that stopped it, if one did."""
+    stopped_by: int | None = None
     with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
         async with trio.open_nursery() as nursery:
             async def stop_on_signal() -> None:
-                async for _ in signals:
+                nonlocal stopped_by
+                async for signum in signals:
+                    stopped_by = signum
                     nursery.cancel_scope.cancel()
                     return
 
@@ -578,50 +716,63 @@ async def _run(args: argparse.Namespace) -> None:
 
             nursery.start_soon(stop_on_signal)
             nursery.start_soon(command)
+    return stopped_by
 
 
 def main(argv: list[str] | None = None) -> None:
-    args = build_parser().parse_args(argv)
+    """The console script: run the command and exit with its code (see the module docstring)."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    _finish_args(parser, args)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="hypernode: %(message)s")
     try:
-        trio.run(_run, args)
-    except UsageError as e:
-        print(f"hypernode: {e}", file=sys.stderr)
-        raise SystemExit(2) from None
-    except (HypernodeError, OSError, ValueError) as e:
-        print(f"hypernode: {_one_line(e)}", file=sys.stderr)
-        raise SystemExit(1) from None
-    except trio.TooSlowError:
-        print("hypernode: timed out waiting for peers", file=sys.stderr)
-        raise SystemExit(1) from None
-    except BaseExceptionGroup as eg:  # an error inside a nursery: report its first leaf
-        leaf = _first_leaf(eg)
-        if isinstance(leaf, UsageError):
-            print(f"hypernode: {leaf}", file=sys.stderr)
-            raise SystemExit(2) from None
-        if isinstance(leaf, trio.TooSlowError):
-            print("hypernode: timed out waiting for peers", file=sys.stderr)
-            raise SystemExit(1) from None
-        if isinstance(leaf, HypernodeError | OSError | ValueError):
-            print(f"hypernode: {_one_line(leaf)}", file=sys.stderr)
-            raise SystemExit(1) from None
-        raise
-    except KeyboardInterrupt:
-        raise SystemExit(130) from None
+        stopped_by = trio.run(_run, args)
+    except BaseException as e:  # noqa: BLE001 - every way out becomes an exit code and one line
+        raise SystemExit(_report(e, args.verbose)) from None
+    raise SystemExit(128 + stopped_by if stopped_by else 0)
 
 
-def _first_leaf(eg: BaseException) -> BaseException:
-    while isinstance(eg, BaseExceptionGroup):
-        eg = eg.exceptions[0]
-    return eg
+def _report(error: BaseException, verbose: bool) -> int:
+    """Say what went wrong in one line on stderr (the one exception that stands for ``error``, however
+    deep in exception groups); the exit code."""
+    e = leaf(error)
+    if isinstance(e, SystemExit):
+        return e.code if isinstance(e.code, int) else EXIT_FAILURE
+    if isinstance(e, KeyboardInterrupt):  # before the signal handler was in place
+        return 128 + signal.SIGINT
+    if isinstance(e, OutputClosed):
+        with contextlib.suppress(OSError):  # nothing may be flushed to the closed pipe at exit
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+        return EXIT_OUTPUT_CLOSED
+    if isinstance(e, UsageError):
+        _say(str(e))
+        return EXIT_USAGE
+    if isinstance(e, HypernodeError | OSError | ValueError):
+        _say(_one_line(e))
+        return EXIT_FAILURE
+    if isinstance(e, trio.TooSlowError):
+        _say("timed out waiting for peers")
+        return EXIT_FAILURE
+    if verbose:
+        traceback.print_exception(error, file=sys.stderr)
+    hint = "" if verbose else " (rerun with -v for the traceback)"
+    _say(f"internal error: {type(e).__name__}: {_one_line(e)}{hint}")
+    return EXIT_FAILURE
+
+
+def _say(message: str) -> None:
+    with contextlib.suppress(OSError):
+        print(f"hypernode: {message}", file=sys.stderr, flush=True)
 
 
 def _one_line(e: BaseException) -> str:
     if isinstance(e, OSError) and e.strerror and not isinstance(e, HypernodeError):
         where = f": {e.filename}" if e.filename else ""
         return f"{e.strerror}{where}"
-    return str(e).splitlines()[0] if str(e) else type(e).__name__
+    text = str(e).strip()
+    return text.splitlines()[0] if text else type(e).__name__
 
 
 if __name__ == "__main__":

@@ -1,20 +1,28 @@
 """``Corestore``: many feeds in one directory, laid out as corestore@5 lays them out.
 
-- ``master_key``: 32 random bytes, made on first use;
+- ``master_key``: 32 random bytes, made on first use (mode 0600, written whole or not at all; one of
+  the wrong size is reported as damage, never replaced: every writable feed derives from it);
 - each feed in ``<dk[0:2]>/<dk[2:4]>/<dk>/`` (``dk``: the hex discovery key), holding hypercore's files;
 - a writable feed made by the store has no ``secret_key`` file: its key pair is derived from the master
   key and a *name* (``get(name=...)``, ``default()``, or 32 random bytes), and the ``name`` file holds
   ``varint(len) || name``. The seed is BLAKE2b-256 of ``"9\\ncorestore" || name`` keyed with the master
-  key (derive-key), so a JS corestore directory opens here with its feeds writable, and the reverse.
+  key (derive-key), so a JS corestore directory opens here with its feeds writable, and the reverse;
+- ``hypernode.lock``: the store's lock (:mod:`hypernode.storelock`). ``Corestore(directory)`` takes it
+  before it reads or writes anything else, and :meth:`Corestore.close` releases it: a store in use by
+  another process (or another ``Corestore`` of this one) raises
+  :class:`~hypernode.errors.StoreLockedError`, having touched nothing.
 
 With no directory everything lives in memory. ``async with Corestore(...) as store`` gives the store
 a nursery: :meth:`Corestore.listen` and :meth:`Corestore.connect` then replicate live over TCP (one
 :class:`~hypernode.replication.session.ReplicationSession` per connection, every shared feed on it)
-until the store closes. A connection that fails or misbehaves ends alone.
+until the store closes. A connection that fails or misbehaves ends alone. Leaving the block ends the
+connections, then closes the feeds and releases the lock; an exception raised in the block comes out
+unchanged (:mod:`hypernode.tasks`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import os
@@ -26,6 +34,8 @@ import trio
 from hypernode import crypto
 from hypernode.errors import CorruptStorageError, HypernodeError
 from hypernode.feed import Feed
+from hypernode.storelock import StoreLock
+from hypernode.tasks import cleanup, open_service_nursery
 from hypernode.varint import DecodeError, decode_varint, encode_varint
 
 log = logging.getLogger(__name__)
@@ -64,26 +74,23 @@ class Corestore:
         self._feeds: dict[bytes, Feed] = {}  # by discovery key
         self._names: dict[bytes, bytes] = {}  # memory mode: discovery key -> name
         self.closed = False
-        if master_key is not None:
-            self.master_key = master_key
-        elif self.directory is None:
-            self.master_key = crypto.random_bytes(32)
-        else:
-            os.makedirs(self.directory, exist_ok=True)
-            path = os.path.join(self.directory, MASTER_KEY_FILENAME)
-            try:
-                with open(path, "rb") as f:
-                    key = f.read(33)
-            except FileNotFoundError:
-                key = b""
-            if len(key) < 32:
-                key = crypto.random_bytes(32)
-                with open(path, "wb") as f:
-                    f.write(key)
-            self.master_key = key[:32]
+        self.lock: StoreLock | None = None
+        if self.directory is not None:
+            self.lock = StoreLock(self.directory)  # before anything in the directory is written
+        try:
+            if master_key is not None:
+                self.master_key = master_key
+            elif self.directory is None:
+                self.master_key = crypto.random_bytes(32)
+            else:
+                self.master_key = _load_master_key(self.directory)
+        except BaseException:
+            if self.lock is not None:
+                self.lock.release()
+            raise
         self.sessions: list[Any] = []  # live ReplicationSessions
         self._nursery: trio.Nursery | None = None
-        self._nursery_cm: Any = None
+        self._stack: contextlib.AsyncExitStack | None = None
         self.listeners: list[trio.SocketListener] = []
 
     # -- keys and paths ----------------------------------------------------------------------------
@@ -268,45 +275,75 @@ class Corestore:
     # -- lifecycle ---------------------------------------------------------------------------------
 
     async def close(self) -> None:
+        """Close the connections, listeners and feeds, and release the store's lock (idempotent).
+        Leaving ``async with`` does this after the store's tasks have ended."""
         if self.closed:
             return
         self.closed = True
-        for session in list(self.sessions):
-            await session.aclose()
-        if self._nursery is not None:
-            # cancel the accept loops before closing their sockets: a loop woken by the close instead
-            # would raise ClosedResourceError out of the store's nursery
-            self._nursery.cancel_scope.cancel()
-        for listener in self.listeners:
-            await listener.aclose()
-        errors: list[BaseException] = []
-        for feed in list(self._feeds.values()):
-            try:  # every feed is closed, even when one cannot write its last bitfield page
-                await feed.close()
-            except (HypernodeError, OSError) as e:
-                log.error("closing feed %s: %s", feed.key.hex()[:16], e)
-                errors.append(e)
-        if errors:
-            raise errors[0]
+        try:
+            with trio.CancelScope(shield=True):
+                for session in list(self.sessions):
+                    await session.aclose()
+                if self._nursery is not None:
+                    # cancel the accept loops before closing their sockets: a loop woken by the close
+                    # instead would raise ClosedResourceError out of the store's nursery
+                    self._nursery.cancel_scope.cancel()
+                for listener in self.listeners:
+                    await listener.aclose()
+            errors: list[BaseException] = []
+            for feed in list(self._feeds.values()):
+                try:  # every feed is closed, even when one cannot write its last bitfield page
+                    await feed.close()
+                except (HypernodeError, OSError) as e:
+                    log.error("closing feed %s: %s", feed.key.hex()[:16], e)
+                    errors.append(e)
+            if errors:
+                raise errors[0]
+        finally:
+            if self.lock is not None:
+                self.lock.release()
 
     async def __aenter__(self) -> Corestore:
-        self._nursery_cm = trio.open_nursery()
-        self._nursery = await self._nursery_cm.__aenter__()
+        async with contextlib.AsyncExitStack() as stack:
+            await stack.enter_async_context(cleanup(self.close))  # after the tasks have ended
+            self._nursery = await stack.enter_async_context(open_service_nursery())
+            self._stack = stack.pop_all()
         return self
 
     async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                         tb: TracebackType | None) -> bool | None:
-        cm, self._nursery_cm = self._nursery_cm, None
+        stack, self._stack = self._stack, None
+        assert stack is not None, "the store was not entered"
         try:
-            await self.close()
-        except BaseException as e:
-            if cm is None:
-                raise
-            exc_type, exc, tb = type(e), e, e.__traceback__
-        self._nursery = None
-        if cm is not None:
-            return await cm.__aexit__(exc_type, exc, tb)
-        return None
+            return await stack.__aexit__(exc_type, exc, tb)
+        finally:
+            self._nursery = None
+
+
+def _load_master_key(directory: str) -> bytes:
+    """The store's master key; a new one (written 0600, atomically) if there is none yet. A master key
+    file of the wrong size is damage, never overwritten: every writable feed derives from it."""
+    path = os.path.join(directory, MASTER_KEY_FILENAME)
+    try:
+        with open(path, "rb") as f:
+            key = f.read(33)
+    except FileNotFoundError:
+        key = b""
+    if len(key) == 32:
+        return key
+    if key:
+        raise CorruptStorageError(path, f"a master key is 32 bytes, found {len(key)}")
+    key = crypto.random_bytes(32)  # none, or an empty file (a crash before the first write)
+    tmp = path + ".tmp"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+    try:
+        os.fchmod(fd, 0o600)  # an older tmp file keeps its mode through O_CREAT
+        os.write(fd, key)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.replace(tmp, path)
+    return key
 
 
 async def _replicate_started(store: Corestore, tcp: trio.abc.Stream,

@@ -1,8 +1,10 @@
-"""The exception types hypernode raises; every layer's errors derive from :class:`HypernodeError`."""
+"""The exception types hypernode raises; every layer's errors derive from :class:`HypernodeError`. Also
+:func:`connect_reason`: why a connection could not be made, in the words error messages use."""
 
 from __future__ import annotations
 
 import errno
+import os
 
 
 class HypernodeError(Exception):
@@ -39,3 +41,47 @@ class NotWritableError(HypernodeError):
 
 class BlockNotAvailableError(HypernodeError):
     """The block is not stored locally (and could not be fetched)."""
+
+
+class StoreLockedError(HypernodeError):
+    """Another process has the store open (it holds the store's lock, see :mod:`hypernode.storelock`).
+    ``pid`` is that process (None if it has not written it yet); ``address`` the ``(host, port)`` it
+    serves replication on, if it listens."""
+
+    def __init__(self, directory: str, pid: int | None, address: tuple[str, int] | None = None) -> None:
+        self.directory = directory
+        self.pid = pid
+        self.address = address
+        who = f"pid {pid}" if pid is not None else "pid unknown"
+        super().__init__(f"store {directory} is in use by another process ({who})")
+
+    def __reduce__(self) -> tuple[type, tuple[str, int | None, tuple[str, int] | None]]:
+        return (type(self), (self.directory, self.pid, self.address))
+
+
+class PeerTimeoutError(HypernodeError, TimeoutError):
+    """Waiting on peers made no progress for the whole timeout: no peer came that has the feed, or no
+    block arrived. The message says why, naming the cause (the peers that could not be reached and
+    why, or that the connected peers do not have it). A ``TimeoutError`` too."""
+
+    def __init__(self, message: str) -> None:
+        TimeoutError.__init__(self, message)
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+def connect_reason(error: BaseException) -> str:
+    """Why a TCP connection could not be made (``error``: the OSError raised), as a short lower-case
+    phrase: ``connection refused``, ``no route to host``, ``name or service not known``. (trio's
+    ``open_tcp_stream`` raises a generic OSError whose cause holds the error of each attempt.)"""
+    candidates: list[BaseException] = [error]
+    cause = error.__cause__ or error.__context__
+    if isinstance(cause, BaseExceptionGroup):
+        candidates = [*cause.exceptions, error]
+    for e in candidates:
+        if isinstance(e, OSError) and e.errno is not None:
+            text = (os.strerror(e.errno) if e.errno > 0 else e.strerror) or ""
+            if text:
+                return text[0].lower() + text[1:]
+    return str(error) or type(error).__name__

@@ -7,6 +7,19 @@ node serves), listens for replication connections, and keeps a connection to eve
 is open, so it replicates live with every connected peer in both directions. Leaving the block closes
 connections, drives and feeds in that order; nothing written is lost.
 
+The store is the node's alone: opening it takes the store's lock (:mod:`hypernode.storelock`) before
+anything is written, so a second node on the same directory, in this process or another, raises
+:class:`~hypernode.errors.StoreLockedError`. A node that listens writes its address into the lock file,
+where a reader that finds the store in use can connect to it instead.
+
+An exception raised in the block comes out unchanged, and a failure of the node's own tasks comes out
+alone (see :mod:`hypernode.tasks`). The waits on peers (:meth:`Node.wait_for_peer`,
+:meth:`Node.sync_feed`, :meth:`Node.progress_timeout`) take a timeout that means "no progress": how long
+to wait for a peer or for the next block, never a limit on a whole transfer. When it runs out they
+raise :class:`~hypernode.errors.PeerTimeoutError` naming the cause: the peers that could not be reached
+and why (the node remembers the last failure of each, :attr:`Node.peer_errors`), or that the connected
+peers do not have the drive.
+
 The ``hypernode`` command (:mod:`hypernode.cli`) is a thin layer over this class.
 """
 
@@ -16,9 +29,10 @@ import contextlib
 import functools
 import json
 import logging
+import math
 import os
 import random
-from collections.abc import Iterable
+from collections.abc import AsyncIterator, Iterable
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -27,8 +41,9 @@ import trio
 
 from hypernode.corestore import Corestore
 from hypernode.drive import Hyperdrive
-from hypernode.errors import HypernodeError
+from hypernode.errors import HypernodeError, PeerTimeoutError, connect_reason
 from hypernode.feed import Feed
+from hypernode.tasks import cleanup, open_service_nursery
 from hypernode.wire.noise import KeyPair
 
 log = logging.getLogger(__name__)
@@ -36,6 +51,8 @@ log = logging.getLogger(__name__)
 REGISTRY = "hypernode.json"
 BACKOFF_START = 0.25
 BACKOFF_MAX = 30.0
+CONNECT_TIMEOUT = 10.0  # seconds for a TCP connection to a peer to be made
+_FAILED = "connected, but the connection failed"
 
 
 def parse_peer(text: str) -> tuple[str, int]:
@@ -46,18 +63,33 @@ def parse_peer(text: str) -> tuple[str, int]:
     return host.strip("[]"), int(port)
 
 
-def parse_key(text: str) -> bytes:
-    """A 64-hex-digit drive key (``hyper://`` prefix allowed); ValueError otherwise."""
+def parse_url(text: str) -> tuple[bytes, str | None]:
+    """A drive key with an optional path: ``KEY``, ``hyper://KEY`` or ``hyper://KEY/some/path`` (``dat://``
+    too) as ``(key, path)``; the path is None when none is given (``hyper://KEY`` or
+    ``hyper://KEY/``). ValueError if the key is not 64 hex digits."""
     text = text.strip()
+    path: str | None = None
     for prefix in ("hyper://", "dat://"):
         if text.startswith(prefix):
-            text = text[len(prefix):].rstrip("/")
+            text, slash, rest = text[len(prefix):].partition("/")
+            if slash and rest.strip("/"):
+                path = "/" + rest
+            break
     try:
         key = bytes.fromhex(text)
     except ValueError:
         key = b""
     if len(key) != 32:
         raise ValueError(f"not a drive key (64 hex digits): {text!r}")
+    return key, path
+
+
+def parse_key(text: str) -> bytes:
+    """A 64-hex-digit drive key (``hyper://KEY`` and ``hyper://KEY/`` too); ValueError otherwise, and
+    for a URL with a path (where only a key is meant)."""
+    key, path = parse_url(text)
+    if path is not None:
+        raise ValueError(f"a drive key was expected, not a path in one: {text!r}")
     return key
 
 
@@ -75,11 +107,15 @@ class Node:
         self.host = host
         self._listen_port = port
         self.port: int | None = None
-        self.store = Corestore(self.directory, sparse=sparse)
+        self._sparse = sparse
+        self.store: Corestore = None  # type: ignore[assignment]  # opened (and locked) by __aenter__
         self.drives: dict[bytes, Hyperdrive] = {}
         self._initial_peers = list(peers)
         self._peer_scopes: dict[tuple[str, int], trio.CancelScope] = {}
         self.connected: dict[tuple[str, int], Any] = {}  # peer -> live session
+        # peer -> why the last attempt to connect to it failed, or why its connection ended; cleared
+        # when a connection to it is made (the waiting functions name these causes when they give up)
+        self.peer_errors: dict[tuple[str, int], str] = {}
         self._nursery: trio.Nursery | None = None
         self._stack: contextlib.AsyncExitStack | None = None
         self.key_pair = KeyPair.generate()  # the Noise key of all our connections: peers dedup by it
@@ -90,22 +126,26 @@ class Node:
     # -- lifecycle ---------------------------------------------------------------------------------
 
     async def __aenter__(self) -> Node:
-        if self.directory is not None:
-            self.directory.mkdir(parents=True, exist_ok=True)
-        stack = contextlib.AsyncExitStack()
-        await stack.__aenter__()
-        try:
+        async with contextlib.AsyncExitStack() as stack:
+            # the store takes its lock before anything in the directory is written: a store in use by
+            # another process raises StoreLockedError here, having touched nothing
+            self.store = Corestore(self.directory, sparse=self._sparse)
             await stack.enter_async_context(self.store)
-            self._nursery = await stack.enter_async_context(trio.open_nursery())
-            stack.push_async_callback(self._close_drives)
-            stack.callback(self._nursery.cancel_scope.cancel)
+            await stack.enter_async_context(cleanup(self._close_drives))  # after the node's tasks
+            self._nursery = await stack.enter_async_context(open_service_nursery())
             for key in self.registered():
                 try:
                     await self.open_drive(key)
                 except (HypernodeError, OSError) as e:  # one damaged drive does not stop the others
                     log.error("drive %s is not served: %s", key.hex(), e)
             if self._listen_port is not None:
-                self.port = await self.store.listen(self.host, self._listen_port, key_pair=self.key_pair)
+                try:
+                    self.port = await self.store.listen(self.host, self._listen_port, key_pair=self.key_pair)
+                except OSError as e:  # say what could not be done, not only the errno's text
+                    where = _address(self.host, self._listen_port)
+                    raise OSError(e.errno, f"cannot listen on {where}: {e.strerror or e}") from e
+                if self.store.lock is not None:  # where a read-only command finds the running node
+                    self.store.lock.set_address(self.host, self.port)
             for host, port in self._initial_peers:
                 self.add_peer(host, port)
             bootstrap, local, options = self._discovery_args
@@ -116,23 +156,23 @@ class Node:
                     Peering(self, bootstrap=bootstrap, local=local, **options))
                 for key in self.drives:
                     self.discovery.join(self.drives[key].discovery_key)
-        except BaseException:
-            await stack.aclose()
-            raise
-        self._stack = stack
+            self._stack = stack.pop_all()
         return self
 
     async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                         tb: TracebackType | None) -> bool | None:
         stack, self._stack = self._stack, None
-        assert stack is not None
-        return await stack.__aexit__(exc_type, exc, tb)
+        assert stack is not None, "the node was not entered"
+        try:
+            return await stack.__aexit__(exc_type, exc, tb)
+        finally:
+            self._nursery = None
+            self.discovery = None
 
     async def _close_drives(self) -> None:
-        with trio.CancelScope(shield=True):  # finish open descriptors even when cancelled
-            for drive in list(self.drives.values()):
-                with contextlib.suppress(HypernodeError, OSError):
-                    await drive.close()
+        for drive in list(self.drives.values()):
+            with contextlib.suppress(HypernodeError, OSError):
+                await drive.close()
 
     def _require_running(self) -> trio.Nursery:
         if self._nursery is None:
@@ -199,7 +239,7 @@ class Node:
     async def _open_content(self, drive: Hyperdrive) -> None:
         try:
             await drive.content_feed()
-        except HypernodeError as e:
+        except (HypernodeError, OSError) as e:  # a full disk, say: the drive waits, the node carries on
             log.warning("drive %s: %s", drive.key.hex()[:16], e)
 
     # -- peers -------------------------------------------------------------------------------------
@@ -228,17 +268,23 @@ class Node:
         with scope:
             while True:
                 try:
-                    tcp = await trio.open_tcp_stream(host, port)
-                except OSError as e:
-                    log.info("peer %s:%d unreachable (%s); retrying in %.1fs", host, port, e, delay)
+                    with trio.fail_after(CONNECT_TIMEOUT):
+                        tcp = await trio.open_tcp_stream(host, port)
+                except (OSError, trio.TooSlowError) as e:
+                    self.peer_errors[(host, port)] = "timed out" if isinstance(e, trio.TooSlowError) \
+                        else connect_reason(e)
+                    log.info("peer %s:%d unreachable (%s); retrying in %.1fs", host, port,
+                             self.peer_errors[(host, port)], delay)
                 else:
                     delay = BACKOFF_START
                     try:
                         session = await self._replicate(tcp, (host, port))
                     finally:
                         self.connected.pop((host, port), None)
-                    log.info("connection to %s:%d ended: %s", host, port,
-                             getattr(session, "error", None) or "closed")
+                    error = getattr(session, "error", None)
+                    if error is not None:
+                        self.peer_errors[(host, port)] = f"{_FAILED}: {error}"
+                    log.info("connection to %s:%d ended: %s", host, port, error or "closed")
                 await trio.sleep(delay * (0.5 + random.random()))
                 delay = min(delay * 2, BACKOFF_MAX)
 
@@ -248,30 +294,152 @@ class Node:
             session = await nursery.start(
                 functools.partial(self.store.replicate, tcp, initiator=True, key_pair=self.key_pair))
             self.connected[peer] = session
+            if session.error is None:  # the handshake is done: the peer is reached
+                self.peer_errors.pop(peer, None)
         return session
 
     # -- waiting for peers -------------------------------------------------------------------------
+    #
+    # Every timeout here means "no progress": how long to wait for a peer, or for the next block, never
+    # a limit on a whole transfer. When one runs out, PeerTimeoutError says why, naming the cause.
 
     async def wait_for_peer(self, feed: Feed, *, timeout: float | None = None) -> None:
-        """Wait until a peer replicating ``feed`` has told us what it has (answered our first Want)."""
-        with trio.fail_after(timeout) if timeout is not None else contextlib.nullcontext():
-            while not any(p.opened and not p.inflight_wants for p in feed.peers):
+        """Wait until a peer replicating ``feed`` has told us what it has (answered our first Want).
+
+        With ``timeout``, give up after that many seconds without such a peer, raising
+        :class:`~hypernode.errors.PeerTimeoutError` that says why: the peers that could not be reached
+        and why (``cannot reach 127.0.0.1:9: connection refused``), that the connected peers do not
+        have the feed (``no peer has drive KEY``), or that none was found."""
+        with trio.move_on_after(math.inf if timeout is None else timeout):
+            while not _has_answered(feed):
                 await feed.wait_for_change()
+            return
+        raise PeerTimeoutError(self.why_no_peer(feed, timeout))
 
     async def sync_feed(self, feed: Feed, *, timeout: float | None = None) -> int:
         """Wait for a peer, then until every block any connected peer has announced is here; returns
-        the length reached."""
-        with trio.fail_after(timeout) if timeout is not None else contextlib.nullcontext():
-            await self.wait_for_peer(feed)
-            while True:
-                target = max([feed.length, *(p.remote_length for p in feed.peers)])
-                if feed.length >= target and feed.downloaded(0, target) == target:
-                    return target
-                r = feed.downloads.want_range(0, target)
-                try:
+        the length reached.
+
+        ``timeout`` bounds each wait, not the whole: the wait for the first peer (as
+        :meth:`wait_for_peer`), then the wait for each next block. A download of any size goes on as
+        long as blocks keep arriving; if none does for ``timeout`` seconds,
+        :class:`~hypernode.errors.PeerTimeoutError` says how far it got and why it stalled."""
+        await self.wait_for_peer(feed, timeout=timeout)
+        deadline, best = math.inf, -1
+        while True:
+            target = max([feed.length, *(p.remote_length for p in feed.peers)])
+            have = feed.downloaded(0, target)
+            if feed.length >= target and have == target:
+                return target
+            if have > best:  # progress: the clock starts again
+                best = have
+                deadline = trio.current_time() + timeout if timeout is not None else math.inf
+            r = feed.downloads.want_range(0, target)
+            try:
+                with trio.move_on_at(deadline) as waited:
                     await feed.wait_for_change()
-                finally:
-                    feed.downloads.unwant_range(r)
+            finally:
+                feed.downloads.unwant_range(r)
+            if waited.cancelled_caught:
+                raise PeerTimeoutError(
+                    f"no block of {self._feed_name(feed)} arrived for {timeout:g} s ({have} of {target} "
+                    f"blocks here); {self._peer_state()}")
+
+    @contextlib.asynccontextmanager
+    async def progress_timeout(self, timeout: float | None, what: str) -> AsyncIterator[None]:
+        """Run the block while data keeps arriving: if ``timeout`` seconds pass with no block stored in
+        any feed of the node (and no new peer opening one), the block is cancelled and
+        :class:`~hypernode.errors.PeerTimeoutError` raised (``what`` says what was being done). A block
+        that needs no peer never waits on one, so only a stalled transfer times out."""
+        if timeout is None:
+            yield
+            return
+        stalled = False
+
+        async def watch(scope: trio.CancelScope) -> None:
+            nonlocal stalled
+            tick = min(0.25, timeout / 4)
+            counts = self._block_counts()
+            last = trio.current_time()
+            while True:
+                await trio.sleep(tick)
+                now_counts = self._block_counts()
+                if any(k not in counts or v > counts[k] for k, v in now_counts.items()):
+                    last = trio.current_time()
+                counts = now_counts
+                if trio.current_time() - last >= timeout:
+                    stalled = True
+                    scope.cancel()
+                    return
+
+        with trio.CancelScope() as scope:
+            async with open_service_nursery() as nursery:
+                nursery.start_soon(watch, scope)
+                yield
+        if stalled:
+            why = f"{what}: no data arrived for {timeout:g} s; {self._peer_state()}"
+            raise PeerTimeoutError(why) from None
+
+    def _block_counts(self) -> dict[Any, int]:
+        """Blocks per feed and per feed peer (what :meth:`progress_timeout` watches grow)."""
+        counts: dict[Any, int] = {}
+        for feed in self.store.feeds:
+            counts[feed] = feed.length
+            for p in feed.peers:
+                counts[p] = p.stats["downloaded_blocks"]
+        return counts
+
+    def _feed_name(self, feed: Feed) -> str:
+        drive = self.drives.get(feed.key)
+        if drive is not None and drive.metadata is feed:
+            return f"drive {feed.key.hex()}"
+        for drive in self.drives.values():
+            if drive._content is feed:
+                return f"the content of drive {drive.key.hex()}"
+        return f"feed {feed.key.hex()}"
+
+    def _unreachable(self) -> list[str]:
+        return [f"{_address(h, p)}: {why}" if why.startswith(_FAILED)
+                else f"cannot reach {_address(h, p)}: {why}" for (h, p), why in self.peer_errors.items()]
+
+    def why_no_peer(self, feed: Feed, timeout: float | None) -> str:
+        """Why no peer has answered for ``feed`` (the message of the error the waits raise)."""
+        name = self._feed_name(feed)
+        after = f" within {timeout:g} s" if timeout is not None else ""
+        if any(p.opened for p in feed.peers):
+            return f"the peers with {name} did not say what they have{after}"
+        connected = self._connected_peers()
+        if connected:
+            return f"no peer has {name} ({connected} connected peer{'s' if connected > 1 else ''} asked)"
+        unreachable = self._unreachable()
+        if unreachable:
+            more = f" (and {len(unreachable) - 3} more)" if len(unreachable) > 3 else ""
+            return "; ".join(unreachable[:3]) + more
+        if self.discovery is not None:
+            return f"no peer found for {name}{after}"
+        if self.port is not None:
+            return f"no peer connected{after} to ask for {name} (none to connect to, no discovery)"
+        return f"no peer to ask for {name} (none to connect to, no discovery)"
+
+    def _peer_state(self) -> str:
+        connected = self._connected_peers()
+        if connected:
+            return f"{connected} peer{'s' if connected > 1 else ''} connected"
+        unreachable = self._unreachable()
+        if unreachable:
+            return "; ".join(unreachable[:3])
+        return "no peer connected"
+
+    def _connected_peers(self) -> int:
+        return sum(1 for s in self.store.sessions if s.remote_public_key is not None and not s.stream.closed)
+
+
+def _has_answered(feed: Feed) -> bool:
+    return any(p.opened and not p.inflight_wants for p in feed.peers)
+
+
+def _address(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
 # -- folders shared from a store (``hypernode share``) ----------------------------------------------

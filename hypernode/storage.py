@@ -1,6 +1,7 @@
 """The six files of a hypercore 9 feed directory, read and written byte-for-byte as JS hypercore does.
 
-- ``key`` (32 bytes) and ``secret_key`` (64 bytes, libsodium layout; only for a writable feed);
+- ``key`` (32 bytes) and ``secret_key`` (64 bytes, libsodium layout; only for a writable feed; mode
+  0600, whatever the umask, and narrowed to 0600 when an older, wider one is opened);
 - ``data``: the blocks, back to back;
 - ``tree``: a 32-byte header, then 40 bytes per flat-tree node (32-byte hash, uint64be size);
 - ``signatures``: a 32-byte header, then 64 bytes per block index (the signature made when the feed
@@ -46,12 +47,13 @@ class Node(NamedTuple):
 class _File:
     """One storage file, opened lazily (a read-only feed never creates ``data`` until it has data)."""
 
-    __slots__ = ("path", "fd", "name")
+    __slots__ = ("path", "fd", "name", "mode")
 
-    def __init__(self, directory: str, name: str) -> None:
+    def __init__(self, directory: str, name: str, mode: int = 0o644) -> None:
         self.name = name
         self.path = os.path.join(directory, name)
         self.fd = -1
+        self.mode = mode  # of a new file; a secret one (0o600) is also narrowed to it when opened
 
     def exists(self) -> bool:
         return self.fd >= 0 or os.path.exists(self.path)
@@ -59,9 +61,15 @@ class _File:
     def _open(self) -> int:
         if self.fd < 0:
             try:
-                self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o644)
+                self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), self.mode)
             except OSError as e:
                 raise CorruptStorageError(self.path, f"cannot open: {e.strerror}") from e
+            if self.mode & 0o077 == 0:  # a secret: readable by its owner only, whatever made it before
+                try:
+                    if os.fstat(self.fd).st_mode & 0o077:
+                        os.fchmod(self.fd, self.mode)
+                except OSError:  # not ours to change: it stays as it is
+                    pass
         return self.fd
 
     def size(self) -> int:
@@ -169,7 +177,7 @@ class Storage:
             return
         os.makedirs(directory, exist_ok=True)
         self.key = _File(directory, "key")
-        self.secret_key = _File(directory, "secret_key")
+        self.secret_key = _File(directory, "secret_key", mode=0o600)
         self.data = _File(directory, "data")
         self.tree = _File(directory, "tree")
         self.signatures = _File(directory, "signatures")

@@ -157,6 +157,7 @@ def test_ctrl_c_on_a_terminal_ends_the_bar_and_the_same_command_resumes(tmp_path
     with share, SlowProxy(port, rate=300_000) as slow:
         code, text = _interrupt_on_a_terminal(tmp_path / "store-b", key, target, slow.port, signal.SIGINT)
         _interrupted_cleanly(text)
+        assert code == 130, text
         assert len(list(target.glob("f*.bin"))) < 20
         assert not list(target.glob(".*.hypernode-tmp"))
         out = clone(tmp_path / "store-b", key, target, port)
@@ -176,7 +177,7 @@ def test_sigterm_without_a_terminal_ends_cleanly_and_the_same_command_resumes(tm
             p.wait_for("progress:")
             p.p.send_signal(signal.SIGTERM)
             p.wait_for("interrupted after")
-            p.p.wait(timeout=20)
+            assert p.p.wait(timeout=20) == 143
             p.drain(0.5)
         assert not any(line.startswith("cloned") for line in p.lines)
         assert "Traceback" not in "\n".join(p.errors)

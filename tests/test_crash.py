@@ -39,7 +39,19 @@ async def run_and_kill(args: list[str], rnd: random.Random, max_delay: float = 0
         raise AssertionError(f"child failed: {first}{proc.communicate()[1]}")
     await trio.sleep(rnd.uniform(0, max_delay))
     os.kill(proc.pid, signal.SIGKILL)
-    out, err = await trio.to_thread.run_sync(proc.communicate)
+
+    def rest() -> tuple[str, str]:
+        # not communicate(): it reads the pipe itself and misses what readline() already buffered
+        # past "ready" (an op acknowledged at once was lost, and the test then saw its effect as data
+        # loss). The child is dead: reading one pipe to its end, then the other, cannot block.
+        assert proc.stdout is not None and proc.stderr is not None
+        out, err = proc.stdout.read(), proc.stderr.read()
+        proc.wait()
+        proc.stdout.close()
+        proc.stderr.close()
+        return out, err
+
+    out, err = await trio.to_thread.run_sync(rest)
     assert proc.returncode == -signal.SIGKILL, err
     return out.splitlines()
 

@@ -19,6 +19,7 @@ network namespace whose loopback has multicast turned on, as the tests do).
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import logging
 import os
@@ -35,6 +36,7 @@ import trio
 
 from hypernode.discovery.rpc import _RateLimiter
 from hypernode.discovery.swarm import PeerFound
+from hypernode.tasks import open_service_nursery
 
 log = logging.getLogger(__name__)
 
@@ -225,7 +227,7 @@ class LocalDiscovery:
         self._sock: socket.socket | None = None
         self._tsock: Any = None
         self._nursery: trio.Nursery | None = None
-        self._nursery_cm: Any = None
+        self._stack: contextlib.AsyncExitStack | None = None
 
     async def __aenter__(self) -> LocalDiscovery:
         sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM, socket.IPPROTO_UDP)
@@ -245,21 +247,23 @@ class LocalDiscovery:
             raise
         self._sock = sock
         self._tsock = trio.socket.from_stdlib_socket(sock)
-        self._nursery_cm = trio.open_nursery()
-        self._nursery = await self._nursery_cm.__aenter__()
-        self._nursery.start_soon(self._receiver)
+        async with contextlib.AsyncExitStack() as stack:
+            stack.callback(self._close_socket)  # after the tasks have ended
+            self._nursery = await stack.enter_async_context(open_service_nursery())
+            self._nursery.start_soon(self._receiver)
+            self._stack = stack.pop_all()
         return self
 
     async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                         tb: TracebackType | None) -> bool | None:
-        assert self._nursery is not None
-        self._nursery.cancel_scope.cancel()
-        try:
-            return await self._nursery_cm.__aexit__(exc_type, exc, tb)
-        finally:
-            self._nursery = None
-            if self._sock is not None:
-                self._sock.close()
+        stack, self._stack = self._stack, None
+        assert stack is not None, "LocalDiscovery was not entered"
+        return await stack.__aexit__(exc_type, exc, tb)
+
+    def _close_socket(self) -> None:
+        self._nursery = None
+        if self._sock is not None:
+            self._sock.close()
 
     # -- topics ------------------------------------------------------------------------------------
 

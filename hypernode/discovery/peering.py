@@ -28,6 +28,8 @@ from typing import TYPE_CHECKING, Any
 import trio
 
 from hypernode.discovery.swarm import PeerFound, Swarm
+from hypernode.errors import connect_reason
+from hypernode.tasks import open_service_nursery
 
 if TYPE_CHECKING:
     from hypernode.node import Node
@@ -52,24 +54,21 @@ class Peering:
         self._stack: contextlib.AsyncExitStack | None = None
 
     async def __aenter__(self) -> Peering:
-        stack = contextlib.AsyncExitStack()
-        await stack.__aenter__()
-        try:
+        async with contextlib.AsyncExitStack() as stack:
             await stack.enter_async_context(self.swarm)
-            self._nursery = await stack.enter_async_context(trio.open_nursery())
-            stack.callback(self._nursery.cancel_scope.cancel)
+            self._nursery = await stack.enter_async_context(open_service_nursery())
             self._nursery.start_soon(self._sweep)
-        except BaseException:
-            await stack.aclose()
-            raise
-        self._stack = stack
+            self._stack = stack.pop_all()
         return self
 
     async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                         tb: TracebackType | None) -> bool | None:
         stack, self._stack = self._stack, None
-        assert stack is not None
-        return await stack.__aexit__(exc_type, exc, tb)
+        assert stack is not None, "the peering was not entered"
+        try:
+            return await stack.__aexit__(exc_type, exc, tb)
+        finally:
+            self._nursery = None
 
     def join(self, discovery_key: bytes) -> None:
         """Announce (if the node listens) and look up the drive of this discovery key."""
@@ -103,6 +102,9 @@ class Peering:
                     with trio.fail_after(10):
                         tcp = await trio.open_tcp_stream(*addr)
                 except (OSError, trio.TooSlowError) as e:
+                    # named when a wait gives up
+                    self.node.peer_errors[addr] = "timed out" if isinstance(e, trio.TooSlowError) \
+                        else connect_reason(e)
                     log.info("found peer %s:%d unreachable: %s", *addr, e)
                     failures += 1
                 else:
@@ -110,6 +112,8 @@ class Peering:
                     async with trio.open_nursery() as nursery:
                         session = await nursery.start(self._replicate, tcp)
                         self.dialling[addr] = session
+                        if session.error is None:
+                            self.node.peer_errors.pop(addr, None)
                         self._dedup()
                     self.dialling[addr] = None
                     if getattr(session, "duplicate", False):

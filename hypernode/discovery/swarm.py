@@ -17,6 +17,7 @@ twice, is the caller's job (:class:`hypernode.node.Node` does it).
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import logging
 import math
@@ -33,6 +34,7 @@ from hypernode.discovery.addresses import Peer
 from hypernode.discovery.dht import PeerStore, parse_peers_output, peers_input
 from hypernode.discovery.rpc import Address, Query, QueryDone, QueryReply, RPCConfig, RPCNode
 from hypernode.discovery.values import ValueStore
+from hypernode.tasks import cleanup, open_service_nursery
 
 log = logging.getLogger(__name__)
 
@@ -95,7 +97,7 @@ class DHTNode:
         self._waiters: dict[Query, tuple[trio.Event, Callable[[QueryReply], None] | None]] = {}
         self._bootstrapped = trio.Event()
         self._nursery: trio.Nursery | None = None
-        self._nursery_cm: Any = None
+        self._stack: contextlib.AsyncExitStack | None = None
 
     @property
     def id(self) -> bytes:
@@ -115,31 +117,37 @@ class DHTNode:
         try:
             sock.bind((self.host, self._port))
             sock.setblocking(False)
+        except OSError as e:
+            sock.close()
+            where = f"{self.host}:{self._port} (UDP)"
+            raise OSError(e.errno, f"cannot listen on {where}: {e.strerror or e}") from e
         except BaseException:
             sock.close()
             raise
         self._sock = sock
         self._tsock = trio.socket.from_stdlib_socket(sock)
         self.port = sock.getsockname()[1]
-        self.rpc.bootstrap_nodes = await resolve(self._bootstrap_names)
-        self.rpc.tick(trio.current_time())
-        self._nursery_cm = trio.open_nursery()
-        self._nursery = await self._nursery_cm.__aenter__()
-        self._nursery.start_soon(self._receiver)
-        self._nursery.start_soon(self._timer)
-        self._nursery.start_soon(self._bootstrap)
+        async with contextlib.AsyncExitStack() as stack:
+            stack.callback(self._close_socket)  # after the tasks have ended
+            self.rpc.bootstrap_nodes = await resolve(self._bootstrap_names)
+            self.rpc.tick(trio.current_time())
+            self._nursery = await stack.enter_async_context(open_service_nursery())
+            self._nursery.start_soon(self._receiver)
+            self._nursery.start_soon(self._timer)
+            self._nursery.start_soon(self._bootstrap)
+            self._stack = stack.pop_all()
         return self
 
     async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                         tb: TracebackType | None) -> bool | None:
-        assert self._nursery is not None
-        self._nursery.cancel_scope.cancel()
-        try:
-            return await self._nursery_cm.__aexit__(exc_type, exc, tb)
-        finally:
-            self._nursery = None
-            if self._sock is not None:
-                self._sock.close()
+        stack, self._stack = self._stack, None
+        assert stack is not None, "the DHT node was not entered"
+        return await stack.__aexit__(exc_type, exc, tb)
+
+    def _close_socket(self) -> None:
+        self._nursery = None
+        if self._sock is not None:
+            self._sock.close()
 
     # -- I/O ---------------------------------------------------------------------------------------
 
@@ -288,37 +296,36 @@ class Swarm:
         self.topics: dict[bytes, _Topic] = {}
         self._leaving: set[bytes] = set()
         self._nursery: trio.Nursery | None = None
-        self._stack: Any = None
+        self._stack: contextlib.AsyncExitStack | None = None
 
     async def __aenter__(self) -> Swarm:
-        import contextlib
-
-        stack = contextlib.AsyncExitStack()
-        await stack.__aenter__()
-        try:
+        async with contextlib.AsyncExitStack() as stack:
             if self.dht is not None:
                 await stack.enter_async_context(self.dht)
             if self.local is not None:
                 await stack.enter_async_context(self.local)
-            self._nursery = await stack.enter_async_context(trio.open_nursery())
-            stack.callback(self._nursery.cancel_scope.cancel)
-        except BaseException:
-            await stack.aclose()
-            raise
-        self._stack = stack
+            self._nursery = await stack.enter_async_context(open_service_nursery())
+            await stack.enter_async_context(cleanup(self._unannounce_all))  # before the tasks end
+            self._stack = stack.pop_all()
         return self
 
     async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                         tb: TracebackType | None) -> bool | None:
         stack, self._stack = self._stack, None
-        with trio.move_on_after(2) as cleanup:  # unannounce what we announced, quickly, best effort
-            cleanup.shield = True
+        assert stack is not None, "the swarm was not entered"
+        try:
+            return await stack.__aexit__(exc_type, exc, tb)
+        finally:
+            self._nursery = None
+
+    async def _unannounce_all(self) -> None:
+        """Unannounce what we announced: quickly (2 s at most), best effort."""
+        with trio.move_on_after(2):
             async with trio.open_nursery() as nursery:
                 for t in list(self.topics.values()):
                     t.scope.cancel()
                     if t.announce and self.dht is not None and t.rounds:
                         nursery.start_soon(self.dht.unannounce, t.key, self.announce_port)
-        return await stack.__aexit__(exc_type, exc, tb)
 
     def _require(self) -> trio.Nursery:
         if self._nursery is None:

@@ -45,6 +45,7 @@ from hypernode.multi.clock import CLOCK_KEY, VersionVector, causal_order, read_c
 from hypernode.multi.index import DriveView, MergedIndex, listing_order, parent_key
 from hypernode.multi.tombstones import Tombstone
 from hypernode.protobuf import DecodeError
+from hypernode.tasks import run_cleanup
 
 if TYPE_CHECKING:
     from hypernode.drive.hyperdrive import Hyperdrive
@@ -832,7 +833,7 @@ class MultiDrive:
 
     async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                         tb: TracebackType | None) -> None:
-        await self.close()
+        await run_cleanup(self.close, exc)  # an exception of the body comes out unchanged
 
     def _check_open(self) -> None:
         if self.closed:

@@ -5,8 +5,10 @@ reader (bytes in, events out through ``async for event in ps``), a writer (drain
 queued; a single task, so frames keep their order) and a keep-alive. The connection ends with an
 error stored in :attr:`ProtocolStream.error` when the remote breaks the protocol, does not finish the
 handshake within ``handshake_timeout`` of the start (however it trickles bytes), stays silent longer
-than ``timeout`` (keep-alives count), or does not read what we send for that long. Leaving the
-``async with`` block closes the transport and cancels the tasks.
+than ``timeout`` (keep-alives count), or does not read what we send for that long; the end of the
+connection cancels the body of the ``async with`` (quietly: the reason is in ``error``). Leaving the
+block closes the transport and cancels the tasks; an exception raised in the body comes out unchanged
+(see :mod:`hypernode.tasks`).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from typing import Any
 import trio
 
 from hypernode.errors import HypernodeError
+from hypernode.tasks import cleanup, open_service_nursery
 from hypernode.wire.connection import (
     Channel,
     Connection,
@@ -51,7 +54,7 @@ class ProtocolStream:
         self.error: BaseException | None = None
         self.closed = False
         self._nursery: trio.Nursery | None = None
-        self._nursery_cm: contextlib.AbstractAsyncContextManager[trio.Nursery] | None = None
+        self._stack: contextlib.AsyncExitStack | None = None
         self._wake_writer = trio.Event()
         self._drained = trio.Event()
         self._handshake_done = trio.Event()
@@ -65,21 +68,26 @@ class ProtocolStream:
     # -- lifecycle ---------------------------------------------------------------------------------
 
     async def __aenter__(self) -> ProtocolStream:
-        self._nursery_cm = trio.open_nursery()
-        self._nursery = await self._nursery_cm.__aenter__()
-        self._last_received = self._started_at = trio.current_time()
-        self.conn.start()
-        self._flush()
-        self._nursery.start_soon(self._reader)
-        self._nursery.start_soon(self._writer)
-        self._nursery.start_soon(self._watchdog)
+        async with contextlib.AsyncExitStack() as stack:
+            self._nursery = await stack.enter_async_context(open_service_nursery())
+            await stack.enter_async_context(cleanup(self.aclose))  # closes the transport, then the tasks end
+            self._last_received = self._started_at = trio.current_time()
+            self.conn.start()
+            self._flush()
+            self._nursery.start_soon(self._reader)
+            self._nursery.start_soon(self._writer)
+            self._nursery.start_soon(self._watchdog)
+            self._stack = stack.pop_all()
         return self
 
     async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                         tb: TracebackType | None) -> bool | None:
-        await self.aclose()
-        assert self._nursery_cm is not None
-        return await self._nursery_cm.__aexit__(exc_type, exc, tb)
+        stack, self._stack = self._stack, None
+        assert stack is not None, "the stream was not entered"
+        try:
+            return await stack.__aexit__(exc_type, exc, tb)
+        finally:
+            self._nursery = None
 
     async def aclose(self) -> None:
         """Close the connection (idempotent)."""

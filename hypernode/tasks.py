@@ -1,0 +1,120 @@
+"""How an object that runs background tasks while it is open lets errors out: one rule for all of them.
+
+Every object of hypernode used as ``async with`` that runs tasks meanwhile (``Corestore``, ``Node``,
+``Swarm``, ``DHTNode``, ``LocalDiscovery``, ``Peering``, ``ProtocolStream``) runs them in
+:func:`open_service_nursery` and releases what it holds with :func:`cleanup`. What comes out of its
+``async with`` block:
+
+- an exception raised in the body comes out unchanged: the same object, catchable as itself (not
+  wrapped in an ``ExceptionGroup``), whatever the tasks were doing; a task that fails while the block is
+  being left is logged;
+- a task that fails ends the object: the body is cancelled and the task's exception comes out alone,
+  unwrapped from any (nested) group; when several fail at once the first comes out and the others are
+  logged;
+- ``KeyboardInterrupt`` and ``SystemExit`` win over everything, and the cancellation of an enclosing
+  scope is never absorbed (it comes out as the ``Cancelled`` it is, so that scope still ends);
+- leaving the block cancels the tasks: they are services, they never end the block on their own.
+
+Cleanup (closing files, sockets, feeds) runs shielded from cancellation, so it completes when an
+enclosing scope is cancelled, and after the tasks have ended. Its failure is raised if the block ended
+normally, and logged if an exception is already on its way out (which then comes out unchanged).
+
+Both are async context managers, so they serve equally in a hand-written ``__aenter__`` (through a
+``contextlib.AsyncExitStack``) and in an ``@asynccontextmanager`` function.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+import trio
+
+log = logging.getLogger(__name__)
+
+__all__ = ["cleanup", "leaf", "open_service_nursery", "run_cleanup"]
+
+
+@contextlib.asynccontextmanager
+async def open_service_nursery() -> AsyncIterator[trio.Nursery]:
+    """A nursery for an object's background tasks, with the error rules of this module."""
+    body_error: BaseException | None = None
+    try:
+        async with trio.open_nursery() as nursery:
+            try:
+                yield nursery
+            except BaseException as e:
+                body_error = e
+                raise
+            finally:
+                nursery.cancel_scope.cancel()
+    except BaseExceptionGroup as group:
+        chosen = _choose(group, body_error)
+        for other in _leaves(group):
+            if other is not chosen and not isinstance(other, trio.Cancelled):
+                log.error("a background task failed as well: %r", other, exc_info=other)
+        _reraise(chosen)
+
+
+def leaf(error: BaseException) -> BaseException:
+    """The one exception that stands for ``error``: itself unless it is a group; for a group, by the
+    precedence of this module (``KeyboardInterrupt``/``SystemExit``, then the first ``Exception``,
+    then ``Cancelled``), searched through nested groups."""
+    return _choose(error, None) if isinstance(error, BaseExceptionGroup) else error
+
+
+def _leaves(error: BaseException) -> list[BaseException]:
+    if isinstance(error, BaseExceptionGroup):
+        return [x for e in error.exceptions for x in _leaves(e)]
+    return [error]
+
+
+def _choose(group: BaseExceptionGroup[BaseException], body_error: BaseException | None) -> BaseException:
+    leaves = _leaves(group)
+    for e in leaves:
+        if not isinstance(e, Exception | trio.Cancelled):
+            return e  # KeyboardInterrupt, SystemExit
+    if body_error is not None and not isinstance(body_error, trio.Cancelled) and any(
+            e is body_error for e in group.exceptions):
+        return body_error  # as raised (a group the body raised stays that group)
+    for e in leaves:
+        if isinstance(e, Exception):
+            return e
+    if body_error is not None and any(e is body_error for e in leaves):
+        return body_error
+    return leaves[0]
+
+
+def _reraise(error: BaseException) -> None:
+    """Raise ``error`` from an ``except`` block without chaining it to what that block handles."""
+    context = error.__context__
+    try:
+        raise error
+    finally:
+        error.__context__ = context
+        del error, context
+
+
+async def run_cleanup(close: Callable[[], Awaitable[object]], pending: BaseException | None) -> None:
+    """Run ``close()`` shielded from cancellation. With ``pending`` (an exception already on its way
+    out), a failure of ``close`` is logged instead of raised, so that ``pending`` comes out unchanged."""
+    with trio.CancelScope(shield=True):
+        if pending is None:
+            await close()
+            return
+        try:
+            await close()
+        except Exception as e:  # noqa: BLE001 - the pending exception is the one the caller gets
+            log.error("closing after %r failed too: %r", pending, e, exc_info=e)
+
+
+@contextlib.asynccontextmanager
+async def cleanup(close: Callable[[], Awaitable[object]]) -> AsyncIterator[None]:
+    """``close()`` when the block ends, however it ends (see :func:`run_cleanup`)."""
+    try:
+        yield
+    except BaseException as e:
+        await run_cleanup(close, e)
+        raise
+    await run_cleanup(close, None)
