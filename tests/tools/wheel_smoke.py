@@ -151,8 +151,10 @@ def share_and_clone(venv: Path, work: Path, env: dict[str, str]) -> None:
             code = share.wait()
         reader.join(5)
         err = share.stderr.read() if share.stderr else ""
-    if code != 0:
+    if code != 130:  # interrupted: 128 + SIGINT, after a clean close (no traceback)
         raise SmokeError(f"hypernode share exited {code} on SIGINT: {err[-2000:]}")
+    if "Traceback" in err:
+        raise SmokeError(f"hypernode share printed a traceback on SIGINT: {err[-2000:]}")
 
 
 def main() -> int:
