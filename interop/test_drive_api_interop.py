@@ -198,13 +198,14 @@ async def make_js_store(js_dir: Path, ops: list[dict[str, Any]]) -> tuple[str, i
 
 
 def feed_files(store_dir: Path) -> dict[str, bytes]:
-    """Every file of a corestore directory by its path inside it (the master key left out)."""
+    """Every file of a corestore directory by its path inside it (the master key and our store lock,
+    which JS has no counterpart of, left out)."""
     out = {}
     for root, _, files in os.walk(store_dir):
         for name in files:
             full = Path(root) / name
             rel = str(full.relative_to(store_dir))
-            if rel != "master_key":
+            if rel not in ("master_key", "hypernode.lock"):
                 out[rel] = full.read_bytes()
     return out
 
