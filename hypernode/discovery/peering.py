@@ -1,7 +1,8 @@
 """Peering: the peers a :class:`~hypernode.discovery.swarm.Swarm` finds, connected to a node's store.
 
 :class:`Peering` runs the swarm for a :class:`hypernode.node.Node`: each drive's discovery key is joined
-(announced when the node listens, looked up always), and each peer found is connected over TCP and
+(announced when the node listens, looked up always), and each peer found (read from the swarm's
+:meth:`~hypernode.discovery.swarm.Swarm.peers` channel by a task of its own) is connected over TCP and
 replicated through the node's :class:`~hypernode.corestore.Corestore`, as hyperswarm 2 does for
 hyperdrive. One peer, one connection:
 
