@@ -7,6 +7,7 @@ NODE_STAMP := interop/node_modules/.installed
 # list in pyproject.toml ([tool.mypy] files), which grows to the whole package.
 MYPY_STRICT := hypernode/__init__.py hypernode/errors.py hypernode/varint.py hypernode/protobuf.py \
 	hypernode/messages hypernode/wire
+MYPY_STRICT += hypernode/tasks.py hypernode/discovery
 
 .PHONY: demo test bench lint typecheck wheel-smoke
 

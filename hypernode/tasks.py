@@ -21,6 +21,13 @@ normally, and logged if an exception is already on its way out (which then comes
 
 Both are async context managers, so they serve equally in a hand-written ``__aenter__`` (through a
 ``contextlib.AsyncExitStack``) and in an ``@asynccontextmanager`` function.
+
+Such an object's whole open life is one ``@asynccontextmanager`` method, ``_lifetime``: open what it
+holds, run its tasks in :func:`open_service_nursery`, ``yield``, and the cleanup after the ``yield``
+runs in reverse order however the block ends. :class:`Service` is the one adapter that turns that
+method into the object's ``async with``, and :func:`opener` makes the module's ``open_*`` function of a
+class (``open_swarm = opener(Swarm)``): ``async with open_swarm(...) as swarm`` and
+``async with Swarm(...) as swarm`` run the same ``_lifetime``, under the same rules.
 """
 
 from __future__ import annotations
@@ -28,12 +35,15 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AbstractAsyncContextManager
+from types import TracebackType
+from typing import ParamSpec, Self, TypeVar, cast
 
 import trio
 
 log = logging.getLogger(__name__)
 
-__all__ = ["cleanup", "leaf", "open_service_nursery", "run_cleanup"]
+__all__ = ["Service", "cleanup", "leaf", "open_service_nursery", "opener", "run_cleanup"]
 
 
 @contextlib.asynccontextmanager
@@ -118,3 +128,53 @@ async def cleanup(close: Callable[[], Awaitable[object]]) -> AsyncIterator[None]
         await run_cleanup(close, e)
         raise
     await run_cleanup(close, None)
+
+
+class Service:
+    """The ``async with`` of an object whose open life is its ``_lifetime()``, an
+    ``@asynccontextmanager`` method (see the module's docstring). Entering opens it and gives the object
+    itself; leaving ends that one ``_lifetime``, whatever comes out of it comes out of the block. An
+    object is open once at a time (entering it while open is a ``RuntimeError``); it may be opened again
+    after it closed, if its ``_lifetime`` allows."""
+
+    _service_context: AbstractAsyncContextManager[None] | None = None
+
+    def _lifetime(self) -> AbstractAsyncContextManager[None]:
+        raise NotImplementedError(f"{type(self).__name__} has no _lifetime")
+
+    async def __aenter__(self) -> Self:
+        if self._service_context is not None:
+            raise RuntimeError(f"this {type(self).__name__} is open already")
+        context = self._lifetime()
+        self._service_context = context
+        try:
+            await context.__aenter__()
+        except BaseException:
+            self._service_context = None
+            raise
+        return self
+
+    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                        tb: TracebackType | None) -> bool | None:
+        context, self._service_context = self._service_context, None
+        if context is None:
+            raise RuntimeError(f"this {type(self).__name__} is not open")
+        return await context.__aexit__(exc_type, exc, tb)
+
+
+_P = ParamSpec("_P")
+_S = TypeVar("_S", bound=Service)
+
+
+def opener(cls: Callable[_P, _S]) -> Callable[_P, AbstractAsyncContextManager[_S]]:
+    """The ``open_*`` function of a :class:`Service` class: same arguments as the class, and
+    ``async with open_x(...) as x`` is ``async with X(...) as x``."""
+
+    def open_(*args: _P.args, **kwargs: _P.kwargs) -> AbstractAsyncContextManager[_S]:
+        # a Service is an async context manager of itself (mypy does not see it through the TypeVar)
+        return cast(AbstractAsyncContextManager[_S], cls(*args, **kwargs))
+
+    name = getattr(cls, "__name__", "service")
+    open_.__doc__ = (f"Open a :class:`{name}` (the arguments are its constructor's): "
+                     f"``async with`` it gives the open {name}, closed when the block ends.")
+    return open_

@@ -38,7 +38,6 @@ async def test_python_and_js_find_each_other_through_a_js_dht(js):
             port = (await peer.command("dht", cmd="dht"))["port"]
             boot = [f"127.0.0.1:{port}"]
             topic = os.urandom(32)
-            found = []
             async with Swarm(bootstrap=[("127.0.0.1", port)], port=4711, config=FAST) as ours:
                 ours.join(topic, announce=True, lookup=False)
                 await ours.flush()
@@ -49,9 +48,11 @@ async def test_python_and_js_find_each_other_through_a_js_dht(js):
                 ev = await peer.command("dht-announced", cmd="dht-announce", topic=topic.hex(), port=4712,
                                         bootstrap=boot)
                 assert ev["error"] is None
-                async with Swarm(bootstrap=[("127.0.0.1", port)], config=FAST, on_peer=found.append) as other:
+                async with Swarm(bootstrap=[("127.0.0.1", port)], config=FAST) as other:
+                    channel = other.peers()
                     other.join(topic)
                     await other.flush()
+                found = [p async for p in channel]
                 assert {(p.host, p.port) for p in found} >= {("127.0.0.1", 4711), ("127.0.0.1", 4712)}
             # leaving the swarm unannounced our record: a new lookup finds only the JS announcement
             ev = await peer.command("dht-lookup", cmd="dht-lookup", topic=topic.hex(), bootstrap=boot)
@@ -155,8 +156,8 @@ async def test_a_mixed_dht_of_python_and_js_nodes(js):
             topic = os.urandom(32)
             await peer.command("dht-announced", cmd="dht-announce", topic=topic.hex(), port=4812,
                                bootstrap=[f"127.0.0.1:{js_node}"])
-            found: list = []
-            async with Swarm(bootstrap=[boot.address], config=FAST, on_peer=found.append) as other:
+            async with Swarm(bootstrap=[boot.address], config=FAST) as other:
+                channel = other.peers()
                 other.join(topic)
                 await other.flush()
-            assert ("127.0.0.1", 4812) in {(p.host, p.port) for p in found}
+            assert ("127.0.0.1", 4812) in {(p.host, p.port) async for p in channel}

@@ -450,6 +450,11 @@ def test_fuzz_address_and_peers_decoders(data, prefix):
 # -- real sockets on 127.0.0.1 ---------------------------------------------------------------------
 
 
+async def _collect(channel, into: list) -> None:
+    async for peer in channel:
+        into.append(peer)
+
+
 async def _dht_network(stack, n: int):
     from contextlib import AsyncExitStack  # noqa: F401 - the stack is the caller's
 
@@ -469,11 +474,13 @@ async def test_swarms_find_each_other_over_udp_and_leave_unannounces():
             boot, nodes = await _dht_network(stack, 15)
             bootstrap = [boot.address, nodes[3].address]
             topic = os.urandom(32)
-            seen = {i: [] for i in range(3)}
+            seen: dict[int, list] = {i: [] for i in range(3)}
             swarms = [await stack.enter_async_context(
-                Swarm(bootstrap=bootstrap, port=7000 + i, config=FAST, refresh=0.3, on_peer=seen[i].append))
-                for i in range(3)]
-            for s in swarms:
+                Swarm(bootstrap=bootstrap, port=7000 + i, config=FAST, refresh=0.3)) for i in range(3)]
+            collectors = await stack.enter_async_context(trio.open_nursery())
+            stack.callback(collectors.cancel_scope.cancel)
+            for i, s in enumerate(swarms):
+                collectors.start_soon(_collect, s.peers(), seen[i])
                 s.join(topic, announce=True, lookup=True)
             while not all({(p.host, p.port) for p in seen[i]} >= {("127.0.0.1", 7000 + j) for j in range(3)
                                                                    if j != i} for i in range(3)):
@@ -481,11 +488,12 @@ async def test_swarms_find_each_other_over_udp_and_leave_unannounces():
             assert all(p.port != 7000 + i for i in range(3) for p in seen[i])  # never ourselves
             swarms[0].leave(topic)
             await trio.sleep(0.5)
-            found: list = []
-            async with Swarm(bootstrap=bootstrap, config=FAST, on_peer=found.append) as probe:
+            async with Swarm(bootstrap=bootstrap, config=FAST) as probe:
+                found = probe.peers()
                 probe.join(topic)
                 await probe.flush()
-            assert {p.port for p in found} == {7001, 7002}
+            # the channel ended with the swarm; what it holds is still read
+            assert {p.port for p in [p async for p in found]} == {7001, 7002}
 
 
 async def test_a_node_survives_floods_garbage_and_dead_bootstrap_nodes():
@@ -513,11 +521,11 @@ async def test_a_node_survives_floods_garbage_and_dead_bootstrap_nodes():
             async with Swarm(bootstrap=[node.address], port=7100, config=FAST) as s1:
                 s1.join(topic, announce=True, lookup=False)
                 await s1.flush()
-                found: list = []
-                async with Swarm(bootstrap=[node.address], config=FAST, on_peer=found.append) as s2:
+                async with Swarm(bootstrap=[node.address], config=FAST) as s2:
+                    found = s2.peers()
                     s2.join(topic)
                     await s2.flush()
-                assert [(p.host, p.port) for p in found] == [("127.0.0.1", 7100)]
+                assert [(p.host, p.port) async for p in found] == [("127.0.0.1", 7100)]
 
 
 async def test_a_swarm_tries_again_soon_while_the_dht_is_out_of_reach():
@@ -526,18 +534,18 @@ async def test_a_swarm_tries_again_soon_while_the_dht_is_out_of_reach():
     port = probe.getsockname()[1]
     probe.close()  # nobody there yet
     topic = os.urandom(32)
-    found: list = []
     with trio.fail_after(20):
-        async with Swarm(bootstrap=[("127.0.0.1", port)], config=FAST, on_peer=found.append) as looker:
+        async with Swarm(bootstrap=[("127.0.0.1", port)], config=FAST) as looker:
+            found = looker.peers()
             looker.join(topic)
             await looker.flush()  # a round that reached nobody
+            assert len(found) == 0
             async with DHTNode(host="127.0.0.1", port=port, ephemeral=False, config=FAST) as boot, \
                     Swarm(bootstrap=[boot.address], port=7300, config=FAST) as announcer:
                 announcer.join(topic, announce=True, lookup=False)
                 await announcer.flush()
-                while not found:  # well before the 5-minute refresh
-                    await trio.sleep(0.05)
-            assert [(p.host, p.port) for p in found] == [("127.0.0.1", 7300)]
+                peer = await found.receive()  # well before the 5-minute refresh
+            assert (peer.host, peer.port) == ("127.0.0.1", 7300)
 
 
 async def test_nodes_clone_a_drive_they_found_with_one_connection_between_them(tmp_path):

@@ -2,7 +2,8 @@
 in the body of its ``async with`` comes out unchanged, a background failure comes out alone (not in a
 group), and KeyboardInterrupt and cancellation are never swallowed. Each object is busy while the body
 raises: a store that listens and has a live connection, a node with a peer and discovery, a DHT node
-and a swarm on loopback, a protocol stream mid-connection."""
+and a swarm on loopback, a protocol stream mid-connection; and discovery's objects again, opened by their
+``open_*`` functions."""
 
 from __future__ import annotations
 
@@ -15,13 +16,14 @@ import trio
 import trio.testing
 
 from hypernode.corestore import Corestore
-from hypernode.discovery.local import LocalDiscovery
-from hypernode.discovery.peering import Peering
-from hypernode.discovery.swarm import DHTNode, Swarm
+from hypernode.discovery.local import LocalDiscovery, open_local_discovery
+from hypernode.discovery.peering import Peering, open_peering
+from hypernode.discovery.swarm import DHTNode, Swarm, open_dht_node, open_swarm
 from hypernode.drive import Hyperdrive
 from hypernode.multi import MultiDrive
 from hypernode.node import Node
 from hypernode.tasks import cleanup, leaf, open_service_nursery
+from hypernode.wire.noise import KeyPair
 from hypernode.wire.stream import ProtocolStream
 
 
@@ -79,6 +81,43 @@ async def busy_peering() -> AsyncIterator[Any]:
         yield peering
 
 
+# the open_* functions of discovery: the same objects, opened by their function
+@contextlib.asynccontextmanager
+async def busy_open_dht_node() -> AsyncIterator[Any]:
+    async with open_dht_node(host="127.0.0.1", ephemeral=False) as boot:
+        async with open_dht_node(host="127.0.0.1", bootstrap=[boot.address]) as dht:
+            await dht.wait_bootstrapped()
+            async with dht.open_lookup(b"t" * 32):  # a query running in the body
+                yield dht
+
+
+@contextlib.asynccontextmanager
+async def busy_open_swarm() -> AsyncIterator[Any]:
+    async with open_dht_node(host="127.0.0.1", ephemeral=False) as boot:
+        async with open_swarm(bootstrap=[boot.address], port=4000, host="127.0.0.1") as swarm:
+            async with swarm.peers():
+                swarm.join(b"t" * 32, announce=True)
+                await swarm.flush()
+                yield swarm
+
+
+@contextlib.asynccontextmanager
+async def busy_open_local_discovery() -> AsyncIterator[Any]:
+    async with open_local_discovery(port=0) as local, local.peers():
+        yield local
+
+
+@contextlib.asynccontextmanager
+async def busy_open_peering() -> AsyncIterator[Any]:
+    """The explicit form: a store that listens, no node."""
+    async with Corestore() as store:
+        key_pair = KeyPair.generate()
+        port = await store.listen(key_pair=key_pair)
+        async with open_peering(server=store, key_pair=key_pair, port=port, bootstrap=[]) as peering:
+            peering.join(b"t" * 32)
+            yield peering
+
+
 @contextlib.asynccontextmanager
 async def busy_stream() -> AsyncIterator[Any]:
     left, right = trio.testing.memory_stream_pair()
@@ -100,7 +139,8 @@ async def busy_multidrive() -> AsyncIterator[Any]:
 OBJECTS: dict[str, Callable[[], contextlib.AbstractAsyncContextManager[Any]]] = {
     "Corestore": busy_corestore, "Node": busy_node, "DHTNode": busy_dht, "Swarm": busy_swarm,
     "LocalDiscovery": busy_local, "Peering": busy_peering, "ProtocolStream": busy_stream,
-    "MultiDrive": busy_multidrive,
+    "MultiDrive": busy_multidrive, "open_dht_node": busy_open_dht_node, "open_swarm": busy_open_swarm,
+    "open_local_discovery": busy_open_local_discovery, "open_peering": busy_open_peering,
 }
 RUNS_TASKS = [name for name in OBJECTS if name != "MultiDrive"]
 

@@ -8,8 +8,10 @@ instance (so that a peer ignores its own answers) and an ``A`` record ``referrer
 with the asker's address.
 
 :class:`MDNSPacket` is the DNS message codec, sans-IO (names with compression pointers, A, TXT and SRV
-records; anything else is kept as raw bytes). :class:`LocalDiscovery` is its trio adapter: a UDP
-socket on port 5353 (shared, SO_REUSEPORT) in the multicast group on one interface. Packets that do not
+records; anything else is kept as raw bytes). :class:`LocalDiscovery` is its trio adapter
+(``async with LocalDiscovery(...)`` or :func:`open_local_discovery`): a UDP socket on port 5353 (shared,
+SO_REUSEPORT) in the multicast group on one interface; the peers found come through
+:meth:`LocalDiscovery.peers`, a bounded channel (:mod:`hypernode.discovery.found`). Packets that do not
 decode, are oversized, or come too fast from one address are dropped and counted in ``stats``.
 
 Multicast only goes where the interface lets it: the loopback interface of most machines has no
@@ -27,16 +29,15 @@ import random
 import socket
 import struct
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from types import TracebackType
 from typing import Any
 
 import trio
 
+from hypernode.discovery.found import Broadcast, DroppingChannel, PeerFound
 from hypernode.discovery.rpc import _RateLimiter
-from hypernode.discovery.swarm import PeerFound
-from hypernode.tasks import open_service_nursery
+from hypernode.tasks import Service, open_service_nursery, opener
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +50,7 @@ RESPONSE_FLAG = 0x8000
 AUTHORITATIVE = 0x0400
 MAX_PACKET = 9000
 MAX_RECORDS = 64
+PEERS_BUFFER = 256  # peers found waiting for a slow reader of LocalDiscovery.peers(), at most
 
 
 class MDNSError(ValueError):
@@ -209,13 +211,13 @@ class _LocalTopic:
     scope: trio.CancelScope | None = None
 
 
-class LocalDiscovery:
-    """Multicast-DNS discovery of hyperswarm topics on one interface. Use as ``async with``."""
+class LocalDiscovery(Service):
+    """Multicast-DNS discovery of hyperswarm topics on one interface. Open it with ``async with
+    LocalDiscovery(...)`` or :func:`open_local_discovery`; the peers found come through
+    :meth:`peers`."""
 
-    def __init__(self, *, on_peer: Callable[[PeerFound], None] | None = None, interface: str = "0.0.0.0",
-                 port: int = MDNS_PORT, group: str = MDNS_GROUP, interval: float = 30.0, tld: str = TLD,
-                 rate: float = 50.0, burst: float = 100.0) -> None:
-        self.on_peer = on_peer
+    def __init__(self, *, interface: str = "0.0.0.0", port: int = MDNS_PORT, group: str = MDNS_GROUP,
+                 interval: float = 30.0, tld: str = TLD, rate: float = 50.0, burst: float = 100.0) -> None:
         self.interface = interface
         self.port = port
         self.group = group
@@ -224,12 +226,19 @@ class LocalDiscovery:
         self.stats: Counter[str] = Counter()
         self.topics: dict[str, list[_LocalTopic]] = {}  # by name
         self._limit = _RateLimiter(rate, burst)
+        self._found: Broadcast[PeerFound] = Broadcast(key=lambda p: p.key)
         self._sock: socket.socket | None = None
         self._tsock: Any = None
         self._nursery: trio.Nursery | None = None
-        self._stack: contextlib.AsyncExitStack | None = None
 
-    async def __aenter__(self) -> LocalDiscovery:
+    def peers(self, maxsize: int = PEERS_BUFFER) -> DroppingChannel[PeerFound]:
+        """A channel of the peers found from now on, ended when this closes (``async for peer in
+        local.peers():``); at most ``maxsize`` wait, each once, the oldest dropped beyond (see
+        :mod:`hypernode.discovery.found`)."""
+        return self._found.listen(maxsize)
+
+    @contextlib.asynccontextmanager
+    async def _lifetime(self) -> AsyncIterator[None]:
         sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM, socket.IPPROTO_UDP)
         try:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -245,25 +254,18 @@ class LocalDiscovery:
         except BaseException:
             sock.close()
             raise
-        self._sock = sock
-        self._tsock = trio.socket.from_stdlib_socket(sock)
-        async with contextlib.AsyncExitStack() as stack:
-            stack.callback(self._close_socket)  # after the tasks have ended
-            self._nursery = await stack.enter_async_context(open_service_nursery())
-            self._nursery.start_soon(self._receiver)
-            self._stack = stack.pop_all()
-        return self
-
-    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                        tb: TracebackType | None) -> bool | None:
-        stack, self._stack = self._stack, None
-        assert stack is not None, "LocalDiscovery was not entered"
-        return await stack.__aexit__(exc_type, exc, tb)
-
-    def _close_socket(self) -> None:
-        self._nursery = None
-        if self._sock is not None:
-            self._sock.close()
+        self._found.restart()
+        try:
+            self._sock = sock
+            self._tsock = trio.socket.from_stdlib_socket(sock)
+            async with open_service_nursery() as nursery:
+                self._nursery = nursery
+                nursery.start_soon(self._receiver)
+                yield
+        finally:  # after the tasks have ended
+            self._nursery = None
+            self._found.end()
+            sock.close()
 
     # -- topics ------------------------------------------------------------------------------------
 
@@ -368,8 +370,7 @@ class LocalDiscovery:
                 if not t.lookup:
                     continue
                 self.stats["peers_found"] += 1
-                if self.on_peer is not None:
-                    self.on_peer(PeerFound(host, port, t.key, local=True))
+                self._found.put(PeerFound(host, port, t.key, local=True))
 
 
 def _txt_id(packet: MDNSPacket, name: str) -> bytes | None:
@@ -377,3 +378,6 @@ def _txt_id(packet: MDNSPacket, name: str) -> bytes | None:
         if r.type == TXT and r.name == name and r.data:
             return bytes(r.data[0])
     return None
+
+
+open_local_discovery = opener(LocalDiscovery)

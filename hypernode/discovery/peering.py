@@ -1,7 +1,8 @@
 """Peering: the peers a :class:`~hypernode.discovery.swarm.Swarm` finds, connected to a node's store.
 
 :class:`Peering` runs the swarm for a :class:`hypernode.node.Node`: each drive's discovery key is joined
-(announced when the node listens, looked up always), and each peer found is connected over TCP and
+(announced when the node listens, looked up always), and each peer found (read from the swarm's
+:meth:`~hypernode.discovery.swarm.Swarm.peers` channel by a task of its own) is connected over TCP and
 replicated through the node's :class:`~hypernode.corestore.Corestore`, as hyperswarm 2 does for
 hyperdrive. One peer, one connection:
 
@@ -14,87 +15,170 @@ hyperdrive. One peer, one connection:
   either order.
 
 A peer that cannot be reached is retried after ``retry_delays`` (hyperswarm: 1, 5, 15 s) and then
-forgotten until the next lookup finds it again.
+forgotten until the next lookup finds it again; why it could not be reached is kept in
+:attr:`Peering.peer_errors` (the node's, which names it when a wait for a peer gives up).
+
+What Peering needs of the node is explicit: the replication ``server`` (its live ``sessions``, and
+``replicate`` over a new connection: today the node's :class:`~hypernode.corestore.Corestore`), the
+node's Noise ``key_pair`` and listening ``port``/``host``, and ``handled``, a predicate for the addresses
+the node connects to itself (``--peer``). ``Peering(node, ...)``, the node standing for all of them, is
+the form :class:`hypernode.node.Node` uses until it passes the parts.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Iterable
-from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from typing import Any, Protocol
 
 import trio
 
-from hypernode.discovery.swarm import PeerFound, Swarm
+from hypernode.discovery.found import DroppingChannel, PeerFound
+from hypernode.discovery.swarm import Swarm
 from hypernode.errors import connect_reason
-from hypernode.tasks import open_service_nursery
-
-if TYPE_CHECKING:
-    from hypernode.node import Node
+from hypernode.tasks import Service, open_service_nursery, opener
+from hypernode.wire.noise import KeyPair
 
 log = logging.getLogger(__name__)
 
+__all__ = ["Peering", "ReplicationServer", "open_peering"]
 
-class Peering:
-    def __init__(self, node: Node, *, bootstrap: Iterable[tuple[str, int]] | None, local: bool = False,
+Address = tuple[str, int]
+
+
+class ReplicationServer(Protocol):
+    """What Peering needs of the node's replication (today :class:`~hypernode.corestore.Corestore`
+    has it): the live sessions, and replicating over a new connection until it ends, the session
+    handed to ``task_status`` once its handshake is done."""
+
+    @property
+    def sessions(self) -> Sequence[Any]: ...
+
+    async def replicate(self, transport: trio.abc.Stream, *, initiator: bool, key_pair: KeyPair,
+                        task_status: Any = ...) -> Any: ...
+
+
+class _Node(Protocol):
+    """A node as ``Peering(node, ...)`` reads it (the transitional form, see the module's docstring)."""
+
+    @property
+    def store(self) -> Any: ...
+
+    @property
+    def key_pair(self) -> KeyPair: ...
+
+    @property
+    def port(self) -> int | None: ...
+
+    @property
+    def host(self) -> str: ...
+
+    @property
+    def peer_errors(self) -> dict[Address, str]: ...
+
+    @property
+    def _peer_scopes(self) -> dict[Address, Any]: ...
+
+
+# How a session looks today (the replication layer's ReplicationSession); Peering reads it here only,
+# so that the next step (sessions with `initiator` and `closed`, their failure raised by `replicate`)
+# changes these three functions.
+def _closed(session: Any) -> bool:
+    return bool(session.stream.closed)
+
+
+def _initiator(session: Any) -> bool:
+    return bool(session.stream.conn.initiator)
+
+
+def _failure(session: Any) -> BaseException | None:
+    error: BaseException | None = getattr(session, "error", None)
+    return error
+
+
+def _nothing_handled(address: Address) -> bool:
+    return False
+
+
+class Peering(Service):
+    """A swarm whose peers found are connected and replicated. Open it with ``async with
+    Peering(...)`` or :func:`open_peering`."""
+
+    def __init__(self, node: _Node | None = None, /, *, server: ReplicationServer | None = None,
+                 key_pair: KeyPair | None = None, port: int | None = None, host: str = "127.0.0.1",
+                 handled: Callable[[Address], bool] = _nothing_handled,
+                 peer_errors: dict[Address, str] | None = None,
+                 bootstrap: Iterable[Address] | None, local: bool = False,
                  retry_delays: tuple[float, ...] = (1.0, 5.0, 15.0), dedup_interval: float = 1.0,
                  **swarm_options: Any) -> None:
-        self.node = node
+        if node is not None:  # Peering(node, ...): the node stands for the parts
+            server, key_pair, port, host = node.store, node.key_pair, node.port, node.host
+            handled, peer_errors = node._peer_scopes.__contains__, node.peer_errors
+        if server is None or key_pair is None:
+            raise TypeError("Peering needs server= and key_pair=")
+        self.server: ReplicationServer = server
+        self.key_pair = key_pair
+        self.port = port  # ours: announced, and never dialled
+        self.host = host
+        self._handled = handled
+        # found peer -> why the last attempt to connect to it failed, or why its connection ended;
+        # cleared once a connection to it is made
+        self.peer_errors: dict[Address, str] = {} if peer_errors is None else peer_errors
         self.retry_delays = retry_delays
         self.dedup_interval = dedup_interval
         use_dht = bootstrap is None or bool(list(bootstrap))
-        self.swarm = Swarm(bootstrap=None if bootstrap is None else list(bootstrap), port=node.port,
-                           on_peer=self._found, local=local, dht=use_dht, **swarm_options)
-        self.dialling: dict[tuple[str, int], Any] = {}  # address -> live session (None while connecting)
+        self.swarm = Swarm(bootstrap=None if bootstrap is None else list(bootstrap), port=port,
+                           local=local, dht=use_dht, **swarm_options)
+        self.dialling: dict[Address, Any] = {}  # address -> live session (None while connecting)
         self.duplicates_closed = 0
-        self._duplicate_of: dict[tuple[str, int], bytes] = {}  # address -> key we are connected to already
+        self._duplicate_of: dict[Address, bytes] = {}  # address -> key we are connected to already
+        self._closed_as_duplicates: set[Any] = set()  # our sessions closed by the rule, until they end
         self._nursery: trio.Nursery | None = None
-        self._stack: contextlib.AsyncExitStack | None = None
 
-    async def __aenter__(self) -> Peering:
-        async with contextlib.AsyncExitStack() as stack:
-            await stack.enter_async_context(self.swarm)
-            self._nursery = await stack.enter_async_context(open_service_nursery())
-            self._nursery.start_soon(self._sweep)
-            self._stack = stack.pop_all()
-        return self
-
-    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                        tb: TracebackType | None) -> bool | None:
-        stack, self._stack = self._stack, None
-        assert stack is not None, "the peering was not entered"
-        try:
-            return await stack.__aexit__(exc_type, exc, tb)
-        finally:
-            self._nursery = None
+    @contextlib.asynccontextmanager
+    async def _lifetime(self) -> AsyncIterator[None]:
+        async with self.swarm:
+            found = self.swarm.peers()
+            try:
+                async with open_service_nursery() as nursery:
+                    self._nursery = nursery
+                    nursery.start_soon(self._sweep)
+                    nursery.start_soon(self._dial_found, found)
+                    yield
+            finally:
+                self._nursery = None
+                found.close()
 
     def join(self, discovery_key: bytes) -> None:
         """Announce (if the node listens) and look up the drive of this discovery key."""
-        self.swarm.join(discovery_key, announce=self.node.port is not None, lookup=True)
+        self.swarm.join(discovery_key, announce=self.port is not None, lookup=True)
 
     def leave(self, discovery_key: bytes) -> None:
         self.swarm.leave(discovery_key)
 
     # -- connecting --------------------------------------------------------------------------------
 
+    async def _dial_found(self, found: DroppingChannel[PeerFound]) -> None:
+        async for peer in found:
+            self._found(peer)
+
     def _found(self, peer: PeerFound) -> None:
         addr = (peer.host, peer.port)
-        if addr in self.dialling or addr in self.node._peer_scopes or self._nursery is None:
+        if addr in self.dialling or self._handled(addr) or self._nursery is None:
             return
         key = self._duplicate_of.get(addr)
         if key is not None:
-            if any(s.remote_public_key == key and not s.stream.closed for s in self.node.store.sessions):
+            if any(s.remote_public_key == key and not _closed(s) for s in self.server.sessions):
                 return  # that peer is connected already (it dialled us)
             del self._duplicate_of[addr]
-        if self.node.port is not None and peer.port == self.node.port and peer.host in (
-                self.node.host, "127.0.0.1", "0.0.0.0"):
+        if self.port is not None and peer.port == self.port and peer.host in (
+                self.host, "127.0.0.1", "0.0.0.0"):
             return
         self.dialling[addr] = None
         self._nursery.start_soon(self._connect, addr)
 
-    async def _connect(self, addr: tuple[str, int]) -> None:
+    async def _connect(self, addr: Address) -> None:
         failures = 0
         try:
             while failures <= len(self.retry_delays):
@@ -103,7 +187,7 @@ class Peering:
                         tcp = await trio.open_tcp_stream(*addr)
                 except (OSError, trio.TooSlowError) as e:
                     # named when a wait gives up
-                    self.node.peer_errors[addr] = "timed out" if isinstance(e, trio.TooSlowError) \
+                    self.peer_errors[addr] = "timed out" if isinstance(e, trio.TooSlowError) \
                         else connect_reason(e)
                     log.info("found peer %s:%d unreachable: %s", *addr, e)
                     failures += 1
@@ -112,18 +196,18 @@ class Peering:
                     async with trio.open_nursery() as nursery:
                         session = await nursery.start(self._replicate, tcp)
                         self.dialling[addr] = session
-                        if session.error is None:
-                            self.node.peer_errors.pop(addr, None)
+                        if _failure(session) is None:
+                            self.peer_errors.pop(addr, None)
                         self._dedup()
                     self.dialling[addr] = None
-                    if getattr(session, "duplicate", False):
+                    if session in self._closed_as_duplicates:
+                        self._closed_as_duplicates.discard(session)
                         if session.remote_public_key is not None:
                             self._duplicate_of[addr] = session.remote_public_key
                             if len(self._duplicate_of) > 4096:
                                 self._duplicate_of.pop(next(iter(self._duplicate_of)))
                         return
-                    log.info("connection to found peer %s:%d ended: %s", *addr,
-                             getattr(session, "error", None) or "closed")
+                    log.info("connection to found peer %s:%d ended: %s", *addr, _failure(session) or "closed")
                     failures += 1
                 if failures and failures <= len(self.retry_delays):
                     await trio.sleep(self.retry_delays[failures - 1])
@@ -131,8 +215,7 @@ class Peering:
             self.dialling.pop(addr, None)
 
     async def _replicate(self, tcp: trio.abc.Stream, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
-        await self.node.store.replicate(tcp, initiator=True, key_pair=self.node.key_pair,
-                                        task_status=task_status)
+        await self.server.replicate(tcp, initiator=True, key_pair=self.key_pair, task_status=task_status)
 
     # -- one connection per peer -------------------------------------------------------------------
 
@@ -143,11 +226,10 @@ class Peering:
 
     def _dedup(self) -> None:
         """Close our outgoing found-peer connections that hyperswarm's rule makes the duplicates."""
-        ours = self.node.key_pair.public_key
-        sessions = [s for s in self.node.store.sessions if s.remote_public_key is not None
-                    and not s.stream.closed]
+        ours = self.key_pair.public_key
+        sessions = [s for s in self.server.sessions if s.remote_public_key is not None and not _closed(s)]
         for addr, session in list(self.dialling.items()):
-            if session is None or session.stream.closed:
+            if session is None or _closed(session):
                 continue
             remote = session.remote_public_key
             if remote is None:
@@ -158,7 +240,7 @@ class Peering:
             for other in sessions:
                 if other is session or other.remote_public_key != remote:
                     continue
-                incoming = not other.stream.conn.initiator
+                incoming = not _initiator(other)
                 older = sessions.index(other) < sessions.index(session)
                 if (incoming and ours > remote) or (not incoming and older):
                     self._close(session, f"duplicate of another connection to {addr[0]}:{addr[1]}")
@@ -166,7 +248,10 @@ class Peering:
 
     def _close(self, session: Any, why: str) -> None:
         log.info("closing connection: %s", why)
-        session.duplicate = True
+        self._closed_as_duplicates.add(session)
         self.duplicates_closed += 1
         assert self._nursery is not None
         self._nursery.start_soon(session.aclose)
+
+
+open_peering = opener(Peering)

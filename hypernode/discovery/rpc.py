@@ -431,10 +431,13 @@ class RPCNode:
             self.stats["dropped_malformed"] += 1
             return
         if hp.to is not None:
-            to = decode_peer(hp.to)
-            if to is None or tuple(to) == addr:
+            peer = decode_peer(hp.to)
+            if peer is None:
                 return
-            heard = self._heard.get(tuple(to))
+            to = (peer.host, peer.port)
+            if to == addr:
+                return
+            heard = self._heard.get(to)
             if heard is None or now - heard > self.config.seen_relay_for:
                 self.stats["holepunch_refused"] += 1  # only to peers that talk to us: no reflection
                 return
@@ -443,10 +446,10 @@ class RPCNode:
             msg.to = encode_peer(*to)
             msg.value = Holepunch(from_=encode_peer(*addr)).encode() if is_ipv4(addr[0]) else None
             self.stats["holepunch_relayed"] += 1
-            self._send(msg.encode(), tuple(to))
+            self._send(msg.encode(), to)
             return
         origin = decode_peer(hp.from_) if hp.from_ is not None else None
-        self._respond(msg, tuple(origin) if origin else addr)
+        self._respond(msg, (origin.host, origin.port) if origin else addr)
 
     def _on_command(self, type: int, msg: Any, addr: Address) -> None:
         if not msg.target:

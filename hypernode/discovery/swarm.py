@@ -1,18 +1,22 @@
 """The trio adapters of discovery: a DHT node on a UDP socket, and a swarm of topics on top of it.
 
-``async with DHTNode(bootstrap=[...]) as dht:`` binds a UDP socket and runs an
-:class:`~hypernode.discovery.rpc.RPCNode` on it (with a :class:`~hypernode.discovery.dht.PeerStore`, so
-it answers ``peers`` queries and holds announcements, and a
+``async with DHTNode(bootstrap=[...]) as dht:`` (or :func:`open_dht_node`) binds a UDP socket and runs
+an :class:`~hypernode.discovery.rpc.RPCNode` on it (with a :class:`~hypernode.discovery.dht.PeerStore`,
+so it answers ``peers`` queries and holds announcements, and a
 :class:`~hypernode.discovery.values.ValueStore` for the mutable and immutable values): one task reads
-datagrams, one keeps time. With
-``ephemeral=False`` and no bootstrap list it is a bootstrap node; with a bootstrap list, a DHT node.
+datagrams, one keeps time. With ``ephemeral=False`` and no bootstrap list it is a bootstrap node; with a
+bootstrap list, a DHT node. A query runs to its end with :meth:`DHTNode.query` (:meth:`~DHTNode.announce`,
+:meth:`~DHTNode.lookup`, :meth:`~DHTNode.unannounce`), or its answers are read as they come with
+``async with dht.open_query(...) as replies: async for reply in replies:`` (:meth:`~DHTNode.open_lookup`
+and :meth:`~DHTNode.open_announce` give the peers of each answer).
 
-``async with Swarm(bootstrap=[...], on_peer=...) as swarm:`` is hyperswarm 2's discovery for a TCP
-service: :meth:`Swarm.join` a 32-byte topic to announce our TCP port under it and/or look it up, again
-every ``refresh`` seconds (hyperswarm waits 5 to 10 minutes); :meth:`Swarm.leave` stops and
+``async with Swarm(bootstrap=[...]) as swarm:`` (or :func:`open_swarm`) is hyperswarm 2's discovery for a
+TCP service: :meth:`Swarm.join` a 32-byte topic to announce our TCP port under it and/or look it up,
+again every ``refresh`` seconds (hyperswarm waits 5 to 10 minutes); :meth:`Swarm.leave` stops and
 unannounces. Each peer found (by the DHT, or on the local network with ``local=True``, see
-:mod:`hypernode.discovery.local`) is handed to ``on_peer`` once per round; connecting to it, and not
-twice, is the caller's job (:class:`hypernode.node.Node` does it).
+:mod:`hypernode.discovery.local`) comes once per round through :meth:`Swarm.peers`, a bounded channel
+(``async for peer in swarm.peers():``, see :mod:`hypernode.discovery.found`); connecting to it, and not
+twice, is the caller's job (:mod:`hypernode.discovery.peering` does it for a node).
 """
 
 from __future__ import annotations
@@ -23,20 +27,24 @@ import logging
 import math
 import random
 import socket
-from collections.abc import Callable, Iterable
+from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass, field
-from types import TracebackType
 from typing import Any
 
 import trio
 
 from hypernode.discovery.addresses import Peer
 from hypernode.discovery.dht import PeerStore, parse_peers_output, peers_input
+from hypernode.discovery.found import Broadcast, DroppingChannel, PeerFound
+from hypernode.discovery.local import LocalDiscovery
 from hypernode.discovery.rpc import Address, Query, QueryDone, QueryReply, RPCConfig, RPCNode
 from hypernode.discovery.values import ValueStore
-from hypernode.tasks import cleanup, open_service_nursery
+from hypernode.tasks import Service, cleanup, open_service_nursery, opener
 
 log = logging.getLogger(__name__)
+
+__all__ = ["DEFAULT_BOOTSTRAP", "DHTNode", "PeerFound", "PeerReplies", "QueryReplies", "QueryResult",
+           "Swarm", "open_dht_node", "open_swarm"]
 
 # the bootstrap nodes @hyperswarm/dht 4 (and so hyperswarm 2) uses when given none
 DEFAULT_BOOTSTRAP: list[Address] = [
@@ -45,6 +53,8 @@ DEFAULT_BOOTSTRAP: list[Address] = [
     ("bootstrap3.hyperdht.org", 49737),
 ]
 REFRESH = 300.0  # seconds between announces/lookups of a topic (times 1 to 2, as hyperswarm)
+REPLIES_BUFFER = 1024  # answers of one query waiting for a slow reader, at most (the oldest dropped)
+PEERS_BUFFER = 256  # peers found waiting for a slow reader of Swarm.peers(), at most (the oldest dropped)
 
 
 def is_loopback(host: str) -> bool:
@@ -70,12 +80,62 @@ async def resolve(addresses: Iterable[Address]) -> list[Address]:
 
 @dataclass
 class QueryResult:
+    """How a query ended: how many nodes answered, and the DHT's verdict on it (``None``, or
+    ``"No nodes responded"`` / ``"No close nodes responded"``, as dht-rpc says it). The verdict is data
+    about the network, not a failure of ours: nobody there yet is an ordinary outcome (the swarm then
+    looks again sooner), so it is returned, not raised."""
+
     replies: int
     error: str | None
 
 
-class DHTNode:
-    """An :class:`RPCNode` on a UDP socket. Use as ``async with``."""
+class QueryReplies(DroppingChannel[QueryReply]):
+    """The answers to one query as they come (a channel: ``async for reply in replies``), ended when
+    the query ends; :attr:`result` then says how it ended. At most ``maxsize`` answers wait for a slow
+    reader, the oldest dropped beyond (:attr:`dropped`); :attr:`result` counts them all."""
+
+    def __init__(self, query: Query, maxsize: int) -> None:
+        super().__init__(maxsize)
+        self.query = query
+        self.count = 0
+
+    def _reply(self, reply: QueryReply) -> None:
+        self.count += 1
+        self.put(reply)
+
+    @property
+    def result(self) -> QueryResult:
+        """The answers so far and the DHT's verdict (final once the channel has ended)."""
+        return QueryResult(self.count, self.query.error)
+
+
+class PeerReplies:
+    """The peers in the answers to a ``peers`` query, as they come: ``async for peers, reply in ...``
+    (answers without peers, or with an error, are skipped); :attr:`result` as :class:`QueryReplies`."""
+
+    def __init__(self, replies: QueryReplies) -> None:
+        self.replies = replies
+
+    def __aiter__(self) -> PeerReplies:
+        return self
+
+    async def __anext__(self) -> tuple[list[Peer], QueryReply]:
+        async for reply in self.replies:
+            if reply.error is not None:
+                continue
+            found = parse_peers_output(reply.value)
+            if found is not None and found.peers:
+                return found.peers, reply
+        raise StopAsyncIteration
+
+    @property
+    def result(self) -> QueryResult:
+        return self.replies.result
+
+
+class DHTNode(Service):
+    """An :class:`RPCNode` on a UDP socket. Open it with ``async with DHTNode(...)`` or
+    :func:`open_dht_node`."""
 
     def __init__(self, *, host: str | None = None, port: int = 0, bootstrap: Iterable[Address] = (),
                  ephemeral: bool = True, config: RPCConfig | None = None, id: bytes | None = None,
@@ -94,10 +154,9 @@ class DHTNode:
         self.send_errors = 0
         self._sock: socket.socket | None = None
         self._tsock: Any = None
-        self._waiters: dict[Query, tuple[trio.Event, Callable[[QueryReply], None] | None]] = {}
+        self._waiters: dict[Query, QueryReplies] = {}
         self._bootstrapped = trio.Event()
         self._nursery: trio.Nursery | None = None
-        self._stack: contextlib.AsyncExitStack | None = None
 
     @property
     def id(self) -> bytes:
@@ -112,7 +171,8 @@ class DHTNode:
         assert self.port is not None
         return ("127.0.0.1" if self.host == "0.0.0.0" else self.host, self.port)
 
-    async def __aenter__(self) -> DHTNode:
+    @contextlib.asynccontextmanager
+    async def _lifetime(self) -> AsyncIterator[None]:
         sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         try:
             sock.bind((self.host, self._port))
@@ -124,30 +184,21 @@ class DHTNode:
         except BaseException:
             sock.close()
             raise
-        self._sock = sock
-        self._tsock = trio.socket.from_stdlib_socket(sock)
-        self.port = sock.getsockname()[1]
-        async with contextlib.AsyncExitStack() as stack:
-            stack.callback(self._close_socket)  # after the tasks have ended
+        try:
+            self._sock = sock
+            self._tsock = trio.socket.from_stdlib_socket(sock)
+            self.port = sock.getsockname()[1]
             self.rpc.bootstrap_nodes = await resolve(self._bootstrap_names)
             self.rpc.tick(trio.current_time())
-            self._nursery = await stack.enter_async_context(open_service_nursery())
-            self._nursery.start_soon(self._receiver)
-            self._nursery.start_soon(self._timer)
-            self._nursery.start_soon(self._bootstrap)
-            self._stack = stack.pop_all()
-        return self
-
-    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                        tb: TracebackType | None) -> bool | None:
-        stack, self._stack = self._stack, None
-        assert stack is not None, "the DHT node was not entered"
-        return await stack.__aexit__(exc_type, exc, tb)
-
-    def _close_socket(self) -> None:
-        self._nursery = None
-        if self._sock is not None:
-            self._sock.close()
+            async with open_service_nursery() as nursery:
+                self._nursery = nursery
+                nursery.start_soon(self._receiver)
+                nursery.start_soon(self._timer)
+                nursery.start_soon(self._bootstrap)
+                yield
+        finally:  # after the tasks have ended
+            self._nursery = None
+            sock.close()
 
     # -- I/O ---------------------------------------------------------------------------------------
 
@@ -164,10 +215,9 @@ class DHTNode:
             if waiter is None:
                 continue
             if isinstance(ev, QueryReply):
-                if waiter[1] is not None:
-                    waiter[1](ev)
+                waiter._reply(ev)
             elif isinstance(ev, QueryDone):
-                waiter[0].set()
+                waiter.end()
         if self.rpc.bootstrapped:
             self._bootstrapped.set()
 
@@ -202,65 +252,66 @@ class DHTNode:
 
     # -- queries -----------------------------------------------------------------------------------
 
-    async def query(self, command: str, target: bytes, value: bytes | None = None, *, query: bool = True,
-                    update: bool = False,
-                    on_reply: Callable[[QueryReply], None] | None = None) -> QueryResult:
-        """Run a query to its end, ``on_reply`` called with each answer."""
-        done = trio.Event()
+    @contextlib.asynccontextmanager
+    async def open_query(self, command: str, target: bytes, value: bytes | None = None, *,
+                         query: bool = True, update: bool = False,
+                         maxsize: int = REPLIES_BUFFER) -> AsyncIterator[QueryReplies]:
+        """Start a query; its answers come through the :class:`QueryReplies` channel given, which ends
+        with the query. Leaving the block stops the query if it still runs."""
+        if self._nursery is None:
+            raise RuntimeError("use the DHT node as `async with DHTNode(...) as dht`")
         q = self.rpc.query(command, target, value, query=query, update=update)
-        replies = 0
-
-        def count(ev: QueryReply) -> None:
-            nonlocal replies
-            replies += 1
-            if on_reply is not None:
-                on_reply(ev)
-
-        self._waiters[q] = (done, count)
+        replies = QueryReplies(q, maxsize)
+        self._waiters[q] = replies
         try:
             if q.done:
-                done.set()
+                replies.end()
             self._flush()
-            await done.wait()
+            yield replies
         finally:
             self._waiters.pop(q, None)
             self.rpc.cancel(q)
-        return QueryResult(replies, q.error)
+            replies.end()
 
-    async def announce(self, topic: bytes, port: int | None = None,
-                       on_peers: Callable[[list[Peer], QueryReply], None] | None = None) -> QueryResult:
-        return await self.query("peers", topic, peers_input(port=port), update=True,
-                                on_reply=_peers_reply(on_peers))
+    @contextlib.asynccontextmanager
+    async def open_announce(self, topic: bytes, port: int | None = None, *,
+                            maxsize: int = REPLIES_BUFFER) -> AsyncIterator[PeerReplies]:
+        """Announce ``port`` (None: our UDP port) under ``topic``; the peers the nodes on the way know
+        come through the :class:`PeerReplies` given."""
+        async with self.open_query("peers", topic, peers_input(port=port), update=True,
+                                   maxsize=maxsize) as replies:
+            yield PeerReplies(replies)
 
-    async def lookup(self, topic: bytes, port: int | None = None,
-                     on_peers: Callable[[list[Peer], QueryReply], None] | None = None) -> QueryResult:
-        return await self.query("peers", topic, peers_input(port=port), on_reply=_peers_reply(on_peers))
+    @contextlib.asynccontextmanager
+    async def open_lookup(self, topic: bytes, port: int | None = None, *,
+                          maxsize: int = REPLIES_BUFFER) -> AsyncIterator[PeerReplies]:
+        """Look ``topic`` up (``port``: ours, left out of the answers); the peers found come through
+        the :class:`PeerReplies` given."""
+        async with self.open_query("peers", topic, peers_input(port=port), maxsize=maxsize) as replies:
+            yield PeerReplies(replies)
+
+    async def query(self, command: str, target: bytes, value: bytes | None = None, *, query: bool = True,
+                    update: bool = False) -> QueryResult:
+        """Run a query to its end (its answers: :meth:`open_query`)."""
+        async with self.open_query(command, target, value, query=query, update=update) as replies:
+            async for _ in replies:
+                pass
+        return replies.result
+
+    async def announce(self, topic: bytes, port: int | None = None) -> QueryResult:
+        """Announce ``port`` under ``topic``, to the end (the peers on the way: :meth:`open_announce`)."""
+        return await self.query("peers", topic, peers_input(port=port), update=True)
+
+    async def lookup(self, topic: bytes, port: int | None = None) -> QueryResult:
+        """Look ``topic`` up, to the end (the peers found: :meth:`open_lookup`)."""
+        return await self.query("peers", topic, peers_input(port=port))
 
     async def unannounce(self, topic: bytes, port: int | None = None) -> QueryResult:
         return await self.query("peers", topic, peers_input(port=port, unannounce=True), query=False,
                                 update=True)
 
 
-def _peers_reply(on_peers: Callable[[list[Peer], QueryReply], None] | None) -> Callable[[QueryReply], None]:
-    def handle(ev: QueryReply) -> None:
-        if on_peers is None or ev.error is not None:
-            return
-        found = parse_peers_output(ev.value)
-        if found is not None and found.peers:
-            on_peers(found.peers, ev)
-
-    return handle
-
-
-@dataclass(frozen=True)
-class PeerFound:
-    """A peer found for a topic: connect to ``host:port`` over TCP."""
-
-    host: str
-    port: int
-    topic: bytes = field(repr=False)
-    local: bool = False  # found on the local network (mDNS)
-    referrer: Address | None = None  # the DHT node that told us
+open_dht_node = opener(DHTNode)
 
 
 @dataclass
@@ -273,50 +324,58 @@ class _Topic:
     changed: trio.Event = field(default_factory=trio.Event)
 
 
-class Swarm:
-    """Topics joined on the DHT (and the local network); peers found go to ``on_peer``."""
+class Swarm(Service):
+    """Topics joined on the DHT (and the local network); the peers found come through :meth:`peers`.
+    Open it with ``async with Swarm(...)`` or :func:`open_swarm`."""
 
     def __init__(self, *, bootstrap: Iterable[Address] | None = None, port: int | None = None,
                  host: str | None = None, dht_port: int = 0, ephemeral: bool = True,
-                 on_peer: Callable[[PeerFound], None] | None = None, refresh: float = REFRESH,
-                 config: RPCConfig | None = None, local: bool = False,
+                 refresh: float = REFRESH, config: RPCConfig | None = None, local: bool = False,
                  local_options: dict[str, Any] | None = None, dht: bool = True) -> None:
         self.announce_port = port
-        self.on_peer = on_peer
         self.refresh = refresh
         self.dht: DHTNode | None = None
         if dht:
             self.dht = DHTNode(host=host, port=dht_port, ephemeral=ephemeral, config=config,
                                bootstrap=DEFAULT_BOOTSTRAP if bootstrap is None else bootstrap)
-        self.local: Any = None
+        self.local: LocalDiscovery | None = None
         if local:
-            from hypernode.discovery.local import LocalDiscovery
-
-            self.local = LocalDiscovery(on_peer=self._found_local, **(local_options or {}))
+            self.local = LocalDiscovery(**(local_options or {}))
         self.topics: dict[bytes, _Topic] = {}
-        self._leaving: set[bytes] = set()
+        self._found: Broadcast[PeerFound] = Broadcast(key=lambda p: p.key)
         self._nursery: trio.Nursery | None = None
-        self._stack: contextlib.AsyncExitStack | None = None
 
-    async def __aenter__(self) -> Swarm:
-        async with contextlib.AsyncExitStack() as stack:
-            if self.dht is not None:
-                await stack.enter_async_context(self.dht)
-            if self.local is not None:
-                await stack.enter_async_context(self.local)
-            self._nursery = await stack.enter_async_context(open_service_nursery())
-            await stack.enter_async_context(cleanup(self._unannounce_all))  # before the tasks end
-            self._stack = stack.pop_all()
-        return self
+    def peers(self, maxsize: int = PEERS_BUFFER) -> DroppingChannel[PeerFound]:
+        """A channel of the peers found from now on, ended when the swarm closes::
 
-    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                        tb: TracebackType | None) -> bool | None:
-        stack, self._stack = self._stack, None
-        assert stack is not None, "the swarm was not entered"
+            async with swarm.peers() as found:  # or: found = swarm.peers()
+                swarm.join(topic)
+                async for peer in found: ...
+
+        Each listener has its own; at most ``maxsize`` peers wait in it, each (host, port, topic) once,
+        the oldest dropped beyond that (:mod:`hypernode.discovery.found`): a reader that falls behind
+        misses the oldest hints, it never makes memory grow."""
+        return self._found.listen(maxsize)
+
+    @contextlib.asynccontextmanager
+    async def _lifetime(self) -> AsyncIterator[None]:
+        self._found.restart()
         try:
-            return await stack.__aexit__(exc_type, exc, tb)
+            async with contextlib.AsyncExitStack() as stack:
+                if self.dht is not None:
+                    await stack.enter_async_context(self.dht)
+                local_found: DroppingChannel[PeerFound] | None = None
+                if self.local is not None:
+                    await stack.enter_async_context(self.local)
+                    local_found = self.local.peers()
+                self._nursery = await stack.enter_async_context(open_service_nursery())
+                await stack.enter_async_context(cleanup(self._unannounce_all))  # before the tasks end
+                if local_found is not None:
+                    self._nursery.start_soon(self._relay_local, local_found)
+                yield
         finally:
             self._nursery = None
+            self._found.end()
 
     async def _unannounce_all(self) -> None:
         """Unannounce what we announced: quickly (2 s at most), best effort."""
@@ -387,20 +446,18 @@ class Swarm:
             retry = 1.0
             while True:
                 seen: set[tuple[str, int]] = set()
-
-                def found(peers: list[Peer], ev: QueryReply, seen: set[tuple[str, int]] = seen) -> None:
-                    if not t.lookup:
-                        return
-                    for p in peers:
-                        if (p.host, p.port) in seen or self._self_address(p.host, p.port):
+                opening = self.dht.open_announce if t.announce else self.dht.open_lookup
+                async with opening(t.key, self.announce_port) as replies:
+                    async for peers, reply in replies:
+                        if not t.lookup:
                             continue
-                        seen.add((p.host, p.port))
-                        self._emit(PeerFound(p.host, p.port, t.key, referrer=(ev.host, ev.port)))
-
-                if t.announce:
-                    res = await self.dht.announce(t.key, self.announce_port, found)
-                else:
-                    res = await self.dht.lookup(t.key, self.announce_port, found)
+                        for p in peers:
+                            if (p.host, p.port) in seen or self._self_address(p.host, p.port):
+                                continue
+                            seen.add((p.host, p.port))
+                            referrer = (reply.host, reply.port)
+                            self._found.put(PeerFound(p.host, p.port, t.key, referrer=referrer))
+                res = replies.result
                 if res.error:
                     log.info("topic %s: %s", t.key.hex()[:16], res.error)
                 t.rounds += 1
@@ -413,12 +470,13 @@ class Swarm:
                     retry = 1.0
                 await trio.sleep(delay)
 
-    def _found_local(self, peer: PeerFound) -> None:
-        t = self.topics.get(peer.topic)
-        if t is None or not t.lookup or self._self_address(peer.host, peer.port):
-            return
-        self._emit(peer)
+    async def _relay_local(self, found: DroppingChannel[PeerFound]) -> None:
+        """The peers the local network discovery finds, for the topics we look up."""
+        async for peer in found:
+            t = self.topics.get(peer.topic)
+            if t is None or not t.lookup or self._self_address(peer.host, peer.port):
+                continue
+            self._found.put(peer)
 
-    def _emit(self, peer: PeerFound) -> None:
-        if self.on_peer is not None:
-            self.on_peer(peer)
+
+open_swarm = opener(Swarm)

@@ -33,17 +33,17 @@ def setup_loopback() -> None:
 
 async def python_peers() -> dict:
     topic = os.urandom(32)
-    found: list = []
     async with LocalDiscovery(interface="127.0.0.1", interval=0.3) as a, \
-            LocalDiscovery(interface="127.0.0.1", interval=0.3, on_peer=found.append) as b:
+            LocalDiscovery(interface="127.0.0.1", interval=0.3) as b:
+        channel = b.peers()
         a.join(topic, port=7000, lookup=False)
         b.join(topic, port=7001, lookup=True)
         with trio.fail_after(10):
-            while not found:
-                await trio.sleep(0.05)
+            found = [await channel.receive()]
         await trio.sleep(0.5)
-        return {"found": sorted({(p.host, p.port) for p in found}), "local": all(p.local for p in found),
-                "a": dict(a.stats), "b": dict(b.stats)}
+    found += [p async for p in channel]  # the rest, once b has closed (and ended the channel)
+    return {"found": sorted({(p.host, p.port) for p in found}), "local": all(p.local for p in found),
+            "a": dict(a.stats), "b": dict(b.stats)}
 
 
 async def python_nodes(tmp: Path) -> dict:
