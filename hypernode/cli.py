@@ -724,13 +724,27 @@ def main(argv: list[str] | None = None) -> None:
     parser = build_parser()
     args = parser.parse_args(argv)
     _finish_args(parser, args)
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
-                        format="hypernode: %(message)s")
+    handler = logging.StreamHandler()
+    handler.setFormatter(_LogFormat())
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, handlers=[handler])
     try:
         stopped_by = trio.run(_run, args)
     except BaseException as e:  # noqa: BLE001 - every way out becomes an exit code and one line
         raise SystemExit(_report(e, args.verbose)) from None
     raise SystemExit(128 + stopped_by if stopped_by else 0)
+
+
+class _LogFormat(logging.Formatter):
+    """What the node logs while a command runs, told apart from the command's own one-line failure:
+    ``hypernode: warning: ...`` and ``hypernode: error: ...`` (info and debug lines, shown with -v,
+    carry no level)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        level = f"{record.levelname.lower()}: " if record.levelno >= logging.WARNING else ""
+        line = f"hypernode: {level}{record.getMessage()}"
+        if record.exc_info:
+            line += "\n" + self.formatException(record.exc_info)
+        return line
 
 
 def _report(error: BaseException, verbose: bool) -> int:

@@ -298,3 +298,19 @@ def test_ls_cat_stat_ext_find_peers_through_the_dht(tmp_path):
             assert out.returncode == 0 and out.stdout == "sent to 1 peer(s)\n", out.stderr
             share.stop()
         dht.stop()
+
+
+def test_log_lines_say_their_level_and_an_offline_dht_is_one_warning(tmp_path):
+    """What the node logs is told apart from the command's one-line failure: a warning says
+    ``hypernode: warning:``, and bootstrap nodes that do not resolve (as offline, or here) make one
+    warning line, not one per node."""
+    key = "ab" * 32
+    out = hypernode("ls", key, "--timeout", "0.5", "--bootstrap", "no-such-host.invalid:49737",
+                    "--bootstrap", "nor-this.invalid:49737", "--no-local", store=tmp_path / "store")
+    lines = out.stderr.strip().splitlines()
+    assert out.returncode == 1, out.stderr
+    warnings = [line for line in lines if "bootstrap" in line]
+    assert warnings == [
+        "hypernode: warning: no DHT bootstrap node resolves (no-such-host.invalid, nor-this.invalid): "
+        "peers are found only on the local network and through --peer"], lines
+    assert lines[-1].startswith("hypernode: ") and "warning" not in lines[-1], lines

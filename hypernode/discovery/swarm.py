@@ -65,16 +65,23 @@ def is_loopback(host: str) -> bool:
 
 
 async def resolve(addresses: Iterable[Address]) -> list[Address]:
-    """Bootstrap addresses with their names resolved to IPv4 (those that do not resolve are left out)."""
+    """Bootstrap addresses with their names resolved to IPv4 (those that do not resolve are left out:
+    each is logged at info level, and one warning says so when none resolves, as on a machine offline)."""
+    addresses = list(addresses)
     out: list[Address] = []
+    failed: list[str] = []
     for host, port in addresses:
         try:
             infos = await trio.socket.getaddrinfo(host, port, socket.AF_INET, socket.SOCK_DGRAM)
         except OSError as e:
-            log.warning("bootstrap node %s:%d does not resolve: %s", host, port, e)
+            log.info("bootstrap node %s:%d does not resolve: %s", host, port, e.strerror or e)
+            failed.append(host)
             continue
         if infos:
             out.append((str(infos[0][4][0]), port))
+    if addresses and not out:
+        log.warning("no DHT bootstrap node resolves (%s): peers are found only on the local network and "
+                    "through --peer", ", ".join(failed))
     return out
 
 
