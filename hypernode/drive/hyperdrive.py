@@ -500,7 +500,13 @@ class Hyperdrive:
     def create_read_stream(self, path: str, *, start: int = 0, end: int | None = None,
                            length: int | None = None) -> ReadStream:
         """An async iterator of the file's bytes in chunks (one per content block). ``start`` is a byte
-        offset; ``end`` is inclusive, as in hyperdrive; ``length`` caps the bytes read."""
+        offset; ``end`` is inclusive, as in hyperdrive; ``length`` caps the bytes read.
+
+        On a replica, blocks not stored here are fetched: a stream to the end of the file asks for a
+        window of blocks ahead of where it reads; a stream of a byte range (``end`` or ``length``
+        given) asks only for the blocks that hold the range. To find the block where ``start`` lies,
+        the sizes of the file's blocks before it are needed: those not known here are fetched
+        (hypercore 9's tree has no way here yet to ask a peer for sizes alone)."""
         return ReadStream(self, path, start, end, length)
 
     async def read_file(self, path: str, encoding: str | None = None) -> Any:
@@ -1293,6 +1299,9 @@ class ReadStream:
         skip = 0
         if self.start:
             first, skip = await feed.seek(st.offset, end, self.start)
+        # a stream to the end of the file asks peers for a window of blocks ahead; a stream of a byte
+        # range (``length``/``end``) for the blocks that hold it, one at a time, and no more
+        ahead = READ_AHEAD_BLOCKS if self.length is None else 1
         want, want_end = None, first
         try:
             for i in range(first, end):
@@ -1303,7 +1312,7 @@ class ReadStream:
                         # from a peer may claim any number of blocks)
                         if want is not None:
                             feed.downloads.unwant_range(want)
-                        want_end = min(end, i + READ_AHEAD_BLOCKS)
+                        want_end = min(end, i + ahead)
                         want = feed.downloads.want_range(i, want_end)
                     block = await feed.get(i)
                 if skip:
