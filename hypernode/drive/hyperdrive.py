@@ -1287,7 +1287,8 @@ def _trie_errors_as_eio(fn: Callable[..., Awaitable[Any]]) -> Callable[..., Awai
 
 for _name in ("content_feed", "update", "lstat", "stat", "access", "exists", "readlink", "read_file",
               "write_file", "begin_write", "create", "mkdir", "symlink", "copy", "set_metadata",
-              "set_attributes", "rename", "remove_metadata", "truncate", "unlink", "rmdir", "readdir", "stats", "clear", "mount",
+              "set_attributes", "rename", "remove_metadata", "truncate", "unlink", "rmdir", "readdir",
+              "stats", "clear", "mount",
               "unmount", "get_all_mounts", "create_tag", "get_tagged_version", "get_all_tags",
               "delete_tag", "download", "destroy_storage", "open_file", "read", "write", "ftruncate",
               "close_fd"):
