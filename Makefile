@@ -40,8 +40,9 @@ lint: $(VENV_STAMP)
 	.venv/bin/ruff check hypernode tests interop conftest.py protocol
 
 # FUSE for `hypernode mount`: Debian's fuse3 (fusermount3) and libfuse3-dev + pkg-config (pyfuse3 builds
-# against them), installed with apt-get when missing (as root; otherwise the command to run is printed)
-FUSE_DEBS := fuse3 libfuse3-dev pkg-config
+# against them), and rsync for the mount tests; installed with apt-get when missing (as root; otherwise the
+# command to run is printed)
+FUSE_DEBS := fuse3 libfuse3-dev pkg-config rsync
 
 $(VENV_STAMP): pyproject.toml
 	@if dpkg -s $(FUSE_DEBS) >/dev/null 2>&1; then :; \

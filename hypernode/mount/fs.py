@@ -21,11 +21,13 @@ writes between write-backs run at local disk speed. A file opened only for readi
 never written, costs nothing. A file deleted while open is not written back.
 
 Attributes come from the drive's Stat: mode (kind and permission bits), size, mtime and ctime
-(milliseconds), symlink targets; the owner shown is the user running the mount (a drive's uid/gid
-mean nothing on another machine; chown stores them). A symlink whose target is absolute in the drive
-(``/a/b``) reads as that path under the mountpoint, so that following it stays in the drive; a
-symlink made through the mount to a path under the mountpoint is stored as the drive path. The root
-has no entry in a drive: its attributes are fixed, and changing them is a no-op.
+(milliseconds), symlink targets. A symlink's mode shows as 0777, as on every Linux file system (its
+bits mean nothing; JS stores 0644), and its size is its target's length. The owner shown is the user
+running the mount (a drive's uid/gid mean nothing on another machine; chown stores them). A symlink
+whose target is absolute in the drive (``/a/b``) reads as that path under the mountpoint, so that
+following it stays in the drive; a symlink made through the mount to a path under the mountpoint is
+stored as the drive path. The root has no entry in a drive: its attributes are fixed, and changing
+them is a no-op.
 
 Changes from peers: every new version of a drive is diffed, and the kernel is told to forget what it
 cached of the paths that changed (attributes, names, pages).
@@ -219,7 +221,7 @@ class FS(pyfuse3.Operations):
         perms = st.mode & 0o7777
         size = st.size
         if st.linkname:
-            kind = statmod.S_IFLNK
+            kind, perms = statmod.S_IFLNK, 0o777  # as on every Linux file system (JS stores 0o644)
             size = len(self._shown_link(st.linkname).encode())
         elif st.is_directory() and not st.is_file():
             kind = statmod.S_IFDIR
