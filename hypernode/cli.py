@@ -60,7 +60,7 @@ from typing import Any
 import trio
 
 from hypernode.drive import Hyperdrive, Stat
-from hypernode.errors import HypernodeError, StoreLockedError
+from hypernode.errors import HypernodeError, PeerTimeoutError, StoreLockedError
 from hypernode.folder import (
     ExportIncomplete,
     Progress,
@@ -335,6 +335,8 @@ async def _open_drives(node: Node, args: argparse.Namespace, through: tuple[str,
     drives: list[Hyperdrive] = [await node.open_drive(k) for k in args.keys]
     for d in drives:
         here = d.writable or d.version > 1 or d.metadata.has(0)
+        if d.writable:  # written only here: nothing newer on any peer (and no peer need have it)
+            continue
         if args.peer or through is not None or (not here and node.discovery is not None):
             await node.sync_feed(d.metadata, timeout=args.timeout)
     for d in drives:
@@ -457,6 +459,13 @@ async def cmd_mount(args: argparse.Namespace) -> None:
     async with Node(args.store, host=args.host, port=args.port, peers=args.peer, sparse=True,
                     **_discovery(args)) as node:
         drives = await _open_drives(node, args, None)
+        for d in drives:  # drives mounted in them: their entries too, before the first listing
+            for at, mounted in (await d.get_all_mounts()).items():
+                if at != "/" and not mounted.writable and (args.peer or node.discovery is not None):
+                    try:
+                        await node.sync_feed(mounted.metadata, timeout=args.timeout)
+                    except PeerTimeoutError as e:  # (listed when a peer has it: the mount follows it)
+                        print(f"hypernode: the drive mounted at {at}: {e}", file=sys.stderr, flush=True)
         view: Hyperdrive | MultiDrive = drives[0]
         if len(drives) > 1:
             view = MultiDrive(drives[0])

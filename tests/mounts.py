@@ -39,7 +39,7 @@ class Mount:
     def __init__(self, store: Path, keys: str, mountpoint: Path, *args: str) -> None:
         self.mountpoint = mountpoint
         mountpoint.mkdir(parents=True, exist_ok=True)
-        self.cmd = ("mount", keys, str(mountpoint), "--bootstrap", "none", "--no-local", "--timeout", "20",
+        self.cmd = ("mount", keys, str(mountpoint), "--bootstrap", "none", "--no-local", "--timeout", "5",
                     *args)
         self.store = store
         self.run: Running | None = None

@@ -339,6 +339,13 @@ class FS(pyfuse3.Operations):
     async def opendir(self, inode: int, ctx: Any) -> int:
         path = self.inodes.path(inode)
         entries = await self.view.readdir(path)
+        prefix = "" if path == "/" else path
+        for i, (name, st) in enumerate(entries):
+            if st.is_directory() and not st.linkname:
+                # a listing gives a plain folder Stat for a name it met entries under first: the
+                # folder's own entry (its mode and times), if it has one, is what the kernel caches
+                with contextlib.suppress(FileNotFoundError):
+                    entries[i] = (name, await self.view.lstat(f"{prefix}/{name}"))
         fh = self._fh()
         self.dirs[fh] = [(name.encode(), st) for name, st in entries]
         self._dir_paths[fh] = path

@@ -127,18 +127,8 @@ class DriveView(View):
 
     @contextlib.asynccontextmanager
     async def changes(self) -> AsyncIterator[AsyncIterator[set[str] | None]]:
-        drive = self.drive
-
-        async def events() -> AsyncIterator[set[str] | None]:
-            version = drive.version
-            async with drive.watch("/") as watch:
-                async for _ in watch:
-                    now = drive.version
-                    changed = {d.path async for d in drive.diff(version)} if now > version else set()
-                    version = now
-                    yield changed or None
-
-        yield events()
+        async with _watch_mounts([self.drive]) as events:
+            yield events
 
 
 class MultiView(View):
@@ -197,20 +187,55 @@ class MultiView(View):
 
     @contextlib.asynccontextmanager
     async def changes(self) -> AsyncIterator[AsyncIterator[set[str] | None]]:
-        multi = self.multi
-        versions = {d.key: d.version for d in multi.drives}
+        # (a tombstone is a hidden entry: a version that only writes one lists no path: None)
+        async with _watch_mounts(self.multi.drives) as events:
+            yield events
+
+
+@contextlib.asynccontextmanager
+async def _watch_mounts(drives: list[Hyperdrive]) -> AsyncIterator[AsyncIterator[set[str] | None]]:
+    """The paths each new version of ``drives`` or of a drive mounted in them changes (shown under
+    the mount's path). Each is watched, which keeps it up to date with its peers; mounts made later
+    are watched from when the version that made them is seen."""
+    send, receive = trio.open_memory_channel[set[str] | None](64)
+    watched: set[tuple[bytes, str]] = set()
+
+    async with trio.open_nursery() as nursery:
+
+        async def watch(drive: Hyperdrive, at: str, top: bool) -> None:
+            version = drive.version
+            async with drive.watch("/") as changes:
+                async for _ in changes:
+                    now = drive.version
+                    changed = {d.path async for d in drive.diff(version)} if now > version else set()
+                    version = now
+                    shown = {(at + p if at != "/" else p) for p in changed}
+                    if top:
+                        await find_mounts(drive)
+                    await send.send(shown or None)
+
+        async def find_mounts(drive: Hyperdrive) -> None:
+            try:
+                mounts = await drive.get_all_mounts()
+            except OSError:
+                return
+            for at, mounted in mounts.items():
+                if at != "/" and (mounted.key, at) not in watched:
+                    watched.add((mounted.key, at))
+                    nursery.start_soon(watch, mounted, at, False)
+
+        for d in drives:
+            nursery.start_soon(watch, d, "/", True)
+            await find_mounts(d)
 
         async def events() -> AsyncIterator[set[str] | None]:
-            async with multi.watch("/") as watch:
-                async for event in watch:
-                    drive = event.drive
-                    before = versions.get(drive.key, 0)
-                    now = versions[drive.key] = drive.version
-                    changed = {d.path async for d in drive.diff(before)} if now > before else set()
-                    yield changed or None  # (a tombstone is a hidden entry: its paths are not listed)
-                    await trio.lowlevel.checkpoint()
+            async for item in receive:
+                yield item
 
-        yield events()
+        try:
+            yield events()
+        finally:
+            nursery.cancel_scope.cancel()
 
 
 def view_of(drives: Hyperdrive | MultiDrive) -> View:
