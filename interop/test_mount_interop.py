@@ -121,3 +121,15 @@ async def test_mount_the_merged_view_of_a_js_drive_and_a_python_drive(js: Any, t
         assert not await multi.exists("/a/one-k.bin")
         with trio.fail_after(5):
             assert await multi.read_file("/over.txt") == b"python's version"
+
+
+def test_mount_benchmark_runs() -> None:
+    """interop/bench/mount_bench.py runs (small sizes) and prints its figures (no timing asserted)."""
+    import subprocess
+    import sys
+
+    bench = Path(__file__).resolve().parent / "bench" / "mount_bench.py"
+    out = subprocess.run([sys.executable, str(bench), "--size-mib", "4", "--files", "50", "--runs", "1"],
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "cat mount, cold" in out.stdout and "ls -R 50 files, cold" in out.stdout, out.stdout

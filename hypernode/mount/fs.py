@@ -43,7 +43,7 @@ import os
 import stat as statmod
 import tempfile
 import time
-from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Concatenate, ParamSpec, TypeVar
@@ -156,10 +156,45 @@ class OpenFile:
 
 
 @dataclass(eq=False)
+class Cursor:
+    """A sequential reader of a file whose blocks are all here: one stream, each block read (and
+    verified) once however the kernel cuts its requests."""
+
+    stream: AsyncIterator[bytes]
+    pos: int  # the file offset of ``buf[at]``
+    buf: memoryview = field(default_factory=lambda: memoryview(b""))
+    at: int = 0
+
+    async def read(self, size: int) -> bytes:
+        parts: list[bytes | memoryview] = []
+        need = size
+        while need > 0:
+            if self.at >= len(self.buf):
+                try:
+                    self.buf, self.at = memoryview(await self.stream.__anext__()), 0
+                except StopAsyncIteration:
+                    break
+            piece = self.buf[self.at:self.at + need]
+            parts.append(piece)
+            self.at += len(piece)
+            need -= len(piece)
+        self.pos += size - need
+        return b"".join(parts)
+
+    async def close(self) -> None:
+        aclose = getattr(self.stream, "aclose", None)
+        if aclose is not None:
+            await aclose()
+
+
+@dataclass(eq=False)
 class Handle:
     ino: int
     file: OpenFile
     writable: bool
+    local: bool = False  # every block of the file is stored here (reads use a cursor)
+    cursor: Cursor | None = None
+    turn: trio.Lock = field(default_factory=trio.Lock)  # reads of one handle take turns
 
 
 class FS(pyfuse3.Operations):
@@ -482,7 +517,12 @@ class FS(pyfuse3.Operations):
             await self._release_file(inode, f)
             raise
         fh = self._fh()
-        self.handles[fh] = Handle(inode, f, writing)
+        h = self.handles[fh] = Handle(inode, f, writing)
+        if st.size and not st.linkname:
+            with contextlib.suppress(OSError):
+                drive, source = await self.view.source(path)
+                stats = await drive.stats(source)
+                h.local = all(s.downloaded_blocks == s.blocks for s in stats.values())
         keep = f.staged is None and self._keep_cache(inode, st)
         if f.staged is not None:
             self._seen.pop(inode, None)
@@ -516,6 +556,17 @@ class FS(pyfuse3.Operations):
         f = h.file
         if f.staged is not None:
             return os.pread(f.staged.fileno(), size, off)
+        if h.local:  # all here: one stream read sequentially, whatever the kernel's request size
+            async with h.turn:
+                if f.staged is None:
+                    if h.cursor is None or h.cursor.pos != off:
+                        if h.cursor is not None:
+                            await h.cursor.close()
+                        drive, path = await self.view.source(f.path)
+                        h.cursor = Cursor(drive.create_read_stream(path, start=off), off)
+                    return await h.cursor.read(size)
+            return os.pread(f.staged.fileno(), size, off)
+        # a range of a file not all here: only the blocks holding it are fetched
         with trio.fail_after(self.timeout) if self.timeout else contextlib.nullcontext():
             drive, path = await self.view.source(f.path)
             chunks = [c async for c in drive.create_read_stream(path, start=off, length=size)]
@@ -550,6 +601,8 @@ class FS(pyfuse3.Operations):
     async def release(self, fh: int) -> None:
         h = self.handles.pop(fh, None)
         if h is not None:
+            if h.cursor is not None:
+                await h.cursor.close()
             await self._release_file(h.ino, h.file)
 
     async def _release_file(self, ino: int, f: OpenFile) -> None:
