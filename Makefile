@@ -35,11 +35,24 @@ bench: $(VENV_STAMP) $(NODE_STAMP)
 	$(PY) interop/bench/multi_bench.py
 	$(PY) interop/bench/load_bench.py
 	$(PY) interop/bench/clone_bench.py
+	$(PY) interop/bench/mount_bench.py
 
 lint: $(VENV_STAMP)
 	.venv/bin/ruff check hypernode tests interop conftest.py protocol
 
+# FUSE for `hypernode mount`: Debian's fuse3 (fusermount3) and libfuse3-dev + pkg-config (pyfuse3 builds
+# against them), and rsync for the mount tests; installed with apt-get when missing (as root; otherwise the
+# command to run is printed)
+FUSE_DEBS := fuse3 libfuse3-dev pkg-config rsync
+
 $(VENV_STAMP): pyproject.toml
+	@if dpkg -s $(FUSE_DEBS) >/dev/null 2>&1; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "installing Debian's $(FUSE_DEBS) (for hypernode mount)"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(FUSE_DEBS) >/dev/null; \
+	else \
+	    echo "make: hypernode mount needs Debian's $(FUSE_DEBS): sudo apt-get install $(FUSE_DEBS)" >&2; exit 1; \
+	fi
 	python3 -m venv .venv
 	.venv/bin/pip install -q --upgrade pip
 	.venv/bin/pip install -q -e '.[test]'

@@ -71,6 +71,9 @@ _EXPORTS = {
     "CorruptEntry": "hypernode.drive.errors",
     "ContentNotAvailable": "hypernode.drive.errors",
     "SymlinkLoop": "hypernode.drive.errors",
+    "CrossDevice": "hypernode.drive.errors",
+    # mounting drives through FUSE
+    "MountError": "hypernode.mount",
     # sharing and cloning folders
     "FolderUnavailable": "hypernode.folder",
     "CloneRefused": "hypernode.folder",
@@ -86,7 +89,7 @@ __all__ = [
     "ReplicationError", "CorruptTrieError", "MDNSError", "DriveError", "FileNotFound", "PathAlreadyExists",
     "NotADirectory", "IsADirectory", "DirectoryNotEmpty", "PermissionDenied", "BadFileDescriptor",
     "InvalidArgument", "CorruptEntry", "ContentNotAvailable", "SymlinkLoop", "FolderUnavailable",
-    "CloneRefused", "ExportIncomplete", "Stalled",
+    "CloneRefused", "ExportIncomplete", "Stalled", "CrossDevice", "MountError",
 ]
 
 if TYPE_CHECKING:
@@ -98,6 +101,7 @@ if TYPE_CHECKING:
         BadFileDescriptor,
         ContentNotAvailable,
         CorruptEntry,
+        CrossDevice,
         DirectoryNotEmpty,
         DriveError,
         FileNotFound,
@@ -120,6 +124,7 @@ if TYPE_CHECKING:
     )
     from hypernode.feed import Feed, Proof
     from hypernode.folder import CloneRefused, ExportIncomplete, FolderUnavailable, Stalled
+    from hypernode.mount import MountError
     from hypernode.multi import MultiDrive
     from hypernode.node import Node
     from hypernode.replication.peer import ReplicationError

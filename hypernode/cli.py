@@ -9,6 +9,7 @@
     hypernode [--store DIR] ls|cat|stat KEY[,KEY...] PATH [--peer HOST:PORT ...]
     hypernode [--store DIR] ext listen KEY NAME [--peer ...] [--port P]
     hypernode [--store DIR] ext send KEY NAME MESSAGE [--peer ...] [--port P]
+    hypernode [--store DIR] mount KEY[,KEY...] MOUNTPOINT [--peer HOST:PORT ...] [--port P]
     hypernode demo [--dir DIR]
     hypernode --version
 
@@ -59,7 +60,7 @@ from typing import Any
 import trio
 
 from hypernode.drive import Hyperdrive, Stat
-from hypernode.errors import HypernodeError, StoreLockedError
+from hypernode.errors import HypernodeError, PeerTimeoutError, StoreLockedError
 from hypernode.folder import (
     ExportIncomplete,
     Progress,
@@ -334,6 +335,8 @@ async def _open_drives(node: Node, args: argparse.Namespace, through: tuple[str,
     drives: list[Hyperdrive] = [await node.open_drive(k) for k in args.keys]
     for d in drives:
         here = d.writable or d.version > 1 or d.metadata.has(0)
+        if d.writable:  # written only here: nothing newer on any peer (and no peer need have it)
+            continue
         if args.peer or through is not None or (not here and node.discovery is not None):
             await node.sync_feed(d.metadata, timeout=args.timeout)
     for d in drives:
@@ -440,6 +443,45 @@ async def cmd_ext(args: argparse.Namespace) -> None:
             if not sent:
                 raise HypernodeError(f"the message was not sent: the peers of {drive.key.hex()} went away")
             out(f"sent to {sent} peer(s)")
+
+
+async def cmd_mount(args: argparse.Namespace) -> None:
+    """Mount a drive (one key) or the merged view of several at MOUNTPOINT until SIGINT or SIGTERM
+    (exit 130 or 143, as every command after a signal) or until unmounted from outside (exit 0)."""
+    from hypernode.mount import check_fuse, check_mountpoint, mount
+
+    keys, url_path = args.keys
+    if url_path is not None:
+        raise UsageError(f"mount takes drive keys, not a path in a drive ({url_path})")
+    args.keys = keys
+    where = check_mountpoint(args.mountpoint)  # before the store is touched
+    check_fuse()
+    async with Node(args.store, host=args.host, port=args.port, peers=args.peer, sparse=True,
+                    **_discovery(args)) as node:
+        drives = await _open_drives(node, args, None)
+        for d in drives:  # drives mounted in them: their entries too, before the first listing
+            for at, mounted in (await d.get_all_mounts()).items():
+                if at != "/" and not mounted.writable and (args.peer or node.discovery is not None):
+                    try:
+                        await node.sync_feed(mounted.metadata, timeout=args.timeout)
+                    except PeerTimeoutError as e:  # (listed when a peer has it: the mount follows it)
+                        print(f"hypernode: the drive mounted at {at}: {e}", file=sys.stderr, flush=True)
+        view: Hyperdrive | MultiDrive = drives[0]
+        if len(drives) > 1:
+            view = MultiDrive(drives[0])
+            for d in drives[1:]:
+                await view.add_drive(d)
+        staging = node.directory / "staging" if node.directory is not None else None
+        mode = "writable" if view.writable else "read-only"
+        what = f"drive {keys[0].hex()}" if len(keys) == 1 else f"the merged view of {len(keys)} drives"
+
+        def mounted() -> None:
+            if node.port is not None:
+                out(f"listening on {node.host}:{node.port}")
+            out(f"mounted {what} at {where} ({mode}); Ctrl-C unmounts")
+
+        written = await mount(view, where, staging=staging, timeout=args.timeout, on_mounted=mounted)
+        out(f"unmounted {where}" + (f" (wrote back {written} files still open)" if written else ""))
 
 
 # -- the demo (the README's main command) -----------------------------------------------------------
@@ -575,6 +617,14 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("-l", "--long", action="store_true", help="kind, size and drive of each entry")
         net(p, False)
         discover(p)
+    p = sub.add_parser("mount", help="mount a drive (or the merged view of several) as a folder, "
+                       "through FUSE, until Ctrl-C")
+    p.add_argument("keys", metavar="KEY[,KEY...]", type=_keys_arg,
+                   help="drive keys: one drive, or the merged view of several (the first names it; "
+                   "writes go to the first writable one)")
+    p.add_argument("mountpoint", type=_path_arg, help="an empty folder")
+    net(p, True, port_default=None)
+    discover(p)
     p = sub.add_parser("ext", help="extension messages with the peers of a drive")
     ext = p.add_subparsers(dest="action", required=True)
     for action in ("listen", "send"):
@@ -689,7 +739,7 @@ def _store_arg(text: str) -> str:
 
 COMMANDS: dict[str, Callable[[argparse.Namespace], Awaitable[None]]] = {
     "create": cmd_create, "share": cmd_share, "serve": cmd_serve, "clone": cmd_clone, "ls": cmd_ls,
-    "cat": cmd_cat, "stat": cmd_stat, "ext": cmd_ext, "dht": cmd_dht,
+    "cat": cmd_cat, "stat": cmd_stat, "ext": cmd_ext, "dht": cmd_dht, "mount": cmd_mount,
 }
 EXIT_FAILURE, EXIT_USAGE, EXIT_OUTPUT_CLOSED = 1, 2, 128 + signal.SIGPIPE
 

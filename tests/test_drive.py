@@ -599,3 +599,27 @@ async def test_replica_reads_entries_claiming_absurd_block_counts():
             assert await replica.read_file("/ok") == b"fine"
         with pytest.raises(CorruptEntry):  # on the writer, whose content feed is complete: EIO at once
             await src.read_file("/nowhere")
+
+
+async def test_replica_range_read_fetches_only_the_blocks_of_the_range():
+    """A stream of a byte range asks peers for the blocks holding it and no more (a stream to the end
+    of the file reads ahead); the blocks before the range are fetched only to learn their sizes."""
+    async with open_store() as a, open_store(sparse=True) as b:
+        src = await Hyperdrive.open(a)
+        data = os.urandom(8 * WRITE_BLOCK_SIZE)
+        await src.write_file("/big", data)
+        port = await a.listen("127.0.0.1", 0)
+        replica = await Hyperdrive.open(b, src.key)
+        await b.connect("127.0.0.1", port)
+        with trio.fail_after(10):
+            await replica.update(src.version)
+            content = await replica.content_feed()
+            got = b"".join([c async for c in replica.create_read_stream("/big", start=10, length=100)])
+            assert got == data[10:110]
+            await trio.sleep(0.2)  # (time for any block asked beyond the range to arrive)
+            assert content.downloaded() == 1
+            start = WRITE_BLOCK_SIZE - 50  # across the first two blocks
+            got = b"".join([c async for c in replica.create_read_stream("/big", start=start, length=100)])
+            assert got == data[start:start + 100]
+            await trio.sleep(0.2)
+            assert content.downloaded() == 2 and content.has(0) and content.has(1)

@@ -335,3 +335,60 @@ async def test_destroy_storage(tmp_path):
         assert drive.version == 1 and await drive.readdir("/") == [] and drive.writable
         with pytest.raises(InvalidArgument):
             await drive.checkout(1).destroy_storage()
+
+
+async def test_rename_moves_entries_in_one_step():
+    async with Corestore() as store:
+        drive = await Hyperdrive.open(store)
+        await drive.write_file("/a.txt", b"alpha", mode=0o755)
+        before = await drive.stat("/a.txt")
+        version = drive.version
+        moved = await drive.rename("/a.txt", "/b.txt")
+        assert drive.version == version + 2  # one batch: a put and a delete
+        assert not await drive.exists("/a.txt") and await drive.read_file("/b.txt") == b"alpha"
+        st = await drive.stat("/b.txt")
+        assert (st.offset, st.blocks, st.size, st.mode) == (before.offset, before.blocks, 5, before.mode)
+        assert moved.ctime >= before.ctime
+        # replaces a file; a folder with everything under it; a folder may replace an empty folder
+        await drive.write_file("/c.txt", b"gamma")
+        await drive.rename("/b.txt", "/c.txt")
+        assert await drive.read_file("/c.txt") == b"alpha" and not await drive.exists("/b.txt")
+        await drive.write_file("/d/e/f.txt", b"deep")
+        await drive.symlink("../c.txt", "/d/link")
+        await drive.mkdir("/empty")
+        await drive.rename("/d", "/empty")
+        assert sorted(await drive.readdir("/empty", recursive=True)) == ["e/f.txt", "link"]
+        assert await drive.read_file("/empty/e/f.txt") == b"deep"
+        assert await drive.readlink("/empty/link") == "../c.txt"
+        assert not await drive.exists("/d")
+        # the errors of POSIX's rename
+        await drive.write_file("/x/y.txt", b"y")
+        for src, dst, err in [("/c.txt", "/x", errno.EISDIR), ("/x", "/c.txt", errno.ENOTDIR),
+                              ("/empty", "/x", errno.ENOTEMPTY), ("/x", "/x/inside", errno.EINVAL),
+                              ("/nothing", "/z", errno.ENOENT)]:
+            with pytest.raises(OSError) as info:
+                await drive.rename(src, dst)
+            assert info.value.errno == err, (src, dst)
+        other = await Hyperdrive.open(store)
+        await drive.mount("/m", other.key)
+        with pytest.raises(OSError) as info:
+            await drive.rename("/c.txt", "/m/c.txt")
+        assert info.value.errno == errno.EXDEV
+
+
+async def test_set_attributes():
+    async with Corestore() as store:
+        drive = await Hyperdrive.open(store)
+        await drive.write_file("/f", b"data")
+        await drive.set_metadata("/f", "k", b"v")
+        st = await drive.set_attributes("/f", mode=0o100755, mtime=1000)
+        assert st.mode == 0o100755 and st.is_file() and st.mtime == 1000
+        st = await drive.stat("/f")
+        assert (st.mode, st.mtime, st.metadata, await drive.read_file("/f")) == (0o100755, 1000, {"k": b"v"},
+                                                                                   b"data")
+        st = await drive.set_attributes("/f", mode=0o600, uid=7, gid=8)
+        assert (st.mode, st.uid, st.gid, st.mtime) == (0o100600, 7, 8, 1000)
+        await drive.mkdir("/dir")
+        assert (await drive.set_attributes("/dir", mode=0o700)).mode == 0o40700
+        with pytest.raises(FileNotFoundError):
+            await drive.set_attributes("/none", mode=0o600)

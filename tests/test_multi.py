@@ -511,3 +511,36 @@ async def test_replicate_every_drive_over_one_connection(store):
         await multi.add_drive(stranger)
         with pytest.raises(OSError, match="different Corestores"):
             await multi.replicate(trio.testing.memory_stream_pair()[0], initiator=True)
+
+
+async def test_rename_across_drives(store):
+    """A file of another drive moves by a copy into the writer (and a tombstone hides it where it
+    was); the writer's own file moves within the writer; folders move entry by entry; a renamed
+    file wins over another drive's file at the destination."""
+    async with open_store() as other:
+        theirs = await Hyperdrive.open(store)
+        await theirs.write_file("/theirs.txt", "from them")
+        await theirs.write_file("/dir/inner.txt", "inner")
+        await theirs.write_file("/taken.txt", "their old copy")
+        clone = await replica_of(store, theirs, other)
+        mine = await Hyperdrive.open(other)
+        multi = MultiDrive(clone)
+        await multi.add_drive(mine)
+        await multi.rename("/theirs.txt", "/moved.txt")
+        assert await multi.read_file("/moved.txt") == b"from them"
+        assert not await multi.exists("/theirs.txt") and await multi.exists_tombstone("/theirs.txt") is mine
+        await multi.write_file("/mine.txt", "my file", mode=0o755)
+        blocks = (await mine.stat("/mine.txt")).offset
+        await multi.rename("/mine.txt", "/taken.txt")  # replaces their file in the view
+        st = await multi.stat("/taken.txt")
+        assert st.drive is mine and st.offset == blocks and st.mode & 0o777 == 0o755  # not copied
+        assert await multi.read_file("/taken.txt") == b"my file" and not await multi.exists("/mine.txt")
+        await multi.rename("/dir", "/dir2")
+        assert await multi.readdir("/dir2") == ["inner.txt"] and not await multi.exists("/dir")
+        assert await multi.read_file("/dir2/inner.txt") == b"inner"
+        assert sorted(await multi.readdir("/")) == ["dir2", "moved.txt", "taken.txt"]
+        with pytest.raises(IsADirectoryError):
+            await multi.rename("/moved.txt", "/dir2")
+        st = await multi.set_attributes("/moved.txt", mode=0o700, mtime=5000)
+        assert (st.mode & 0o7777, st.mtime, st.drive) == (0o700, 5000, mine)
+        assert (await multi.stat("/moved.txt")).mode & 0o7777 == 0o700

@@ -17,6 +17,7 @@ from hypernode.drive.errors import (
     BadFileDescriptor,
     ContentNotAvailable,
     CorruptEntry,
+    CrossDevice,
     DirectoryNotEmpty,
     DriveError,
     FileNotFound,
@@ -33,6 +34,6 @@ from hypernode.drive.stat import Mount, Stat
 __all__ = [
     "Hyperdrive", "ReadStream", "WriteStream", "Stat", "Mount", "DriveChange", "FileStats", "MountInfo",
     "DriveError", "FileNotFound", "PathAlreadyExists", "NotADirectory", "IsADirectory", "DirectoryNotEmpty",
-    "PermissionDenied", "BadFileDescriptor", "InvalidArgument", "SymlinkLoop", "CorruptEntry",
+    "PermissionDenied", "BadFileDescriptor", "InvalidArgument", "SymlinkLoop", "CorruptEntry", "CrossDevice",
     "ContentNotAvailable",
 ]

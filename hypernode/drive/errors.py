@@ -93,6 +93,12 @@ class SymlinkLoop(DriveError):
         super().__init__(f"Too many levels of symbolic links: '{path}'", path)
 
 
+class CrossDevice(DriveError):
+    """EXDEV: a rename between two drives (a path and a mount point's inside), or of a mount."""
+
+    errno_value, code = errno.EXDEV, "EXDEV"
+
+
 class ContentNotAvailable(DriveError, BlockNotAvailableError):
     """ENODATA: a replica's file whose blocks are not stored here, with no peer connected to ask."""
 

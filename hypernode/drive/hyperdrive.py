@@ -76,6 +76,7 @@ from hypernode.drive.errors import (
     BadFileDescriptor,
     ContentNotAvailable,
     CorruptEntry,
+    CrossDevice,
     DirectoryNotEmpty,
     FileNotFound,
     InvalidArgument,
@@ -86,7 +87,7 @@ from hypernode.drive.errors import (
     SymlinkLoop,
 )
 from hypernode.drive.fd import FileDescriptor
-from hypernode.drive.stat import IFREG, Mount, Stat
+from hypernode.drive.stat import IFREG, Mount, Stat, now_ms
 from hypernode.errors import HypernodeError
 from hypernode.feed import Feed
 from hypernode.messages import mountable_hypertrie as _mount_schema
@@ -500,7 +501,13 @@ class Hyperdrive:
     def create_read_stream(self, path: str, *, start: int = 0, end: int | None = None,
                            length: int | None = None) -> ReadStream:
         """An async iterator of the file's bytes in chunks (one per content block). ``start`` is a byte
-        offset; ``end`` is inclusive, as in hyperdrive; ``length`` caps the bytes read."""
+        offset; ``end`` is inclusive, as in hyperdrive; ``length`` caps the bytes read.
+
+        On a replica, blocks not stored here are fetched: a stream to the end of the file asks for a
+        window of blocks ahead of where it reads; a stream of a byte range (``end`` or ``length``
+        given) asks only for the blocks that hold the range. To find the block where ``start`` lies,
+        the sizes of the file's blocks before it are needed: those not known here are fetched
+        (hypercore 9's tree has no way here yet to ask a peer for sizes alone)."""
         return ReadStream(self, path, start, end, length)
 
     async def read_file(self, path: str, encoding: str | None = None) -> Any:
@@ -667,6 +674,84 @@ class Hyperdrive:
         change(st)
         await drive._put_stat(inner, st, flags=node.flags)
         return st
+
+    async def set_attributes(self, path: str, *, mode: int | None = None, uid: int | None = None,
+                             gid: int | None = None, mtime: int | None = None) -> Stat:
+        """Change an entry's permission bits (``mode & 0o7777``; its kind stays), owner or mtime
+        (milliseconds), as chmod, chown and utimes do; its ctime becomes now, as POSIX's does. The rest
+        of the Stat (content, metadata) is kept. Returns the new Stat."""
+
+        def change(st: Stat) -> None:
+            if mode is not None:
+                st.mode = (st.mode & ~0o7777) | (mode & 0o7777)
+            if uid is not None:
+                st.uid = uid
+            if gid is not None:
+                st.gid = gid
+            if mtime is not None:
+                st.mtime = mtime
+            st.ctime = now_ms()
+
+        return await self._update_entry(path, change)
+
+    async def rename(self, src: str, dst: str) -> Stat:
+        """Move the entry at ``src`` to ``dst`` in one step (one trie batch: the move is whole or not
+        at all), as POSIX rename: a file or symlink keeps its Stat (its content blocks are not
+        copied; its ctime becomes now) and replaces a file or symlink at ``dst``; a folder moves with
+        every entry under it and may replace an empty folder. EISDIR for a file onto a folder, ENOTDIR
+        for a folder onto a file, ENOTEMPTY for a folder onto a folder with entries, EINVAL for a
+        folder into itself, EXDEV between two drives (across a mount point) or for a folder holding
+        mounts (move those with mount/unmount). Returns the Stat now at ``dst``."""
+        src, dst = paths.normalize(src), paths.normalize(dst)
+        if src == "/" or dst == "/":
+            raise InvalidArgument("the root cannot be renamed or replaced", src if src == "/" else dst)
+        self._check_writable(src)
+        st = await self.lstat(src)
+        if src == dst:
+            return st
+        folder = st.is_directory() and not st.linkname
+        if folder and paths.is_inside(src, dst):
+            raise InvalidArgument(f"cannot move a folder into itself: {src} -> {dst}", dst)
+        sdrive, sinner, snode = await self._locate(src)
+        ddrive, dinner, dnode = await self._prepare_write(dst, allow_dir=True)
+        if sdrive.metadata is not ddrive.metadata or (snode is not None and snode.flags == MOUNT_FLAG):
+            raise CrossDevice(f"cannot move {src} to {dst}: not within one drive (a mount is in the way)",
+                              src)
+        sdrive._check_writable(src)
+        try:
+            there: Stat | None = await self.lstat(dst)
+        except FileNotFoundError:
+            there = None
+        if there is not None:
+            there_folder = there.is_directory() and not there.linkname
+            if folder and not there_folder:
+                raise NotADirectory(dst)
+            if not folder and there_folder:
+                raise IsADirectory(dst)
+            if there_folder and await self._has_entries(dst):
+                raise DirectoryNotEmpty(dst)
+            if dnode is not None and dnode.flags == MOUNT_FLAG:
+                raise CrossDevice(f"cannot replace the mount at {dst}", dst)
+        skey, dkey = paths.trie_key(sinner), paths.trie_key(dinner)
+        ops: list[dict[str, Any]] = []
+        dels: list[dict[str, Any]] = []
+        if not folder:
+            assert snode is not None  # a file or symlink has an entry
+            moved = st.copy(ctime=now_ms())
+            ops.append({"type": "put", "key": dkey, "value": moved.encode(), "flags": snode.flags})
+            dels.append({"type": "del", "key": skey})
+        else:
+            moved = st
+            nodes = [snode] if snode is not None else []
+            nodes += [n async for n in sdrive.trie.iterator(skey)]
+            for n in nodes:
+                if n.flags == MOUNT_FLAG:
+                    raise CrossDevice(f"cannot move {src}: it holds the mount /{n.key}", src)
+                ops.append({"type": "put", "key": dkey + n.key[len(skey):], "value": n.value,
+                            "flags": n.flags})
+                dels.append({"type": "del", "key": n.key})
+        await sdrive.trie.batch(ops + dels)
+        return moved
 
     async def set_metadata(self, path: str, key: str, value: bytes | str) -> Stat:
         """Set one metadata field of an entry (kept in its Stat's ``metadata`` map)."""
@@ -1202,7 +1287,8 @@ def _trie_errors_as_eio(fn: Callable[..., Awaitable[Any]]) -> Callable[..., Awai
 
 for _name in ("content_feed", "update", "lstat", "stat", "access", "exists", "readlink", "read_file",
               "write_file", "begin_write", "create", "mkdir", "symlink", "copy", "set_metadata",
-              "remove_metadata", "truncate", "unlink", "rmdir", "readdir", "stats", "clear", "mount",
+              "set_attributes", "rename", "remove_metadata", "truncate", "unlink", "rmdir", "readdir",
+              "stats", "clear", "mount",
               "unmount", "get_all_mounts", "create_tag", "get_tagged_version", "get_all_tags",
               "delete_tag", "download", "destroy_storage", "open_file", "read", "write", "ftruncate",
               "close_fd"):
@@ -1293,6 +1379,9 @@ class ReadStream:
         skip = 0
         if self.start:
             first, skip = await feed.seek(st.offset, end, self.start)
+        # a stream to the end of the file asks peers for a window of blocks ahead; a stream of a byte
+        # range (``length``/``end``) for the blocks that hold it, one at a time, and no more
+        ahead = READ_AHEAD_BLOCKS if self.length is None else 1
         want, want_end = None, first
         try:
             for i in range(first, end):
@@ -1303,7 +1392,7 @@ class ReadStream:
                         # from a peer may claim any number of blocks)
                         if want is not None:
                             feed.downloads.unwant_range(want)
-                        want_end = min(end, i + READ_AHEAD_BLOCKS)
+                        want_end = min(end, i + ahead)
                         want = feed.downloads.want_range(i, want_end)
                     block = await feed.get(i)
                 if skip:

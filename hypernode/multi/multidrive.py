@@ -688,8 +688,10 @@ class MultiDrive:
             return _multi_stat(await writer.truncate(path, size), writer, None)
         return await self._copy_file(st, path, size)
 
-    async def _copy_file(self, st: MultiStat, path: str, size: int | None = None) -> MultiStat:
-        """Copy the file ``st`` describes into the writer (cut or zero-extended to ``size``)."""
+    async def _copy_file(self, st: MultiStat, path: str, size: int | None = None, *,
+                         source: str | None = None) -> MultiStat:
+        """Copy the file ``st`` describes (at ``source``, default ``path``) into the writer at ``path``
+        (cut or zero-extended to ``size``)."""
         assert st.drive is not None
         size = st.size if size is None else size
         metadata = {k: v for k, v in st.metadata.items() if k != CLOCK_KEY}
@@ -697,7 +699,7 @@ class MultiDrive:
                                             uid=st.uid, gid=st.gid) as w:
             keep = min(size, st.size)
             if keep:
-                async for chunk in st.drive.create_read_stream(path, length=keep):
+                async for chunk in st.drive.create_read_stream(source or path, length=keep):
                     await w.write(chunk)
             pad = size - keep
             while pad > 0:
@@ -722,6 +724,66 @@ class MultiDrive:
         else:
             await self._copy_file(st, path)
         return path
+
+    async def set_attributes(self, path: str, *, mode: int | None = None, uid: int | None = None,
+                             gid: int | None = None, mtime: int | None = None) -> MultiStat:
+        """chmod, chown, utimes in the merged view (see :meth:`Hyperdrive.set_attributes`): an entry
+        another drive holds is first copied to the writer, which then holds the latest version."""
+        path = await self._own_entry(path)
+        writer = self.writer
+        assert writer is not None
+        st = await writer.set_attributes(path, mode=mode, uid=uid, gid=gid, mtime=mtime)
+        return _multi_stat(st, writer, None)
+
+    async def rename(self, src: str, dst: str) -> MultiStat:
+        """Move ``src`` to ``dst`` in the merged view, with POSIX's rules (see
+        :meth:`Hyperdrive.rename`). A file the writer holds moves within the writer (its blocks are not
+        copied); a file of another drive is copied to the writer; a symlink is made anew; a folder is
+        made in the writer and everything under it moved, one entry at a time (not in one step, unlike
+        a single drive's rename). ``src`` is then deleted from the view as :meth:`unlink` does (a
+        tombstone hides it where other drives hold it)."""
+        writer = self._need_writer(src)
+        st, src = await self._resolve(src, follow=False)
+        dst = paths.normalize(dst)
+        if src == "/" or dst == "/":
+            raise InvalidArgument("the root cannot be renamed or replaced", src if src == "/" else dst)
+        if src == dst:
+            return st.copy()
+        folder = st.is_directory() and not st.linkname
+        if folder and paths.is_inside(src, dst):
+            raise InvalidArgument(f"cannot move a folder into itself: {src} -> {dst}", dst)
+        try:
+            there: MultiStat | None = (await self._resolve(dst, follow=False))[0]
+        except FileNotFoundError:
+            there = None
+        if there is not None:
+            there_folder = there.is_directory() and not there.linkname
+            if folder and not there_folder:
+                raise NotADirectory(dst)
+            if not folder and there_folder:
+                raise IsADirectory(dst)
+            if there_folder:
+                await self.rmdir(dst)  # ENOTEMPTY unless empty in every drive
+            else:
+                await self.unlink(dst)
+        if folder:
+            await self.mkdir(dst, mode=st.mode & 0o7777)
+            for name in await self.readdir(src):
+                await self.rename(paths.join(src, name), paths.join(dst, name))
+            await self.rmdir(src)
+            return await self.lstat(dst)
+        if st.linkname:
+            await self.symlink(st.linkname, dst)
+        elif st.drive is writer:
+            _, dst, key = await self._prepare(dst, directory=False)
+            await writer.rename(src, dst)
+            await writer.set_metadata(dst, CLOCK_KEY, self._clock(key, writer))
+            await self._lift_tombstones(key)
+        else:
+            await self._copy_file(st, dst, source=src)
+        with contextlib.suppress(FileNotFoundError):  # (gone already if only the writer held it)
+            await self.unlink(src)
+        return await self.lstat(dst)
 
     async def set_metadata(self, path: str, key: str, value: bytes | str) -> MultiStat:
         path = await self._own_entry(path)

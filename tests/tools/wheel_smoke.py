@@ -155,6 +155,13 @@ def share_and_clone(venv: Path, work: Path, env: dict[str, str]) -> None:
         raise SmokeError(f"hypernode share exited {code} on SIGINT: {err[-2000:]}")
     if "Traceback" in err:
         raise SmokeError(f"hypernode share printed a traceback on SIGINT: {err[-2000:]}")
+    # the wheel installed without its 'mount' extra: mount says what is missing, in one line
+    (work / "mnt").mkdir()
+    mount = [str(cli), "--store", str(work / "store-a"), "mount", key, str(work / "mnt"), *offline]
+    out = subprocess.run(mount, cwd=work, env=env, capture_output=True, text=True, timeout=TIMEOUT)
+    said = out.stderr.strip().splitlines()
+    if out.returncode != 1 or len(said) != 1 or "pyfuse3" not in said[0] or "hypernode[mount]" not in said[0]:
+        raise SmokeError(f"hypernode mount without pyfuse3 exited {out.returncode}: {out.stderr[-2000:]}")
 
 
 def main() -> int:
@@ -185,7 +192,7 @@ def main() -> int:
             t = step("venv + install", t)
             check_installed(venv, work, env)
             share_and_clone(venv, work, env)
-            step("import, --help, create/share/clone", t)
+            step("import, --help, create/share/clone, mount without pyfuse3", t)
         except (SmokeError, subprocess.TimeoutExpired) as e:
             print(f"wheel smoke: {e}", file=sys.stderr)
             return 1
