@@ -1292,7 +1292,11 @@ class ReadStream:
         first, end = st.offset, st.offset + st.blocks
         skip = 0
         if self.start:
-            first, skip = await feed.seek(st.offset, end, self.start)
+            first, skip = await feed.seek(st.offset, end, self.start, byte_offset=st.byte_offset)
+        wanted_end = end  # a part of the file: peers are asked for its blocks only, not those after
+        if self.start + remaining < st.size:
+            last, _ = await feed.seek(st.offset, end, self.start + remaining - 1, byte_offset=st.byte_offset)
+            wanted_end = min(end, last + 1)
         want, want_end = None, first
         try:
             for i in range(first, end):
@@ -1303,7 +1307,7 @@ class ReadStream:
                         # from a peer may claim any number of blocks)
                         if want is not None:
                             feed.downloads.unwant_range(want)
-                        want_end = min(end, i + READ_AHEAD_BLOCKS)
+                        want_end = min(max(wanted_end, i + 1), i + READ_AHEAD_BLOCKS)
                         want = feed.downloads.want_range(i, want_end)
                     block = await feed.get(i)
                 if skip:
