@@ -6,11 +6,12 @@ response body is bytes, or a :data:`BodyWriter` (``async (send) -> None``) that 
 the connection's task, so it may open nurseries and scopes of its own (a file read chunk by chunk, a
 stream of Server-Sent Events). Keep-alive and pipelining are h11's; HEAD answers carry no body.
 
-Limits, each answered with a 4xx and the connection closed: a request line longer than
-:data:`MAX_HEAD` bytes (414), headers beyond it (431), a request body beyond :data:`MAX_BODY` (413),
-anything h11 cannot parse (400), a request head not received within :data:`HEAD_TIMEOUT` seconds
-(408); connections beyond :data:`MAX_CONNECTIONS` get 503. A handler that raises gets 500 (logged),
-a body that fails once the head is sent ends that connection; nothing a client sends ends the server.
+Limits, each answered with a 4xx and the connection closed: a request target longer than
+:data:`MAX_TARGET` bytes (414), headers beyond :data:`MAX_HEAD` (431), a request body beyond
+:data:`MAX_BODY` (413), anything h11 cannot parse (400), a request head not received within
+:data:`HEAD_TIMEOUT` seconds (408); connections beyond :data:`MAX_CONNECTIONS` get 503. A handler
+that raises gets 500 (logged), a body that fails once the head is sent ends that connection; nothing
+a client sends ends the server.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ import trio
 log = logging.getLogger(__name__)
 
 MAX_HEAD = 16 * 1024  # bytes of request line and headers
+MAX_TARGET = 8 * 1024  # bytes of a request target
 MAX_BODY = 64 * 1024  # bytes of a request body (the API takes small JSON bodies)
 HEAD_TIMEOUT = 20.0  # seconds to receive a request's head once it has begun
 IDLE_TIMEOUT = 60.0  # seconds a kept-alive connection may wait for its next request
@@ -70,8 +72,9 @@ Handler = Callable[[Request], Awaitable[Response]]
 
 
 def text_response(status: int, message: str, headers: Sequence[tuple[str, str]] = ()) -> Response:
-    """A plain-text response of one line (errors)."""
-    body = (message.rstrip("\n") + "\n").encode()
+    """A plain-text response of one line (errors; a long message is cut)."""
+    line = message.replace("\n", " ").strip()
+    body = ((line if len(line) <= 500 else line[:500] + "...") + "\n").encode()
     return Response(status, [("content-type", "text/plain; charset=utf-8"),
                              ("content-length", str(len(body))), *headers], body)
 
@@ -168,6 +171,11 @@ class HTTPServer:
                 head = event
                 if head.http_version < b"1.0":
                     raise _ClientError(505, "HTTP version not supported")
+                # (h11 bounds a head that arrives in parts; one that came whole is measured here)
+                if len(head.target) > MAX_TARGET:
+                    raise _ClientError(414, "request line too long")
+                if sum(len(k) + len(v) + 4 for k, v in head.headers) > MAX_HEAD:
+                    raise _ClientError(431, "request headers too large")
             elif isinstance(event, h11.Data):
                 body += event.data
                 if len(body) > MAX_BODY:
