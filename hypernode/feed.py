@@ -397,7 +397,7 @@ class Feed:
         self.flush()  # when download() returns, the range is on disk (bitfield included)
 
     async def seek(self, start: int, end: int, offset: int, *, timeout: float | None = None,
-                   byte_offset: int | None = None) -> tuple[int, int]:
+                   byte_offset: int | None = None, byte_length: int | None = None) -> tuple[int, int]:
         """The block of ``[start, end)`` holding byte ``offset`` (counted from the first byte of block
         ``start``), and the offset inside it; ``(end, 0)`` when ``offset`` is past the range.
 
@@ -405,11 +405,18 @@ class Feed:
         ``byteOffset``; JS's ``seek`` takes the same sum), the block is found from the tree's roots
         down, as JS hypercore seeks: where a subtree's nodes are not local, one block under it is
         fetched (its proof brings them), the one the byte would be in were the subtree's blocks of even
-        size, so a seek into a file of even blocks fetches the block it lands on and no other. Without
-        it, or when that lands outside ``[start, end)``, block sizes come from the leaves one by one
-        from ``start`` (a block whose leaf is not local is fetched)."""
+        size. With ``byte_length`` too (the bytes of ``[start, end)``, a file's size), the block the
+        byte would be in were those blocks of even size is fetched first when its leaf is not local
+        (a sparse replica may not even know the feed's length yet): a seek into a file of even blocks
+        fetches the block it lands on and no other. Without ``byte_offset``, or when that lands
+        outside ``[start, end)``, block sizes come from the leaves one by one from ``start`` (a block
+        whose leaf is not local is fetched)."""
         self._check_open()
         if byte_offset is not None and offset > 0:
+            if byte_length and end > start:
+                guess = start + min(end - start - 1, offset * (end - start) // byte_length)
+                if not (guess < self.length and self.tree.get(2 * guess)):
+                    await self.get(guess, timeout=timeout)
             found = await self._seek_tree(byte_offset + offset, timeout)
             if found is not None and start <= found[0] < end:
                 return found

@@ -1292,10 +1292,12 @@ class ReadStream:
         first, end = st.offset, st.offset + st.blocks
         skip = 0
         if self.start:
-            first, skip = await feed.seek(st.offset, end, self.start, byte_offset=st.byte_offset)
+            first, skip = await feed.seek(st.offset, end, self.start, byte_offset=st.byte_offset,
+                                          byte_length=st.size)
         wanted_end = end  # a part of the file: peers are asked for its blocks only, not those after
         if self.start + remaining < st.size:
-            last, _ = await feed.seek(st.offset, end, self.start + remaining - 1, byte_offset=st.byte_offset)
+            last, _ = await feed.seek(st.offset, end, self.start + remaining - 1, byte_offset=st.byte_offset,
+                                      byte_length=st.size)
             wanted_end = min(end, last + 1)
         want, want_end = None, first
         try:

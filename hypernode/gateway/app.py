@@ -135,8 +135,8 @@ class Gateway:
         if request.method not in ("GET", "HEAD"):
             raise HTTPError(405, f"method {request.method} not allowed on drives", [("allow", "GET, HEAD")])
         try:
+            view, version = await self._view(route)  # its waits for peers say why they gave up
             async with self.node.progress_timeout(self.timeout, f"reading {route.spec[:16]}"):
-                view, version = await self._view(route)
                 if route.watch:
                     return await self._watch(route, view)
                 st = await view.stat(route.path)
