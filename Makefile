@@ -8,12 +8,12 @@ NODE_STAMP := interop/node_modules/.installed
 MYPY_STRICT := hypernode/__init__.py hypernode/errors.py hypernode/varint.py hypernode/protobuf.py \
 	hypernode/messages hypernode/wire
 
-.PHONY: demo test bench lint typecheck wheel-smoke
+.PHONY: demo test bench lint typecheck wheel-smoke browser
 
 demo: $(VENV_STAMP) $(NODE_STAMP)
 	.venv/bin/hypernode demo
 
-test: $(VENV_STAMP) $(NODE_STAMP) typecheck wheel-smoke
+test: $(VENV_STAMP) $(NODE_STAMP) browser typecheck wheel-smoke
 	.venv/bin/ruff check hypernode tests interop conftest.py protocol
 	CI=$${CI:-} .venv/bin/pytest -q -p no:cacheprovider
 
@@ -24,6 +24,13 @@ typecheck: $(VENV_STAMP)
 # the wheel, installed in a fresh virtualenv outside the checkout, runs: import, --help, create/share/clone
 wheel-smoke: $(VENV_STAMP)
 	$(PY) tests/tools/wheel_smoke.py
+
+# the dashboard's browser test drives Debian's chromium (playwright, from the test extras, never
+# downloads a browser); installed with apt-get only when it is missing
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+		SUDO=$$(test "$$(id -u)" = 0 || echo sudo); \
+		$$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq chromium; }
 
 bench: $(VENV_STAMP) $(NODE_STAMP)
 	$(PY) interop/bench/feed_bench.py

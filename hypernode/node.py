@@ -310,10 +310,12 @@ class Node:
                         totals[i] += st[name]
                 if shared:
                     peers.append(PeerStatus(address, session.remote_public_key, *totals))
+            announced = [max([f.length, *(p.remote_length for p in f.peers)]) for f in feeds]
             drives.append(DriveStatus(
                 key=key, version=drive.version, writable=drive.writable,
-                blocks=sum(f.length for f in feeds), local_blocks=sum(f.downloaded() for f in feeds),
-                bytes=sum(f.byte_length for f in feeds), seeded=key in seeded, peers=tuple(peers)))
+                blocks=sum(announced), local_blocks=sum(f.downloaded() for f in feeds),
+                bytes=sum(f.byte_length for f in feeds), seeded=key in seeded, peers=tuple(peers),
+                content_known=drive.content is not None))
         return NodeStatus(directory=None if self.directory is None else str(self.directory),
                           pid=os.getpid(), running=True, host=self.host if self.port is not None else None,
                           port=self.port, connected_peers=self._connected_peers(), drives=tuple(drives))

@@ -41,9 +41,10 @@ class PeerStatus:
 
 @dataclass(frozen=True)
 class DriveStatus:
-    """A drive of the node: its version, its metadata and content feeds' blocks and bytes (``blocks``
-    and ``bytes``: as long as the feeds are known to be; ``local_blocks``: stored here), whether it is
-    seeded, and its peers. A replica whose content feed is not known yet counts its metadata only."""
+    """A drive of the node: its version, its metadata and content feeds' blocks and bytes (``blocks``:
+    as many as the feeds hold here or their peers announce; ``bytes``: as long as the feeds are known
+    to be here; ``local_blocks``: stored here), whether it is seeded, and its peers. A replica whose
+    content feed is not known yet (``content_known``) counts its metadata only, and is not complete."""
 
     key: bytes
     version: int
@@ -53,11 +54,16 @@ class DriveStatus:
     bytes: int
     seeded: bool = False
     peers: tuple[PeerStatus, ...] = ()
+    content_known: bool = True
 
     @property
     def local(self) -> float:
-        """The part of the drive's blocks stored here, 0.0 to 1.0 (1.0 for an empty drive)."""
-        return self.local_blocks / self.blocks if self.blocks else 1.0
+        """The part of the drive's blocks stored here, 0.0 to 1.0: 1.0 for a writable drive with no
+        blocks, 0.0 for a replica that has none yet, and below 1.0 while its content feed is unknown."""
+        if not self.blocks:
+            return 1.0 if self.writable else 0.0
+        part = self.local_blocks / self.blocks
+        return part if self.writable or self.content_known else min(part, 0.999)
 
     @property
     def uploaded_bytes(self) -> int:
@@ -70,7 +76,7 @@ class DriveStatus:
     def to_json(self) -> dict[str, Any]:
         return {"key": self.key.hex(), "version": self.version, "writable": self.writable,
                 "blocks": self.blocks, "local_blocks": self.local_blocks, "bytes": self.bytes,
-                "local": round(self.local, 6), "seeded": self.seeded,
+                "local": round(self.local, 6), "seeded": self.seeded, "content_known": self.content_known,
                 "uploaded_bytes": self.uploaded_bytes, "downloaded_bytes": self.downloaded_bytes,
                 "peers": [p.to_json() for p in self.peers]}
 
@@ -80,6 +86,7 @@ class DriveStatus:
                    writable=bool(data["writable"]), blocks=int(data["blocks"]),
                    local_blocks=int(data["local_blocks"]), bytes=int(data["bytes"]),
                    seeded=bool(data.get("seeded", False)),
+                   content_known=bool(data.get("content_known", True)),
                    peers=tuple(PeerStatus.from_json(p) for p in data.get("peers", [])))
 
 
