@@ -41,6 +41,7 @@ bench: $(VENV_STAMP) $(NODE_STAMP)
 	$(PY) interop/bench/multi_bench.py
 	$(PY) interop/bench/load_bench.py
 	$(PY) interop/bench/clone_bench.py
+	$(PY) interop/bench/gateway_bench.py
 
 lint: $(VENV_STAMP)
 	.venv/bin/ruff check hypernode tests interop conftest.py protocol
