@@ -76,6 +76,9 @@ _EXPORTS = {
     "CloneRefused": "hypernode.folder",
     "ExportIncomplete": "hypernode.folder",
     "Stalled": "hypernode.folder",
+    # the gateway and a running node's control socket
+    "HTTPError": "hypernode.gateway.routes",
+    "ControlError": "hypernode.control",
 }
 
 __all__ = [
@@ -86,10 +89,11 @@ __all__ = [
     "ReplicationError", "CorruptTrieError", "MDNSError", "DriveError", "FileNotFound", "PathAlreadyExists",
     "NotADirectory", "IsADirectory", "DirectoryNotEmpty", "PermissionDenied", "BadFileDescriptor",
     "InvalidArgument", "CorruptEntry", "ContentNotAvailable", "SymlinkLoop", "FolderUnavailable",
-    "CloneRefused", "ExportIncomplete", "Stalled",
+    "CloneRefused", "ExportIncomplete", "Stalled", "HTTPError", "ControlError",
 ]
 
 if TYPE_CHECKING:
+    from hypernode.control import ControlError
     from hypernode.corestore import Corestore
     from hypernode.discovery import DHTNode, Swarm
     from hypernode.discovery.local import MDNSError
@@ -120,6 +124,7 @@ if TYPE_CHECKING:
     )
     from hypernode.feed import Feed, Proof
     from hypernode.folder import CloneRefused, ExportIncomplete, FolderUnavailable, Stalled
+    from hypernode.gateway.routes import HTTPError
     from hypernode.multi import MultiDrive
     from hypernode.node import Node
     from hypernode.replication.peer import ReplicationError
