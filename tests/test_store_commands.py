@@ -44,16 +44,20 @@ def test_put_rm_mkdir(tmp_path):
     assert hypernode("rm", key, "/empty", store=store).returncode == 0
     assert sorted(hypernode("ls", key, store=store).stdout.split()) == ["docs/", "in.txt"]
 
-    failures = [  # (each reads the store: they run one after another, each taking its lock)
+    in_store = [  # these open the store, one after another (each takes its lock)
         (("rm", key, "/nope"), 1, "No such file"),
         (("mkdir", key, "/in.txt"), 1, "EEXIST"),
-        (("put", tmp_path / "missing.txt", key, "/x"), 1, "No such file"),
         (("put", local, KEY, "/x"), 1, "not writable from this store"),
+    ]
+    before_store = [  # these fail before the store is opened: they run beside the others
+        (("put", tmp_path / "missing.txt", key, "/x"), 1, "No such file"),
         (("put", local, "not-a-key", "/x"), 2, "not a drive key"),
         (("mkdir", key), 2, "no PATH given"),
     ]
-    for args, code, says in failures:
-        out = hypernode(*args, store=store)
+    with ThreadPoolExecutor(4) as pool:
+        early = [pool.submit(hypernode, *args, store=store) for args, _, _ in before_store]
+        outs = [hypernode(*args, store=store) for args, _, _ in in_store] + [f.result() for f in early]
+    for (args, code, says), out in zip(in_store + before_store, outs, strict=True):
         line = one_line_error(out)
         assert out.returncode == code and line.startswith("hypernode") and says in line, (args, line)
 
