@@ -76,6 +76,8 @@ async def test_the_gateway_reads_a_js_drive_and_fetches_only_a_ranges_blocks(js,
                 entries = {e["name"]: e["type"] for e in json.loads(body)["entries"]}
                 assert entries == {"a": "directory", "empty.txt": "file", "link": "symlink", "mnt": "mount",
                                    "over.txt": "file"}
+                status, _, body = await get(gw.port, f"/hyper/{key}/mnt/inside.txt")  # in the mount
+                assert status == 200 and body == b"inside mount\n", body
                 status, _, body = await get(gw.port, f"/hyper/{key}/over.txt")
                 assert body == b"second version"
                 status, _, body = await get(gw.port, f"/hyper/{key}+{version - 3}/over.txt")

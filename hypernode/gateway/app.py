@@ -12,7 +12,7 @@
 - A drive the store has no data of is fetched from peers first: when none has it within ``timeout``
   seconds (no progress), 504. A missing path is 404; a damaged entry 502.
 - Every drive read here is followed (its latest version fetched as peers announce it), so reads see
-  the drive as its peers have it.
+  the drive as its peers have it; so are the drives mounted in it, fetched when it is first read.
 
 When the gateway listens on a loopback address, requests must name it in ``Host`` (a page on another
 site reached through DNS rebinding cannot read the node). Drive content is served sandboxed
@@ -82,6 +82,7 @@ class Gateway:
         self._stack: contextlib.AsyncExitStack | None = None
         self._opening: dict[bytes, trio.Lock] = {}
         self._followed: set[bytes] = set()
+        self._mounts_checked: set[bytes] = set()
         self._multis: dict[tuple[bytes, ...], MultiDrive] = {}
         self._hosts: set[str] | None = None
 
@@ -161,7 +162,36 @@ class Gateway:
                 await self.node.sync_feed(drive.metadata, timeout=self.timeout)
             if not (drive.writable or drive.version > 1 or drive.metadata.has(0)):
                 raise HTTPError(504, f"no peer sent any of drive {key.hex()}")
+            if key not in self._mounts_checked:
+                self._mounts_checked.add(key)
+                await self._catch_up_mounts(drive)
             return drive
+
+    async def _catch_up_mounts(self, drive: Hyperdrive) -> None:
+        """The drives mounted in ``drive`` (and in them), fetched as the drive was and followed: a
+        mounted replica that has no data here would read as empty (a drive gets its mounts' blocks
+        only when it reads them, and the length of a mounted feed only from its peers). A mount no
+        peer has within the timeout is left out (it reads as empty; logged)."""
+        try:
+            mounts = await drive.get_all_mounts(recursive=False)
+        except (HypernodeError, OSError) as e:
+            log.info("drive %s: its mounts are not followed: %s", drive.key.hex()[:16], e)
+            return
+        for mounted in mounts.values():
+            if mounted is drive or mounted.key in self._mounts_checked:
+                continue
+            self._mounts_checked.add(mounted.key)
+            if not mounted.writable and mounted.key not in self._followed:
+                self._followed.add(mounted.key)
+                assert self._nursery is not None
+                self._nursery.start_soon(self._follow, mounted)
+            if not (mounted.writable or mounted.version > 1 or mounted.metadata.has(0)):
+                try:
+                    await self.node.sync_feed(mounted.metadata, timeout=self.timeout)
+                except PeerTimeoutError as e:
+                    log.info("drive %s mounted in %s: %s", mounted.key.hex()[:16], drive.key.hex()[:16], e)
+                    continue
+            await self._catch_up_mounts(mounted)
 
     async def _follow(self, drive: Hyperdrive) -> None:
         """Keep the drive at its peers' latest version (its latest metadata block, as they announce it)."""
