@@ -9,12 +9,12 @@ MYPY_STRICT := hypernode/__init__.py hypernode/errors.py hypernode/varint.py hyp
 	hypernode/messages hypernode/wire
 MYPY_STRICT += hypernode/tasks.py hypernode/discovery
 
-.PHONY: demo test bench lint typecheck wheel-smoke
+.PHONY: demo test bench lint typecheck wheel-smoke browser
 
 demo: $(VENV_STAMP) $(NODE_STAMP)
 	.venv/bin/hypernode demo
 
-test: $(VENV_STAMP) $(NODE_STAMP) typecheck wheel-smoke
+test: $(VENV_STAMP) $(NODE_STAMP) browser typecheck wheel-smoke
 	.venv/bin/ruff check hypernode tests interop conftest.py protocol
 	CI=$${CI:-} .venv/bin/pytest -q -p no:cacheprovider
 
@@ -26,6 +26,13 @@ typecheck: $(VENV_STAMP)
 wheel-smoke: $(VENV_STAMP)
 	$(PY) tests/tools/wheel_smoke.py
 
+# the dashboard's browser test drives Debian's chromium (playwright, from the test extras, never
+# downloads a browser); installed with apt-get only when it is missing
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+		SUDO=$$(test "$$(id -u)" = 0 || echo sudo); \
+		$$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq chromium; }
+
 bench: $(VENV_STAMP) $(NODE_STAMP)
 	$(PY) interop/bench/feed_bench.py
 	$(PY) interop/bench/wire_bench.py
@@ -36,6 +43,7 @@ bench: $(VENV_STAMP) $(NODE_STAMP)
 	$(PY) interop/bench/load_bench.py
 	$(PY) interop/bench/clone_bench.py
 	$(PY) interop/bench/mount_bench.py
+	$(PY) interop/bench/gateway_bench.py
 
 lint: $(VENV_STAMP)
 	.venv/bin/ruff check hypernode tests interop conftest.py protocol

@@ -79,6 +79,9 @@ _EXPORTS = {
     "CloneRefused": "hypernode.folder",
     "ExportIncomplete": "hypernode.folder",
     "Stalled": "hypernode.folder",
+    # the gateway and a running node's control socket
+    "HTTPError": "hypernode.gateway.routes",
+    "ControlError": "hypernode.control",
 }
 
 __all__ = [
@@ -89,10 +92,11 @@ __all__ = [
     "ReplicationError", "CorruptTrieError", "MDNSError", "DriveError", "FileNotFound", "PathAlreadyExists",
     "NotADirectory", "IsADirectory", "DirectoryNotEmpty", "PermissionDenied", "BadFileDescriptor",
     "InvalidArgument", "CorruptEntry", "ContentNotAvailable", "SymlinkLoop", "FolderUnavailable",
-    "CloneRefused", "ExportIncomplete", "Stalled", "CrossDevice", "MountError",
+    "CloneRefused", "ExportIncomplete", "Stalled", "CrossDevice", "MountError", "HTTPError", "ControlError",
 ]
 
 if TYPE_CHECKING:
+    from hypernode.control import ControlError
     from hypernode.corestore import Corestore
     from hypernode.discovery import DHTNode, Swarm
     from hypernode.discovery.local import MDNSError
@@ -124,6 +128,7 @@ if TYPE_CHECKING:
     )
     from hypernode.feed import Feed, Proof
     from hypernode.folder import CloneRefused, ExportIncomplete, FolderUnavailable, Stalled
+    from hypernode.gateway.routes import HTTPError
     from hypernode.mount import MountError
     from hypernode.multi import MultiDrive
     from hypernode.node import Node

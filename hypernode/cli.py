@@ -10,11 +10,17 @@
     hypernode [--store DIR] ext listen KEY NAME [--peer ...] [--port P]
     hypernode [--store DIR] ext send KEY NAME MESSAGE [--peer ...] [--port P]
     hypernode [--store DIR] mount KEY[,KEY...] MOUNTPOINT [--peer HOST:PORT ...] [--port P]
+    hypernode [--store DIR] gateway [--host H] [--port P] [--peer ...] [--timeout S] [--replication-port P]
+    hypernode [--store DIR] seed KEY... | unseed KEY | seeds
+    hypernode [--store DIR] status [--json] | drives [--json]
+    hypernode [--store DIR] forget KEY [--yes]
+    hypernode [--store DIR] put LOCALFILE|- KEY PATH | rm KEY PATH | mkdir KEY PATH
     hypernode demo [--dir DIR]
     hypernode --version
 
 The store is ``~/.hypernode`` unless ``--store`` names another. A KEY may be written ``hyper://KEY``;
-for ls, cat and stat ``hyper://KEY/path`` names the path too.
+for ls, cat, stat, put, rm and mkdir ``hyper://KEY/path`` names the path too. The gateway, seeding and
+store commands' bodies are in :mod:`hypernode.storecmds`.
 
 Exit codes: 0 success; 1 a failure, said in one line ``hypernode: ...`` on stderr (an internal error
 adds a hint to rerun with ``-v``, which prints the traceback); 2 a usage error (a bad argument, also one
@@ -59,6 +65,7 @@ from typing import Any
 
 import trio
 
+from hypernode import storecmds
 from hypernode.drive import Hyperdrive, Stat
 from hypernode.errors import HypernodeError, PeerTimeoutError, StoreLockedError
 from hypernode.folder import (
@@ -172,8 +179,9 @@ async def cmd_share(args: argparse.Namespace) -> None:
                 print(f"hypernode: {message}; serving version {drive.version} until it is back",
                       file=sys.stderr, flush=True)
 
-        await watch_folder(drive, folder, interval=args.interval, on_change=changed, on_problem=problem,
-                           allow_empty=args.allow_empty)
+        async with storecmds.node_services(node):
+            await watch_folder(drive, folder, interval=args.interval, on_change=changed, on_problem=problem,
+                               allow_empty=args.allow_empty)
 
 
 async def cmd_serve(args: argparse.Namespace) -> None:
@@ -181,7 +189,8 @@ async def cmd_serve(args: argparse.Namespace) -> None:
         out(f"listening on {node.host}:{node.port}")
         for key, drive in node.drives.items():
             out(f"serving {key.hex()} (version {drive.version}{', writable' if drive.writable else ''})")
-        await trio.sleep_forever()
+        async with storecmds.node_services(node):  # seeded drives downloaded and followed; status
+            await trio.sleep_forever()
 
 
 async def cmd_clone(args: argparse.Namespace) -> None:
@@ -482,6 +491,47 @@ async def cmd_mount(args: argparse.Namespace) -> None:
 
         written = await mount(view, where, staging=staging, timeout=args.timeout, on_mounted=mounted)
         out(f"unmounted {where}" + (f" (wrote back {written} files still open)" if written else ""))
+# -- gateway, seeding, store management (bodies in hypernode.storecmds) -----------------------------
+
+
+async def cmd_gateway(args: argparse.Namespace) -> None:
+    await storecmds.gateway(args, out, _discovery(args))
+
+
+async def cmd_seed(args: argparse.Namespace) -> None:
+    await storecmds.seed(args, out)
+
+
+async def cmd_unseed(args: argparse.Namespace) -> None:
+    await storecmds.unseed(args, out)
+
+
+async def cmd_seeds(args: argparse.Namespace) -> None:
+    await storecmds.seeds(args, out)
+
+
+async def cmd_status(args: argparse.Namespace) -> None:
+    await storecmds.status(args, out)
+
+
+async def cmd_drives(args: argparse.Namespace) -> None:
+    await storecmds.drives(args, out)
+
+
+async def cmd_forget(args: argparse.Namespace) -> None:
+    await storecmds.forget(args, out)
+
+
+async def cmd_put(args: argparse.Namespace) -> None:
+    await storecmds.put(args, out)
+
+
+async def cmd_rm(args: argparse.Namespace) -> None:
+    await storecmds.rm(args, out)
+
+
+async def cmd_mkdir(args: argparse.Namespace) -> None:
+    await storecmds.mkdir(args, out)
 
 
 # -- the demo (the README's main command) -----------------------------------------------------------
@@ -636,21 +686,51 @@ def build_parser() -> argparse.ArgumentParser:
         q.add_argument("--encoding", default="utf-8", choices=["utf-8", "json", "binary"])
         net(q, True, port_default=None)
         discover(q)
+    p = sub.add_parser("gateway", help="serve the store's drives over HTTP, with a dashboard at /")
+    p.add_argument("--port", type=_port_arg, default=8080, help="HTTP port (default 8080; 0: any)")
+    p.add_argument("--host", default="127.0.0.1", help="address to serve HTTP and replication on "
+                   "(default loopback only; 0.0.0.0: all)")
+    p.add_argument("--replication-port", type=_port_arg, default=0, help="TCP port for peers (0: any)")
+    net(p, False)
+    discover(p)
+    p = sub.add_parser("seed", help="keep drives downloaded and online (serve and gateway seed them)")
+    p.add_argument("keys", nargs="+", type=_key_arg, metavar="KEY")
+    p = sub.add_parser("unseed", help="stop seeding a drive (its data stays)")
+    p.add_argument("key", type=_key_arg)
+    sub.add_parser("seeds", help="list the seeded drives with their status")
+    for name, help_text in (("status", "what the node does: each drive's version, local part, peers"),
+                            ("drives", "list the store's drives")):
+        p = sub.add_parser(name, help=help_text)
+        p.add_argument("--json", action="store_true", help="print JSON")
+    p = sub.add_parser("forget", help="delete a drive's data from the store")
+    p.add_argument("key", type=_key_arg)
+    p.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    p = sub.add_parser("put", help="write a local file (- for standard input) into a writable drive")
+    p.add_argument("local", type=_path_arg, metavar="LOCALFILE")
+    for name, help_text in (("put", None), ("rm", "remove a file, symlink or empty folder from a "
+                            "writable drive"), ("mkdir", "make a folder in a writable drive")):
+        if name != "put":
+            p = sub.add_parser(name, help=help_text)
+        p.add_argument("keys", metavar="KEY", type=_keys_arg, help="the drive; hyper://KEY/PATH names the "
+                       "path too")
+        p.add_argument("path", nargs="?", default=None, help="the path in the drive (put: a path ending "
+                       "in / takes the file's name)")
     return parser
 
 
 def _finish_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
-    """Checks that need more than one argument: the path of ls/cat/stat, given as PATH or in the URL."""
-    if args.command in ("ls", "cat", "stat"):
+    """Checks that need more than one argument: the path of ls/cat/stat/put/rm/mkdir, given as PATH or
+    in the URL."""
+    if args.command in ("ls", "cat", "stat", "put", "rm", "mkdir"):
         keys, url_path = args.keys
         if url_path is not None and args.path is not None:
             parser.error(f"{args.command}: a path given both ways (in hyper://KEY{url_path} and as "
                          f"{args.path!r}): give one")
         args.keys, args.path = keys, url_path or args.path
         if args.path is None:
-            if args.command != "ls":
+            if args.command not in ("ls", "put"):
                 parser.error(f"{args.command}: no PATH given (as an argument, or hyper://KEY/PATH)")
-            args.path = "/"
+            args.path = "/"  # put: the file's name, in the drive's root
 
 
 _NO_BOOTSTRAP = ("", 0)
@@ -740,6 +820,8 @@ def _store_arg(text: str) -> str:
 COMMANDS: dict[str, Callable[[argparse.Namespace], Awaitable[None]]] = {
     "create": cmd_create, "share": cmd_share, "serve": cmd_serve, "clone": cmd_clone, "ls": cmd_ls,
     "cat": cmd_cat, "stat": cmd_stat, "ext": cmd_ext, "dht": cmd_dht, "mount": cmd_mount,
+    "gateway": cmd_gateway, "seed": cmd_seed, "unseed": cmd_unseed, "seeds": cmd_seeds, "status": cmd_status,
+    "drives": cmd_drives, "forget": cmd_forget, "put": cmd_put, "rm": cmd_rm, "mkdir": cmd_mkdir,
 }
 EXIT_FAILURE, EXIT_USAGE, EXIT_OUTPUT_CLOSED = 1, 2, 128 + signal.SIGPIPE
 

@@ -396,13 +396,30 @@ class Feed:
             self.downloads.unwant_range(r)
         self.flush()  # when download() returns, the range is on disk (bitfield included)
 
-    async def seek(self, start: int, end: int, offset: int, *, timeout: float | None = None
-                   ) -> tuple[int, int]:
+    async def seek(self, start: int, end: int, offset: int, *, timeout: float | None = None,
+                   byte_offset: int | None = None, byte_length: int | None = None) -> tuple[int, int]:
         """The block of ``[start, end)`` holding byte ``offset`` (counted from the first byte of block
         ``start``), and the offset inside it; ``(end, 0)`` when ``offset`` is past the range.
 
-        Block sizes come from the tree's leaves; a block whose leaf is not local is fetched."""
+        With ``byte_offset``, the feed's byte offset of block ``start`` (a hyperdrive Stat's
+        ``byteOffset``; JS's ``seek`` takes the same sum), the block is found from the tree's roots
+        down, as JS hypercore seeks: where a subtree's nodes are not local, one block under it is
+        fetched (its proof brings them), the one the byte would be in were the subtree's blocks of even
+        size. With ``byte_length`` too (the bytes of ``[start, end)``, a file's size), the block the
+        byte would be in were those blocks of even size is fetched first when its leaf is not local
+        (a sparse replica may not even know the feed's length yet): a seek into a file of even blocks
+        fetches the block it lands on and no other. Without ``byte_offset``, or when that lands
+        outside ``[start, end)``, block sizes come from the leaves one by one from ``start`` (a block
+        whose leaf is not local is fetched)."""
         self._check_open()
+        if byte_offset is not None and offset > 0:
+            if byte_length and end > start:
+                guess = start + min(end - start - 1, offset * (end - start) // byte_length)
+                if not (guess < self.length and self.tree.get(2 * guess)):
+                    await self.get(guess, timeout=timeout)
+            found = await self._seek_tree(byte_offset + offset, timeout)
+            if found is not None and start <= found[0] < end:
+                return found
         tree, get_node = self.tree, self._storage.get_node
         for i in range(start, end):
             size = get_node(2 * i).size if tree.get(2 * i) else len(await self.get(i, timeout=timeout))
@@ -410,6 +427,38 @@ class Feed:
                 return i, offset
             offset -= size
         return end, 0
+
+    async def _seek_tree(self, target: int, timeout: float | None) -> tuple[int, int] | None:
+        """The block holding the feed's byte ``target`` and the offset in it, by the tree (see
+        :meth:`seek`); None when ``target`` is past the feed's bytes."""
+        index = -1
+        for root in self._roots:
+            if target < root.size:
+                index = root.index
+                break
+            target -= root.size
+        if index < 0:
+            return None
+        tree, get_node = self.tree, self._storage.get_node
+        while index & 1:  # a parent: go down to the child whose bytes hold the target
+            if not tree.get(index):
+                return None  # (a node never stored: the caller scans the leaves instead)
+            left = flat_tree.left_child(index)
+            if not tree.get(left):
+                first = flat_tree.left_span(index) // 2
+                blocks = flat_tree.right_span(index) // 2 + 1 - first
+                size = get_node(index).size
+                guess = first + min(blocks - 1, target * blocks // size if size else 0)
+                await self.get(guess, timeout=timeout)  # verified with its proof: the path's nodes
+                if not tree.get(left):
+                    return None
+            child = get_node(left)
+            if target < child.size:
+                index = left
+            else:
+                target -= child.size
+                index = flat_tree.right_child(index)
+        return index // 2, target
 
     def register_extension(self, name: str, encoding: str = "binary",
                            on_message: Callable[[Any, Any], None] | None = None) -> Extension:

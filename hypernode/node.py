@@ -32,7 +32,7 @@ import logging
 import math
 import os
 import random
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Collection, Iterable
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -43,6 +43,7 @@ from hypernode.corestore import Corestore
 from hypernode.drive import Hyperdrive
 from hypernode.errors import HypernodeError, PeerTimeoutError, connect_reason
 from hypernode.feed import Feed
+from hypernode.status import DriveStatus, NodeStatus, PeerStatus
 from hypernode.tasks import cleanup, open_service_nursery
 from hypernode.wire.noise import KeyPair
 
@@ -241,6 +242,83 @@ class Node:
             await drive.content_feed()
         except (HypernodeError, OSError) as e:  # a full disk, say: the drive waits, the node carries on
             log.warning("drive %s: %s", drive.key.hex()[:16], e)
+
+    async def forget_drive(self, key: bytes) -> list[str]:
+        """Stop serving the drive of ``key`` and delete what this store holds of it: the files of its
+        metadata and content feeds' directories (the key files, a writable drive's secret key too), and
+        its line in ``hypernode.json``, ``seeds.json`` and ``shares.json``. Nothing else is touched: a
+        file in those directories that is not a feed's is left there (with its directory), and drives
+        mounted in it stay. Returns the paths deleted."""
+        self._require_running()
+        drive = self.drives.pop(key, None) or await Hyperdrive.open(self.store, key)
+        feeds = [drive.metadata]
+        if drive.content is None and drive.metadata.has(0):
+            with contextlib.suppress(HypernodeError, OSError):  # a damaged header: the metadata only
+                await drive.content_feed()
+        if drive.content is not None and drive.content is not drive.metadata:
+            feeds.append(drive.content)
+        if self.discovery is not None:
+            self.discovery.leave(drive.discovery_key)
+        await drive.close()
+        removed: list[str] = []
+        for feed in feeds:
+            await feed.close()
+            removed += _remove_feed_files(self.store.feed_directory(feed.discovery_key))
+        if self.directory is not None:
+            self._unregister(key)
+            from hypernode.seeds import remove_seed
+
+            remove_seed(self.directory, key)
+            forget_shared_drive(self.directory, key)
+        return removed
+
+    def _unregister(self, key: bytes) -> None:
+        keys = self.registered()
+        if key not in keys or self.directory is None:
+            return
+        path = self.directory / REGISTRY
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps({"drives": [{"key": k.hex()} for k in keys if k != key]}, indent=1) + "\n")
+        os.replace(tmp, path)
+
+    # -- status ------------------------------------------------------------------------------------
+
+    def status(self, seeded: Collection[bytes] = ()) -> NodeStatus:
+        """A snapshot of the node: every drive it serves, with its version, blocks (stored here of
+        all), bytes, and peers (address, bytes and blocks up and down on that connection, over the
+        drive's metadata and content feeds). Drives in ``seeded`` are marked so."""
+        self._require_running()
+        # every read of replication state is here, in one place
+        dialed = {id(session): peer for peer, session in self.connected.items()}
+        sessions = [(s, _session_address(s, dialed.get(id(s)))) for s in self.store.sessions
+                    if s.remote_public_key is not None and not s.stream.closed]
+        drives = []
+        for key, drive in self.drives.items():
+            feeds = [f for f in (drive.metadata, drive.content) if f is not None]
+            peers = []
+            for session, address in sessions:
+                totals = [0, 0, 0, 0]
+                shared = False
+                for feed in feeds:
+                    fp = session.peers.get(feed.discovery_key)
+                    if fp is None:
+                        continue
+                    shared = True
+                    st = fp.stats
+                    for i, name in enumerate(("uploaded_bytes", "downloaded_bytes", "uploaded_blocks",
+                                              "downloaded_blocks")):
+                        totals[i] += st[name]
+                if shared:
+                    peers.append(PeerStatus(address, session.remote_public_key, *totals))
+            announced = [max([f.length, *(p.remote_length for p in f.peers)]) for f in feeds]
+            drives.append(DriveStatus(
+                key=key, version=drive.version, writable=drive.writable,
+                blocks=sum(announced), local_blocks=sum(f.downloaded() for f in feeds),
+                bytes=sum(f.byte_length for f in feeds), seeded=key in seeded, peers=tuple(peers),
+                content_known=drive.content is not None))
+        return NodeStatus(directory=None if self.directory is None else str(self.directory),
+                          pid=os.getpid(), running=True, host=self.host if self.port is not None else None,
+                          port=self.port, connected_peers=self._connected_peers(), drives=tuple(drives))
 
     # -- peers -------------------------------------------------------------------------------------
 
@@ -442,6 +520,45 @@ def _address(host: str, port: int) -> str:
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
+def _session_address(session: Any, dialed: tuple[str, int] | None) -> str:
+    """Where a connection goes: the address we dialed, or the remote end of the socket it accepted."""
+    if dialed is not None:
+        return _address(*dialed)
+    sock = getattr(getattr(session.stream, "transport", None), "socket", None)
+    try:
+        name = sock.getpeername() if sock is not None else None
+    except OSError:
+        name = None
+    return _address(str(name[0]), int(name[1])) if isinstance(name, tuple) else "?"
+
+
+# the files a feed directory holds (storage.py's six and corestore's name): what forget_drive deletes
+_FEED_FILES = ("key", "secret_key", "data", "tree", "signatures", "bitfield", "name")
+
+
+def _remove_feed_files(directory: str | None) -> list[str]:
+    """Delete a feed directory's own files, then the directory and its two parent levels (``ab/cd``)
+    where they are left empty; anything else in them stays."""
+    if directory is None:
+        return []
+    removed = []
+    for name in _FEED_FILES:
+        path = os.path.join(directory, name)
+        try:
+            os.unlink(path)
+        except FileNotFoundError:
+            continue
+        removed.append(path)
+    parent = directory
+    for _ in range(3):  # the feed's directory, then cd/, then ab/ (never the store itself)
+        try:
+            os.rmdir(parent)
+        except OSError:  # not empty (or gone): stop here
+            break
+        parent = os.path.dirname(parent)
+    return removed
+
+
 # -- folders shared from a store (``hypernode share``) ----------------------------------------------
 #
 # ``STORE/shares.json`` maps each folder shared from the store (its resolved absolute path) to the key
@@ -477,6 +594,21 @@ def shared_folder_key(directory: str | os.PathLike[str] | None, folder: str | os
         return parse_key(key)
     except ValueError:
         raise HypernodeError(f"{Path(directory) / SHARES} lists a bad key for {folder}") from None
+
+
+def forget_shared_drive(directory: str | os.PathLike[str] | None, key: bytes) -> None:
+    """Drop every folder that the drive of ``key`` shared from the list (the drive is forgotten)."""
+    if directory is None:
+        return
+    directory = Path(directory)
+    folders = _shares(directory)
+    kept = {name: k for name, k in folders.items() if k != key.hex()}
+    if len(kept) == len(folders):
+        return
+    path = directory / SHARES
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps({"folders": kept}, indent=1, sort_keys=True) + "\n")
+    os.replace(tmp, path)
 
 
 def remember_shared_folder(directory: str | os.PathLike[str] | None, folder: str | os.PathLike[str],

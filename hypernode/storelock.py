@@ -4,7 +4,8 @@ A store directory holds a file ``hypernode.lock``. Opening the store (``Corestor
 that file and takes an exclusive ``flock`` on it without waiting, before it creates or writes anything
 else in the directory; holding the lock it writes one JSON line into the file: its ``pid``, and, once a
 :class:`~hypernode.node.Node` listens, the ``host`` and ``port`` it serves replication on (so that a
-read-only command can read the store through the running node). A second opener, in another process or
+read-only command can read the store through the running node), and the ``control`` socket where it
+answers status and seeding requests (:mod:`hypernode.control`). A second opener, in another process or
 in the same one (``flock`` locks belong to an open file, not to a process), gets
 :class:`~hypernode.errors.StoreLockedError` naming that pid and has written nothing: it only opened and
 read the lock file. The kernel releases the lock when its holder closes the file or dies, SIGKILL
@@ -49,6 +50,20 @@ def _info_error(directory: str, info: dict[str, Any]) -> StoreLockedError:
     return StoreLockedError(directory, pid if isinstance(pid, int) else None, address)
 
 
+def lock_info(directory: str) -> dict[str, Any]:
+    """What the lock file of the store in ``directory`` says (``pid``, ``host``, ``port``, ``control``;
+    empty if nothing, or if it cannot be read). It may be stale: only a failed attempt to take the lock
+    shows that a process holds it."""
+    try:
+        fd = os.open(os.path.join(directory, LOCK_FILENAME), os.O_RDONLY | os.O_CLOEXEC)
+    except OSError:
+        return {}
+    try:
+        return _read(fd)
+    finally:
+        os.close(fd)
+
+
 class StoreLock:
     """The exclusive lock of a store directory, held from construction until :meth:`release`."""
 
@@ -90,6 +105,16 @@ class StoreLock:
         :class:`StoreLockedError` gives it as ``address``)."""
         if self.held:
             self._info.update(host=host, port=port)
+            self._write()
+
+    def set_control(self, path: str | None) -> None:
+        """Say where the process holding the store answers control requests (a Unix socket, see
+        :mod:`hypernode.control`); None: it no longer does."""
+        if self.held:
+            if path is None:
+                self._info.pop("control", None)
+            else:
+                self._info["control"] = path
             self._write()
 
     def release(self) -> None:

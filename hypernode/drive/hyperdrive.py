@@ -1378,10 +1378,13 @@ class ReadStream:
         first, end = st.offset, st.offset + st.blocks
         skip = 0
         if self.start:
-            first, skip = await feed.seek(st.offset, end, self.start)
-        # a stream to the end of the file asks peers for a window of blocks ahead; a stream of a byte
-        # range (``length``/``end``) for the blocks that hold it, one at a time, and no more
-        ahead = READ_AHEAD_BLOCKS if self.length is None else 1
+            first, skip = await feed.seek(st.offset, end, self.start, byte_offset=st.byte_offset,
+                                          byte_length=st.size)
+        wanted_end = end  # a part of the file: peers are asked for its blocks only, not those after
+        if self.start + remaining < st.size:
+            last, _ = await feed.seek(st.offset, end, self.start + remaining - 1, byte_offset=st.byte_offset,
+                                      byte_length=st.size)
+            wanted_end = min(end, last + 1)
         want, want_end = None, first
         try:
             for i in range(first, end):
@@ -1392,7 +1395,7 @@ class ReadStream:
                         # from a peer may claim any number of blocks)
                         if want is not None:
                             feed.downloads.unwant_range(want)
-                        want_end = min(end, i + ahead)
+                        want_end = min(max(wanted_end, i + 1), i + READ_AHEAD_BLOCKS)
                         want = feed.downloads.want_range(i, want_end)
                     block = await feed.get(i)
                 if skip:
