@@ -352,7 +352,8 @@ class UTPConnection:
         if self.close_requested:
             self._destroy(None)
         elif self.state is State.SYN_SENT:
-            self._destroy(UTPConnectionRefused(errno.ECONNREFUSED, f"uTP connection to {self._where()} refused"))
+            self._destroy(UTPConnectionRefused(errno.ECONNREFUSED,
+                                               f"uTP connection to {self._where()} refused"))
         else:
             self._destroy(UTPConnectionReset(errno.ECONNRESET, f"uTP connection reset by {self._where()}"))
 
@@ -462,8 +463,8 @@ class UTPConnection:
             return
         self._flush(now_us)
 
-        if ptype == ST_STATE or self.state is not State.CONNECTED:
-            return
+        if ptype == ST_STATE or self.state is not State.CONNECTED or self.got_fin_reached:
+            return  # (libutp would still deliver a packet right after the FIN: not a stream's behaviour)
         if ptype == ST_FIN and not self.got_fin:
             self.got_fin = True
             self.eof_pkt = pk_seq
@@ -702,7 +703,8 @@ class UTPConnection:
         conn_id = self.recv_id if ptype == ST_SYN else self.send_id
         ts = now_us & M32 if timestamps else 0
         diff = self.cc.reply_micro if timestamps else 0
-        header = HEADER.pack((ptype << 4) | 1, 1 if sack is not None else 0, conn_id, ts, diff, window, seq, ack)
+        ext = 1 if sack is not None else 0
+        header = HEADER.pack((ptype << 4) | 1, ext, conn_id, ts, diff, window, seq, ack)
         if sack is not None:
             header += bytes((0, len(sack))) + sack
         self.endpoint._out.append((header + payload if payload else header, self.address))
@@ -749,7 +751,8 @@ class UTPConnection:
             return
         idle = self.config.idle_timeout
         if idle is not None and now_ms - self.last_got_packet >= idle * 1000:
-            self._destroy(UTPTimeout(errno.ETIMEDOUT, f"uTP connection to {self._where()}: silent for {idle:g} s"))
+            self._destroy(UTPTimeout(errno.ETIMEDOUT,
+                                     f"uTP connection to {self._where()}: silent for {idle:g} s"))
             return
         if self.max_window_user == 0 and now_ms >= self.zerowindow_time:
             self.max_window_user = PACKET_SIZE
@@ -758,7 +761,8 @@ class UTPConnection:
             if self.state is State.SYN_RECV:
                 self._destroy(UTPTimeout(errno.ETIMEDOUT, f"uTP connection from {self._where()} timed out"))
                 return
-            limit = self.config.syn_retransmits if self.state is State.SYN_SENT else self.config.max_retransmits
+            syn = self.state is State.SYN_SENT
+            limit = self.config.syn_retransmits if syn else self.config.max_retransmits
             if self.retransmit_count >= limit:
                 what = "connecting to" if self.state is State.SYN_SENT else "connection to"
                 self._destroy(None if self.close_requested else
