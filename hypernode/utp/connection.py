@@ -826,6 +826,8 @@ class UTPConnection:
         self.state = State.CLOSED
         self.ack_due = False
         self.outbuf.clear()
+        self.cur_window = 0
+        self.cur_window_packets = 0
         self.resend.clear()
         self.reorder.clear()
         self.reorder_bytes = 0
