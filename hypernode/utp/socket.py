@@ -281,6 +281,7 @@ class UTPSocket:
         self._backlog_event = trio.Event()
         self._timer_wake = trio.Event()
         self._closed = False
+        self._listening = False
 
     @property
     def port(self) -> int:
@@ -288,7 +289,7 @@ class UTPSocket:
 
     @property
     def listening(self) -> bool:
-        return self.endpoint.accepting
+        return self._listening
 
     # -- connections -------------------------------------------------------------------------------
 
@@ -312,14 +313,20 @@ class UTPSocket:
 
     def listen(self, backlog: int | None = None) -> None:
         """Accept incoming connections (``backlog``: accepted streams not yet taken by :meth:`accept`;
-        past it a new connection is reset)."""
+        while it is full, SYNs are dropped as libutp's firewall does, and the remote tries again)."""
         if backlog is not None:
             self._accept_backlog = backlog
-        self.endpoint.accepting = True
+        self._listening = True
+        self._refresh_accepting()
 
     def stop_listening(self) -> None:
-        self.endpoint.accepting = False
+        self._listening = False
+        self._refresh_accepting()
         self._accept_lot.unpark_all()
+
+    def _refresh_accepting(self) -> None:
+        self.endpoint.accepting = self._listening and not self._closed and \
+            len(self._accept_queue) < self._accept_backlog
 
     def listener(self) -> UTPListener:
         """Start listening; the listener to hand to ``trio.serve_listeners``."""
@@ -329,10 +336,11 @@ class UTPSocket:
     async def accept(self) -> UTPStream:
         """The next incoming connection (call :meth:`listen` first)."""
         while not self._accept_queue:
-            if self._closed or not self.endpoint.accepting:
+            if self._closed or not self._listening:
                 raise trio.ClosedResourceError("the uTP socket is not listening")
             await self._accept_lot.park()
         stream = self._accept_queue.popleft()
+        self._refresh_accepting()
         await trio.lowlevel.cancel_shielded_checkpoint()
         return stream
 
@@ -374,16 +382,17 @@ class UTPSocket:
                 stream._error = ev.error
                 self._streams.discard(stream)
             stream._wake()
-        if endpoint._out:  # an accepted connection reset for want of room
+        if endpoint._out:  # an accepted connection reset: the socket stopped listening
             self._flush()
 
     def _on_accepted(self, conn: UTPConnection) -> None:
-        if self._closed or len(self._accept_queue) >= self._accept_backlog or not self.endpoint.accepting:
+        if self._closed or not self._listening:
             conn.abort(_now_us())
             return
         stream = UTPStream(self, conn)
         self._streams.add(stream)
         self._accept_queue.append(stream)
+        self._refresh_accepting()
         self._accept_lot.unpark()
         self._timer_wake.set()
 
@@ -461,6 +470,7 @@ class UTPSocket:
 
     def _abort_all(self) -> None:
         now_us = _now_us()
+        self._listening = False
         self.endpoint.accepting = False
         for conn in list(self.endpoint.connections.values()):
             conn.abort(now_us)
