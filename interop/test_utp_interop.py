@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import socket
+from typing import Any
 
 import pytest
 import trio
@@ -22,6 +23,12 @@ from tests.lossy_relay import LossyRelay
 pytestmark = pytest.mark.interop
 
 SIZE = 2 * 1024 * 1024
+
+
+def udp(**options: Any) -> Any:
+    """A uTP socket on loopback that waits 0.2 s (not 1 s) for its connections when it closes: in these
+    tests the peer is often gone by then."""
+    return open_utp_socket("127.0.0.1", linger=0.2, **options)
 
 
 def stream_bytes(seed: str, total: int) -> bytes:
@@ -82,7 +89,7 @@ async def test_a_js_syn_is_a_bep29_packet(js):
 async def test_python_client_js_server_both_ways(js):
     up, down = stream_bytes("py", SIZE), stream_bytes("js", SIZE)
     async with JSProcess("utp_peer.js", "serve", str(SIZE), "js") as peer, \
-            open_utp_socket("127.0.0.1") as utp:
+            udp() as utp:
         port = (await peer.wait_for("listening"))["port"]
         with trio.fail_after(30):
             stream = await utp.connect("127.0.0.1", port)
@@ -97,7 +104,7 @@ async def test_python_client_js_server_both_ways(js):
 
 async def test_js_client_python_server_both_ways(js):
     up, down = stream_bytes("js", SIZE), stream_bytes("py", SIZE)
-    async with open_utp_socket("127.0.0.1") as utp:
+    async with udp() as utp:
         utp.listen()
         async with JSProcess("utp_peer.js", "connect", str(utp.port), str(SIZE), "js") as peer:
             with trio.fail_after(30):
@@ -112,7 +119,7 @@ async def test_js_client_python_server_both_ways(js):
 
 
 async def test_the_socket_is_shared_with_other_datagrams_as_utp_native_does(js):
-    async with JSProcess("utp_peer.js", "serve", "1000", "js") as peer, open_utp_socket("127.0.0.1") as utp:
+    async with JSProcess("utp_peer.js", "serve", "1000", "js") as peer, udp() as utp:
         port = (await peer.wait_for("listening"))["port"]
         with trio.fail_after(20):
             stream = await utp.connect("127.0.0.1", port)
@@ -130,7 +137,7 @@ async def test_the_socket_is_shared_with_other_datagrams_as_utp_native_does(js):
 async def test_replication_over_utp_python_clones_js(js):
     count, size = 2000, 1000
     async with JSProcess("utp_store_peer.js", "serve", str(count), str(size), "a") as peer, \
-            open_utp_socket("127.0.0.1") as utp, Corestore() as store:
+            udp() as utp, Corestore() as store:
         ready = await peer.wait_for("listening")
         feed = await store.get(bytes.fromhex(ready["key"]))
         async with trio.open_nursery() as n:
@@ -147,7 +154,7 @@ async def test_replication_over_utp_python_clones_js(js):
 
 async def test_replication_over_utp_js_clones_python(js):
     count, size = 2000, 1000
-    async with open_utp_socket("127.0.0.1") as utp, Corestore() as store:
+    async with udp() as utp, Corestore() as store:
         feed = await store.get()
         blocks = [feed_block("b", i, size) for i in range(count)]
         await feed.append(blocks)
@@ -170,7 +177,7 @@ async def test_lossy_link_python_client_js_server(js):
     size = 384 * 1024
     up, down = stream_bytes("lp", size), stream_bytes("lj", size)
     async with JSProcess("utp_peer.js", "serve", str(size), "lj") as peer, \
-            open_utp_socket("127.0.0.1") as utp:
+            udp() as utp:
         port = (await peer.wait_for("listening"))["port"]
         async with LossyRelay(("127.0.0.1", port), seed=5, **LOSSY) as relay:
             with trio.fail_after(40):
@@ -186,7 +193,7 @@ async def test_lossy_link_python_client_js_server(js):
 async def test_lossy_link_js_client_python_server(js):
     size = 384 * 1024
     up, down = stream_bytes("lj2", size), stream_bytes("lp2", size)
-    async with open_utp_socket("127.0.0.1") as utp:
+    async with udp() as utp:
         utp.listen()
         async with LossyRelay(("127.0.0.1", utp.port), seed=6, **LOSSY) as relay, \
                 JSProcess("utp_peer.js", "connect", str(relay.port), str(size), "lj2") as peer:

@@ -223,6 +223,33 @@ def test_selective_ack_recovers_a_lost_packet_without_timeout():
     assert c.stats["fast_retransmits"] >= 1 and c.stats["timeouts"] == 0
 
 
+def test_a_lost_retransmission_is_sent_again_without_waiting_for_the_timeout():
+    net = Net()
+    c, s = net.connect()
+    target: list[int] = []
+    seen = {"n": 0}
+
+    def drop(p: Packet, direction: str) -> bool:
+        if direction != "ab" or p.type != ST_DATA:
+            return False
+        seen["n"] += 1
+        if not target and seen["n"] == 400:  # once the window is wide
+            target.append(p.seq_nr)
+        if target and p.seq_nr == target[0] and len([1 for d, q in net.sent if d == "ab"
+                                                     and q.type == ST_DATA and q.seq_nr == target[0]]) <= 2:
+            return True  # the packet and its first retransmission are lost
+        return False
+
+    net.drop = drop
+    data = blob(3_000_000, "rack")
+    assert net.transfer(c, s, data, chunk=1 << 20) == data
+    assert target and len([1 for d, q in net.sent if d == "ab" and q.seq_nr == target[0]
+                           and q.type == ST_DATA]) == 3
+    assert c.stats["timeouts"] == 0  # libutp would wait for its timeout here
+    # the receiver reported packets past the 32 a libutp selective ack covers
+    assert max(len(p.sack) for d, p in net.sent if d == "ba" and p.sack is not None) > 4
+
+
 def test_random_loss_both_ways():
     net = Net(seed=3)
     c, s = net.connect()
@@ -232,8 +259,12 @@ def test_random_loss_both_ways():
     assert net.transfer(s, c, data) == data
 
 
-def test_retransmission_timeout_doubles_then_the_connection_dies():
-    net = Net()
+@pytest.mark.parametrize("min_rto, gaps_expected, count", [
+    (0.25, [0.25, 0.5, 1, 2, 4, 8], 6),  # ours
+    (1.0, [1, 2, 4, 8], 4),  # libutp's: four resends, dead at the fifth expiry (31 s)
+])
+def test_retransmission_timeout_doubles_then_the_connection_dies(min_rto, gaps_expected, count):
+    net = Net(UTPConfig(min_rto=min_rto))
     c, s = net.connect()
     c.write(b"x", net.us)
     net.pump()
@@ -250,9 +281,12 @@ def test_retransmission_timeout_doubles_then_the_connection_dies():
         if c.closed:
             break
     assert c.closed
-    gaps = [round(b - a) for a, b in zip(times, times[1:], strict=False)]
-    assert gaps == [1, 2, 4, 8], gaps  # the timeout (1 s, the least) doubles at each expiry
-    assert round(net.now - times[-1]) == 16  # and the fifth expiry ends it
+    gaps = [b - a for a, b in zip(times, times[1:], strict=False)]
+    # the timeout (its least, 0.25 s, on this fast path) doubles at each expiry; after the fourth, the
+    # first that finds no progress for 30 s ends the connection (libutp: 1 + 2 + 4 + 8 + 16 s)
+    assert gaps == pytest.approx(gaps_expected, abs=0.06), gaps
+    assert net.now - times[-1] == pytest.approx(16, abs=0.06)
+    assert c.retransmit_count == count
     closed = [e for e in net.events["a"] if isinstance(e, Closed)]
     assert isinstance(closed[-1].error, UTPTimeout)
 

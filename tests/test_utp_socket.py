@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import socket
+from typing import Any
 
 import pytest
 import trio
@@ -16,6 +17,12 @@ from hypernode.utp.socket import UTPStream, open_utp_socket
 from hypernode.wire import ChannelOpened, MessageReceived, messages
 from hypernode.wire.stream import ProtocolStream
 from tests.lossy_relay import LossyRelay
+
+
+def udp(**options: Any) -> Any:
+    """A uTP socket on loopback that waits 0.2 s (not 1 s) for its connections when it closes: in these
+    tests the peer is often gone by then."""
+    return open_utp_socket("127.0.0.1", linger=0.2, **options)
 
 
 def blob(n: int, seed: str) -> bytes:
@@ -58,7 +65,7 @@ async def exchange(client: UTPStream, server: UTPStream, up: bytes, down: bytes)
 
 
 async def test_stream_both_ways_and_half_close():
-    async with open_utp_socket("127.0.0.1") as a, open_utp_socket("127.0.0.1") as b:
+    async with udp() as a, udp() as b:
         b.listen()
         with trio.fail_after(20):
             client = await a.connect("127.0.0.1", b.port)
@@ -79,7 +86,7 @@ async def test_stream_both_ways_and_half_close():
 
 
 async def test_accepted_stream_sends_after_the_initiator_speaks():
-    async with open_utp_socket("127.0.0.1") as a, open_utp_socket("127.0.0.1") as b:
+    async with udp() as a, udp() as b:
         b.listen()
         with trio.fail_after(10):
             client = await a.connect("127.0.0.1", b.port)
@@ -94,7 +101,7 @@ async def test_accepted_stream_sends_after_the_initiator_speaks():
 
 
 async def test_close_ends_the_remotes_stream_and_the_socket_waits_for_it():
-    async with open_utp_socket("127.0.0.1") as a, open_utp_socket("127.0.0.1") as b:
+    async with udp() as a, udp() as b:
         b.listen()
         with trio.fail_after(10):
             client = await a.connect("127.0.0.1", b.port)
@@ -109,14 +116,14 @@ async def test_close_ends_the_remotes_stream_and_the_socket_waits_for_it():
 
 
 async def test_leaving_the_socket_with_an_error_resets_the_remote():
-    async with open_utp_socket("127.0.0.1") as b:
+    async with udp() as b:
         b.listen()
 
         class Boom(Exception):
             pass
 
         with pytest.raises(Boom):
-            async with open_utp_socket("127.0.0.1") as a:
+            async with udp() as a:
                 client = await a.connect("127.0.0.1", b.port)
                 await client.send_all(b"x")
                 server = await b.accept()
@@ -131,7 +138,7 @@ async def test_connect_to_nothing_is_cancellable_and_leaves_nothing_behind():
     dead = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     dead.bind(("127.0.0.1", 0))  # a bound UDP port that never answers
     try:
-        async with open_utp_socket("127.0.0.1") as a:
+        async with udp() as a:
             with trio.move_on_after(0.3) as scope:
                 await a.connect("127.0.0.1", dead.getsockname()[1])
             assert scope.cancelled_caught
@@ -141,7 +148,7 @@ async def test_connect_to_nothing_is_cancellable_and_leaves_nothing_behind():
 
 
 async def test_cancelled_receive_and_send_leave_the_stream_usable():
-    async with open_utp_socket("127.0.0.1") as a, open_utp_socket("127.0.0.1", config=UTPConfig(
+    async with udp() as a, udp(config=UTPConfig(
             receive_buffer=32 * 1024)) as b:
         b.listen()
         with trio.fail_after(10):
@@ -162,7 +169,7 @@ async def test_cancelled_receive_and_send_leave_the_stream_usable():
 
 
 async def test_concurrent_receives_are_an_error():
-    async with open_utp_socket("127.0.0.1") as a, open_utp_socket("127.0.0.1") as b:
+    async with udp() as a, udp() as b:
         b.listen()
         client = await a.connect("127.0.0.1", b.port)
         async with trio.open_nursery() as n:
@@ -174,7 +181,7 @@ async def test_concurrent_receives_are_an_error():
 
 
 async def test_other_datagrams_share_the_socket():
-    async with open_utp_socket("127.0.0.1") as a, open_utp_socket("127.0.0.1") as b:
+    async with udp() as a, udp() as b:
         b.listen()
         client = await a.connect("127.0.0.1", b.port)
         await client.send_all(b"utp")
@@ -197,7 +204,7 @@ async def test_other_datagrams_share_the_socket():
 
 async def test_protocol_stream_runs_over_utp():
     key = bytes(range(32))
-    async with open_utp_socket("127.0.0.1") as a, open_utp_socket("127.0.0.1") as b:
+    async with udp() as a, udp() as b:
         b.listen()
         with trio.fail_after(20):
             client = await a.connect("127.0.0.1", b.port)
@@ -221,8 +228,8 @@ async def test_protocol_stream_runs_over_utp():
 
 async def test_connection_limits_and_full_accept_backlog():
     cfg = UTPConfig(max_connections_per_address=2, connect_timeout=0.3)
-    async with open_utp_socket("127.0.0.1", config=cfg) as a, \
-            open_utp_socket("127.0.0.1", accept_backlog=1) as b:
+    async with udp(config=cfg) as a, \
+            udp(accept_backlog=1) as b:
         b.listen()
         with trio.fail_after(10):
             c1 = await a.connect("127.0.0.1", b.port)
@@ -248,7 +255,7 @@ async def test_connection_limits_and_full_accept_backlog():
 
 async def test_syn_flood_is_bounded_over_udp():
     cfg = UTPConfig(max_half_open=8)
-    async with open_utp_socket("127.0.0.1", config=cfg) as b:
+    async with udp(config=cfg) as b:
         b.listen(backlog=1000)
         flood = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         flood.bind(("127.0.0.1", 0))
@@ -272,7 +279,7 @@ async def test_syn_flood_is_bounded_over_udp():
 
 @pytest.mark.parametrize("seed", [3, 4])
 async def test_lossy_reordering_duplicating_link(seed):
-    async with open_utp_socket("127.0.0.1") as a, open_utp_socket("127.0.0.1") as b:
+    async with udp() as a, udp() as b:
         b.listen()
         async with LossyRelay(("127.0.0.1", b.port), loss=0.03, reorder=0.03, duplicate=0.03, seed=seed,
                               spare=1) as relay:
@@ -294,8 +301,8 @@ async def test_lost_handshake_packets_over_udp():
     def drop_if(data: bytes, direction: str, index: int) -> bool:
         return (direction, index) in drops
 
-    async with open_utp_socket("127.0.0.1", config=UTPConfig(connect_timeout=0.3)) as a, \
-            open_utp_socket("127.0.0.1") as b:
+    async with udp(config=UTPConfig(connect_timeout=0.3)) as a, \
+            udp() as b:
         b.listen()
         async with LossyRelay(("127.0.0.1", b.port), drop_if=drop_if) as relay:
             with trio.fail_after(10):

@@ -97,8 +97,12 @@ class UTPConfig:
     receive_buffer: int = 1024 * 1024  # bytes received, not yet read (libutp's UTP_RCVBUF): our window
     target_delay: float = 0.100  # s, LEDBAT's target queuing delay (libutp)
     connect_timeout: float = 3.0  # s before the first SYN is sent again (libutp; doubles each time)
-    min_rto: float = 1.0  # s, the least retransmission timeout (libutp)
+    # s, the least retransmission timeout: libutp's is 1 s; a lost window then stalls the connection for
+    # a second (a JS receiver's socket buffer overflows when a Python sender outruns it: Python -> JS
+    # went from 7.5 to 17.5 MB/s with 0.25 s), and libutp acks within 20 ms, so 0.25 s is still safe
+    min_rto: float = 0.25
     max_retransmits: int = 4  # expiries of the retransmission timer in a row that end a connection (libutp)
+    dead_after: float = 30.0  # s without progress before those expiries end it (about libutp's 1+2+4+8+16)
     syn_retransmits: int = 2  # the same for a SYN (libutp)
     keepalive: float = 29.0  # s without sending before a keep-alive (libutp)
     idle_timeout: float | None = 90.0  # s without hearing from the remote (ours: libutp has none)
@@ -210,6 +214,7 @@ class UTPConnection:
         self.retransmit_timeout = 0
         self.rto_timeout = 0  # ms; 0: not armed
         self.retransmit_count = 0
+        self.stalled_since = 0  # ms: the first expiry of the current run of timeouts
         self.duplicate_ack = 0
         self.fast_resend_seq_nr = self.seq_nr
         self.fast_timeout = False
@@ -578,6 +583,10 @@ class UTPConnection:
             return
         count = 0
         resends: list[int] = []
+        # the latest send time among the packets this ack reports: a hole whose retransmission went out
+        # before it was lost again (libutp resends a packet early only once, then waits for the timeout)
+        newest_sacked = 0
+        reorder_us = max(self.rtt * 250, 2000)
         for bits in range(len(mask) * 8 - 1, -2, -1):  # from the newest down to base - 1
             v = (base + bits) & MASK
             if not self._in_flight_range(v):
@@ -589,16 +598,22 @@ class UTPConnection:
             if pkt is None or pkt.transmissions == 0:
                 continue
             if bit_set:
+                if pkt.time_sent > newest_sacked:
+                    newest_sacked = pkt.time_sent
                 self._ack_packet(v, now_us)
                 continue
-            if ((v - self.fast_resend_seq_nr) & MASK) <= OUTGOING_BUFFER_MAX_SIZE and \
-                    count >= DUPLICATE_ACKS_BEFORE_RESEND:
+            if count >= DUPLICATE_ACKS_BEFORE_RESEND and (
+                    ((v - self.fast_resend_seq_nr) & MASK) <= OUTGOING_BUFFER_MAX_SIZE or
+                    (pkt.transmissions > 1 and newest_sacked > pkt.time_sent + reorder_us)):
                 if len(resends) >= MAX_EACK - 2:
                     del resends[:MAX_EACK // 2]
                 resends.append(v)
-        if ((base - 1 - self.fast_resend_seq_nr) & MASK) <= OUTGOING_BUFFER_MAX_SIZE and \
-                count >= DUPLICATE_ACKS_BEFORE_RESEND:
-            resends.append((base - 1) & MASK)
+        if count >= DUPLICATE_ACKS_BEFORE_RESEND:
+            oldest = self.outbuf.get((base - 1) & MASK)
+            if ((base - 1 - self.fast_resend_seq_nr) & MASK) <= OUTGOING_BUFFER_MAX_SIZE or (
+                    oldest is not None and oldest.transmissions > 1 and
+                    newest_sacked > oldest.time_sent + reorder_us):
+                resends.append((base - 1) & MASK)
         back_off = False
         sent = 0
         while resends:
@@ -609,7 +624,8 @@ class UTPConnection:
             back_off = True
             self.stats["fast_retransmits"] += 1
             self._send_packet(pkt, now_us)
-            self.fast_resend_seq_nr = (v + 1) & MASK
+            if wrapping_less(self.fast_resend_seq_nr, (v + 1) & MASK, MASK):
+                self.fast_resend_seq_nr = (v + 1) & MASK
             sent += 1
             if sent >= 4:
                 break
@@ -720,12 +736,19 @@ class UTPConnection:
     def _send_ack(self, now_us: int) -> None:
         sack = None
         if self.reorder and not self.got_fin_reached:
+            # bit i: packet ack_nr + 2 + i arrived. libutp sends 4 bytes (32 packets); we cover every
+            # packet held (up to 1024, in multiples of 4 bytes as BEP 29 asks; libutp reads any length),
+            # so that the sender sees a hole's retransmission lost in a wide window
             m = 0
+            top = 0
             base = self.ack_nr + 2
-            for i in range(32):
-                if (base + i) & MASK in self.reorder:
-                    m |= 1 << i
-            sack = m.to_bytes(4, "little")
+            for seq in self.reorder:
+                off = (seq - base) & MASK
+                if off < REORDER_BUFFER_MAX_SIZE:
+                    m |= 1 << off
+                    if off > top:
+                        top = off
+            sack = m.to_bytes((top // 32 + 1) * 4, "little")
         self._send_raw(ST_STATE, self.seq_nr, self.ack_nr, b"", now_us, sack=sack)
 
     def _start_connect(self, now_us: int) -> None:
@@ -763,7 +786,10 @@ class UTPConnection:
                 return
             syn = self.state is State.SYN_SENT
             limit = self.config.syn_retransmits if syn else self.config.max_retransmits
-            if self.retransmit_count >= limit:
+            if self.retransmit_count == 0:
+                self.stalled_since = now_ms
+            if self.retransmit_count >= limit and (
+                    syn or now_ms - self.stalled_since >= self.config.dead_after * 1000):
                 what = "connecting to" if self.state is State.SYN_SENT else "connection to"
                 self._destroy(None if self.close_requested else
                               UTPTimeout(errno.ETIMEDOUT, f"uTP {what} {self._where()} timed out"))

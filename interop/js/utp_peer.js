@@ -1,7 +1,6 @@
 // A utp-native 2.x peer (the uTP hyperswarm 2 runs) for hypernode's uTP interop tests and benchmark.
 //   node utp_peer.js serve [SEND] [SEED]          listen on 127.0.0.1 (a random port)
 //   node utp_peer.js connect PORT [SEND] [SEED]   connect to 127.0.0.1:PORT
-//   node utp_peer.js pair SEND [SEED]             both ends in this process (JS <-> JS, for the benchmark)
 // Each connection hashes every byte it receives and, after its first byte arrived (a server: uTP's
 // acceptor may not send before the initiator) or at once (a client), sends SEND bytes of the
 // deterministic stream of SEED (block i of 64 KiB: shake256(SEED + ':' + i)), then ends its side.
@@ -86,19 +85,7 @@ if (mode === 'serve') {
     sock.on('close', () => socket.close())
     run(sock, send, seed, false)
   })
-} else if (mode === 'pair') {
-  const send = Number(args[0])
-  const seed = args[1] || 'js'
-  const server = utp.createServer((sock) => {
-    run(sock, 0, seed, true, () => server.close())
-  })
-  server.listen(0, '127.0.0.1', () => {
-    const sock = utp.connect(server.address().port, '127.0.0.1')
-    sock.on('error', (err) => out({ event: 'error', message: err.message }))
-    sock.resume()
-    sendStream(sock, send, seed)
-  })
 } else {
-  process.stderr.write('usage: node utp_peer.js serve|connect|pair ...\n')
+  process.stderr.write('usage: node utp_peer.js serve|connect ...\n')
   process.exit(2)
 }
