@@ -5,9 +5,14 @@ out of the endpoint, and the buffers stay within their limits."""
 
 from __future__ import annotations
 
+import os
 import random
+import subprocess
+import sys
 from collections.abc import Callable
+from pathlib import Path
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -201,3 +206,19 @@ for _name in STATES:
         return test
 
     globals()[f"test_state_machine_fuzz_{_name}"] = _make(_name)
+
+
+def test_atheris_utp_harness_runs_for_a_bounded_time(tmp_path):
+    """tests/fuzz/fuzz_utp.py under atheris (coverage-guided) for HYPERNODE_ATHERIS_SECONDS (4 s here):
+    an exception from the endpoint, or a buffer past its limit, is a crash that fails this test."""
+    pytest.importorskip("atheris", reason="atheris is not installed (pip install -e '.[test]')")
+    seconds = max(1, int(os.environ.get("HYPERNODE_ATHERIS_SECONDS", "8")) // 2)
+    corpus = tmp_path / "corpus"
+    harness = Path(__file__).resolve().parent / "fuzz" / "fuzz_utp.py"
+    subprocess.run([sys.executable, str(harness), "--seeds", str(corpus)], check=True, timeout=60)
+    proc = subprocess.run([sys.executable, str(harness), f"-max_total_time={seconds}", "-max_len=4096",
+                           "-rss_limit_mb=2048", str(corpus)], capture_output=True, text=True,
+                          timeout=seconds + 120, cwd=tmp_path)
+    tail = proc.stderr[-3000:]
+    assert proc.returncode == 0, tail
+    assert [line for line in proc.stderr.splitlines() if "Done" in line and "runs" in line], tail
