@@ -1,5 +1,5 @@
 """uTP against utp-native 2.5.3 (libutp, as hyperswarm 2 runs it) over loopback UDP, both ways: the
-packet format of a real JS SYN, byte streams checked by hash in both directions at once, the socket
+packet format of a real JS SYN, byte streams of 4 MiB checked by hash in both directions at once, the socket
 shared with another protocol's datagrams, the hypercore wire protocol (Noise handshake, a replicated
 feed) over uTP with JS corestore, and a lossy relay (drops, reorders, duplicates) between Python and
 JS."""
@@ -22,7 +22,7 @@ from tests.lossy_relay import LossyRelay
 
 pytestmark = pytest.mark.interop
 
-SIZE = 2 * 1024 * 1024
+SIZE = 4 * 1024 * 1024  # each way, at once
 
 
 def udp(**options: Any) -> Any:

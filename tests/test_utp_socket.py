@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 import trio
+import trio.testing
 
 from hypernode.utp import UTPConfig, UTPConnectionReset, UTPLimitError
 from hypernode.utp.packet import ST_SYN, Packet, decode, encode
@@ -174,7 +175,7 @@ async def test_concurrent_receives_are_an_error():
         client = await a.connect("127.0.0.1", b.port)
         async with trio.open_nursery() as n:
             n.start_soon(client.receive_some)
-            await trio.sleep(0.05)
+            await trio.testing.wait_all_tasks_blocked()
             with pytest.raises(trio.BusyResourceError):
                 await client.receive_some()
             n.cancel_scope.cancel()
@@ -241,8 +242,9 @@ async def test_connection_limits_and_full_accept_backlog():
                     second.append(await a.connect("127.0.0.1", b.port))
 
                 n.start_soon(connect_second)
-                await trio.sleep(0.2)
-                assert not second and b.endpoint.stats["syn_refused"] >= 1
+                while b.endpoint.stats["syn_refused"] < 1:  # its SYN came and was dropped
+                    await trio.sleep(0.01)
+                assert not second
                 with pytest.raises(UTPLimitError):  # two to one address already (one connecting)
                     await a.connect("127.0.0.1", b.port)
                 await c1.send_all(b"y")
@@ -257,22 +259,21 @@ async def test_syn_flood_is_bounded_over_udp():
     cfg = UTPConfig(max_half_open=8)
     async with udp(config=cfg) as b:
         b.listen(backlog=1000)
-        flood = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        flood.bind(("127.0.0.1", 0))
+        flood = trio.socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        await flood.bind(("127.0.0.1", 0))
         try:
-            for i in range(300):
-                flood.sendto(encode(Packet(ST_SYN, i, seq_nr=i)), ("127.0.0.1", b.port))
-            await trio.sleep(0.3)
-            assert b.connections == 8
-            answers = 0
-            flood.setblocking(False)
-            while True:
-                try:
-                    decode(flood.recv(100))
-                    answers += 1
-                except BlockingIOError:
-                    break
-            assert answers == 8
+            with trio.fail_after(10):
+                for i in range(300):  # spoofed SYNs, in bursts the socket buffers take
+                    await flood.sendto(encode(Packet(ST_SYN, i, seq_nr=i)), ("127.0.0.1", b.port))
+                    if i % 50 == 49:
+                        while b.endpoint.stats["packets"] < i + 1:
+                            await trio.sleep(0.01)
+                answers = [decode(await flood.recv(100)) for _ in range(8)]
+            assert b.connections == 8 and b.endpoint.stats["syn_over_limit"] == 292
+            assert all(p.type == 2 for p in answers)  # a SYN-ACK each, nothing for the rest
+            with trio.move_on_after(0.2):
+                await flood.recv(100)
+                raise AssertionError("a dropped SYN was answered")
         finally:
             flood.close()
 

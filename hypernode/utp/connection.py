@@ -5,12 +5,21 @@ the acceptor's first data packet will carry; the acceptor becomes connected on t
 data packet, so the initiator speaks first, as in libutp), sequence and ack numbers (16 bits, wrapping),
 the send queue (bytes the application wrote, cut into packets of the path's size as the windows allow,
 the last short one held back while packets are in flight: Nagle, as libutp), the packets in flight and
-their retransmission (a timeout from the round-trip estimate, doubling on each expiry, four expiries
-and the connection is dead; fast retransmit when a selective ack shows three later packets arrived, or
-after three duplicate acks), the receive side (in-order bytes buffered for the application, out-of-order
-ones held up to 1024 packets ahead, selective acks of them), the receive window we advertise (the room
-left in our receive buffer: backpressure) and the one the remote advertises, keep-alives, FIN in both
-directions and RESET. The congestion window is :class:`~hypernode.utp.congestion.Ledbat`'s.
+their retransmission (a timeout from the round-trip estimate, doubling on each expiry, at least four
+expiries and 30 s without progress and the connection is dead; fast retransmit when a selective ack
+shows three later packets arrived, or after three duplicate acks), the receive side (in-order bytes
+buffered for the application, out-of-order ones held up to 1024 packets ahead, selective acks of them),
+the receive window we advertise (the room left in our receive buffer: backpressure) and the one the
+remote advertises, keep-alives, FIN in both directions and RESET. The congestion window is
+:class:`~hypernode.utp.congestion.Ledbat`'s.
+
+Where it departs from libutp, the wire does not show it: the least retransmission timeout is 0.25 s
+(libutp: 1 s); a retransmission lost again is resent once packets sent after it are acked (libutp waits
+for the timeout); our selective acks cover every packet held, not only the next 32 (BEP 29 allows it and
+libutp reads any length); a duplicate SYN is answered again (libutp ignores it, so a lost SYN-ACK failed
+the connection); a connection closed by both sides lingers 2 s to ack a repeated FIN instead of
+resetting it; data after the remote's FIN is ignored; and accepted connections that never send, and
+remotes silent for 90 s, time out.
 
 Time comes in as the ``now_us`` (microseconds) given to each call; the packets go out through the
 :class:`~hypernode.utp.endpoint.UTPEndpoint` the connection belongs to, with the events
