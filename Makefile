@@ -6,7 +6,7 @@ NODE_STAMP := interop/node_modules/.installed
 # mypy --strict on these (issue 17: the wire, replication and feed.py join them); plain `mypy` checks the
 # list in pyproject.toml ([tool.mypy] files), which grows to the whole package.
 MYPY_STRICT := hypernode/__init__.py hypernode/errors.py hypernode/varint.py hypernode/protobuf.py \
-	hypernode/messages hypernode/wire
+	hypernode/messages hypernode/wire hypernode/utp
 MYPY_STRICT += hypernode/tasks.py hypernode/discovery
 
 .PHONY: demo test bench lint typecheck wheel-smoke browser
@@ -44,6 +44,7 @@ bench: $(VENV_STAMP) $(NODE_STAMP)
 	$(PY) interop/bench/clone_bench.py
 	$(PY) interop/bench/mount_bench.py
 	$(PY) interop/bench/gateway_bench.py
+	$(PY) interop/bench/utp_bench.py
 
 lint: $(VENV_STAMP)
 	.venv/bin/ruff check hypernode tests interop conftest.py protocol

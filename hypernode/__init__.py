@@ -13,9 +13,9 @@ trio adapter), :mod:`hypernode.replication` and :mod:`hypernode.corestore` (feed
 connection), :mod:`hypernode.trie` (hypertrie 5), :mod:`hypernode.drive` (hyperdrive 10),
 :mod:`hypernode.multi` (many drives as one), :mod:`hypernode.node` with :mod:`hypernode.folder` and
 :mod:`hypernode.cli` (the node and the ``hypernode`` command), :mod:`hypernode.discovery` (hyperswarm 2:
-the DHT and local-network discovery). Across them: :mod:`hypernode.errors` (what is raised),
-:mod:`hypernode.tasks` (how an object running tasks lets errors out of its ``async with``) and
-:mod:`hypernode.storelock` (one process per store).
+the DHT and local-network discovery), :mod:`hypernode.utp` (uTP, as utp-native). Across them:
+:mod:`hypernode.errors` (what is raised), :mod:`hypernode.tasks` (how an object running tasks lets errors
+out of its ``async with``) and :mod:`hypernode.storelock` (one process per store).
 """
 
 from __future__ import annotations
@@ -58,6 +58,14 @@ _EXPORTS = {
     "ReplicationError": "hypernode.replication.peer",
     "CorruptTrieError": "hypernode.trie.node",
     "MDNSError": "hypernode.discovery.local",
+    # uTP's (hypernode.utp): its connection errors are OSErrors (ConnectionError), as TCP's are
+    "UTPError": "hypernode.utp.connection",
+    "UTPLimitError": "hypernode.utp.connection",
+    "UTPConnectionError": "hypernode.utp.connection",
+    "UTPConnectionRefused": "hypernode.utp.connection",
+    "UTPConnectionReset": "hypernode.utp.connection",
+    "UTPTimeout": "hypernode.utp.connection",
+    "PacketError": "hypernode.utp.packet",
     # a drive's errors are OSError subclasses with hyperdrive's errnos
     "DriveError": "hypernode.drive.errors",
     "FileNotFound": "hypernode.drive.errors",
@@ -93,6 +101,8 @@ __all__ = [
     "NotADirectory", "IsADirectory", "DirectoryNotEmpty", "PermissionDenied", "BadFileDescriptor",
     "InvalidArgument", "CorruptEntry", "ContentNotAvailable", "SymlinkLoop", "FolderUnavailable",
     "CloneRefused", "ExportIncomplete", "Stalled", "CrossDevice", "MountError", "HTTPError", "ControlError",
+    "UTPError", "UTPLimitError", "UTPConnectionError", "UTPConnectionRefused", "UTPConnectionReset",
+    "UTPTimeout", "PacketError",
 ]
 
 if TYPE_CHECKING:
@@ -135,6 +145,15 @@ if TYPE_CHECKING:
     from hypernode.replication.peer import ReplicationError
     from hypernode.rle import RLEError
     from hypernode.trie.node import CorruptTrieError
+    from hypernode.utp.connection import (
+        UTPConnectionError,
+        UTPConnectionRefused,
+        UTPConnectionReset,
+        UTPError,
+        UTPLimitError,
+        UTPTimeout,
+    )
+    from hypernode.utp.packet import PacketError
     from hypernode.wire.frames import FrameError, ProtocolError
     from hypernode.wire.noise import HandshakeError
     from hypernode.wire.stream import ConnectionClosed
