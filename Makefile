@@ -9,6 +9,10 @@ MYPY_STRICT := hypernode/__init__.py hypernode/errors.py hypernode/varint.py hyp
 	hypernode/messages hypernode/wire hypernode/utp
 MYPY_STRICT += hypernode/tasks.py hypernode/discovery
 
+# the suite runs in TEST_WORKERS processes (pytest-xdist): most tests wait on sockets, subprocesses and
+# the JS peers, so three share two cores well (make test TEST_WORKERS=0 runs it in one process)
+TEST_WORKERS ?= 3
+
 .PHONY: demo test bench lint typecheck wheel-smoke browser
 
 demo: $(VENV_STAMP) $(NODE_STAMP)
@@ -16,7 +20,7 @@ demo: $(VENV_STAMP) $(NODE_STAMP)
 
 test: $(VENV_STAMP) $(NODE_STAMP) browser typecheck wheel-smoke
 	.venv/bin/ruff check hypernode tests interop conftest.py protocol
-	CI=$${CI:-} .venv/bin/pytest -q -p no:cacheprovider
+	CI=$${CI:-} .venv/bin/pytest -q -p no:cacheprovider -n $(TEST_WORKERS)
 
 typecheck: $(VENV_STAMP)
 	.venv/bin/mypy
