@@ -410,17 +410,15 @@ async def cmd_ext(args: argparse.Namespace) -> None:
     async with Node(args.store, host=args.host, port=port, peers=args.peer, **_discovery(args)) as node:
         drive = await node.open_drive(args.key)
         if args.action == "listen":
-            def on_message(message: Any, peer: Any) -> None:
-                who = (peer.remote_public_key or b"").hex()[:8] or "?"
-                text = message if isinstance(message, str) else (
-                    json.dumps(message) if args.encoding == "json" else bytes(message).hex())
-                out(f"{who}: {text}")
-
-            drive.register_extension(args.name, args.encoding, on_message)
+            ext = drive.register_extension(args.name, args.encoding)
             if node.port is not None:
                 out(f"listening on {node.host}:{node.port}")
             out(f"waiting for '{args.name}' messages on {drive.key.hex()}")
-            await trio.sleep_forever()
+            async for received, peer in ext:  # until the node closes
+                who = (peer.remote_public_key or b"").hex()[:8] or "?"
+                text = received if isinstance(received, str) else (
+                    json.dumps(received) if args.encoding == "json" else bytes(received).hex())
+                out(f"{who}: {text}")
         else:
             message: Any = args.message
             if args.encoding == "json":
@@ -464,6 +462,7 @@ async def demo(directory: str | None) -> None:
         async with trio.open_nursery() as nursery:
             nursery.start_soon(functools.partial(watch_folder, drive_a, shared, interval=0.2, known=known))
 
+            assert a.port is not None  # a node listens on port 0 unless told otherwise
             b.add_peer("127.0.0.1", a.port)
             copy = await b.open_drive(drive_a.key)
             with trio.fail_after(30):

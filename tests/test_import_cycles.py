@@ -36,9 +36,6 @@ ALLOWED: list[frozenset[str]] = [
 ]
 ALLOWED_WITH_TYPES: list[frozenset[str]] = [
     _SWARM_LOCAL,
-    # the feed owns what it wants from peers, which moves its peers and wakes its waiters (issue 17:
-    # the Feed becomes a log alone, peers and wants move to a per-feed replicator)
-    frozenset({"hypernode.feed", "hypernode.replication.downloads", "hypernode.replication.peer"}),
     # the session serves a Corestore, which starts the sessions (issue 17's second step: networking
     # moves out of the store, and the session sees the store as a FeedSource protocol)
     frozenset({"hypernode.corestore", "hypernode.replication.session"}),
@@ -197,3 +194,8 @@ def test_no_import_cycle() -> None:
 def test_no_import_cycle_counting_type_imports() -> None:
     _check(import_graph(type_checking=True), ALLOWED_WITH_TYPES, "ALLOWED_WITH_TYPES")
 
+
+def test_the_feed_knows_nothing_of_peers() -> None:
+    """Feed is a verified log: it imports nothing from replication or the wire, not even for types."""
+    deps = module_imports("hypernode.feed", type_checking=True)
+    assert not {d for d in deps if d.startswith(("hypernode.replication", "hypernode.wire"))}, deps

@@ -21,6 +21,7 @@ from hypernode.discovery.swarm import DHTNode, Swarm
 from hypernode.drive import Hyperdrive
 from hypernode.multi import MultiDrive
 from hypernode.node import Node
+from hypernode.replication import replicator_of
 from hypernode.tasks import cleanup, leaf, open_service_nursery
 from hypernode.wire.stream import ProtocolStream
 
@@ -35,7 +36,7 @@ async def busy_corestore() -> AsyncIterator[Any]:
             await store.listen()
             copy = await store.get(feed.key)
             await store.connect("127.0.0.1", port)
-            await copy.download(0, 1)
+            await replicator_of(copy).download(0, 1)
             yield store
 
 
