@@ -198,8 +198,7 @@ class SlowProxy:
                         return
                     if self.rate:
                         due = max(due, time.monotonic()) + len(data) / self.rate
-                        if due > time.monotonic():
-                            time.sleep(due - time.monotonic())
+                        time.sleep(max(0.0, due - time.monotonic()))  # the clock moves between reads
                 dst.sendall(data)
         except OSError:
             pass
