@@ -3,10 +3,10 @@ PY := .venv/bin/python
 VENV_STAMP := .venv/.installed
 NODE_STAMP := interop/node_modules/.installed
 
-# mypy --strict on these (issue 17: the wire, replication and feed.py join them); plain `mypy` checks the
-# list in pyproject.toml ([tool.mypy] files), which grows to the whole package.
+# mypy --strict on these; plain `mypy` checks the list in pyproject.toml ([tool.mypy] files), which grows
+# to the whole package.
 MYPY_STRICT := hypernode/__init__.py hypernode/errors.py hypernode/varint.py hypernode/protobuf.py \
-	hypernode/messages hypernode/wire hypernode/utp
+	hypernode/messages hypernode/wire hypernode/utp hypernode/replication hypernode/feed.py
 MYPY_STRICT += hypernode/tasks.py hypernode/discovery
 
 # the suite runs in TEST_WORKERS processes (pytest-xdist): most tests wait on sockets, subprocesses and

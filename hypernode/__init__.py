@@ -6,12 +6,13 @@ imports none of the subpackages (nor trio).
 
 Bottom up: :mod:`hypernode.crypto` and :mod:`hypernode.flat_tree` (hashes, signatures, tree index math),
 :mod:`hypernode.feed` (the signed append-only log, stored as hypercore 9 stores it: see
-:mod:`hypernode.storage` and :mod:`hypernode.bitfield`), :mod:`hypernode.varint`,
-:mod:`hypernode.messages` (message classes generated from the schemas in ``protocol/``, on the runtime in
-:mod:`hypernode.protobuf`), :mod:`hypernode.wire` (the Noise-encrypted wire protocol, sans-IO, and its
-trio adapter), :mod:`hypernode.replication` and :mod:`hypernode.corestore` (feeds synced over one
-connection), :mod:`hypernode.trie` (hypertrie 5), :mod:`hypernode.drive` (hyperdrive 10),
-:mod:`hypernode.multi` (many drives as one), :mod:`hypernode.node` with :mod:`hypernode.folder` and
+:mod:`hypernode.storage` and :mod:`hypernode.bitfield`; it knows nothing of peers),
+:mod:`hypernode.varint`, :mod:`hypernode.messages` (message classes generated from the schemas in
+``protocol/``, on the runtime in :mod:`hypernode.protobuf`), :mod:`hypernode.wire` (the Noise-encrypted
+wire protocol, sans-IO, and its trio adapter), :mod:`hypernode.replication` (everything about a feed that
+involves peers: its ``Replicator``; and one connection syncing many feeds), :mod:`hypernode.corestore`
+(many feeds in one directory), :mod:`hypernode.trie` (hypertrie 5), :mod:`hypernode.drive` (hyperdrive
+10), :mod:`hypernode.multi` (many drives as one), :mod:`hypernode.node` with :mod:`hypernode.folder` and
 :mod:`hypernode.cli` (the node and the ``hypernode`` command), :mod:`hypernode.discovery` (hyperswarm 2:
 the DHT and local-network discovery), :mod:`hypernode.utp` (uTP, as utp-native). Across them:
 :mod:`hypernode.errors` (what is raised), :mod:`hypernode.tasks` (how an object running tasks lets errors
@@ -35,6 +36,8 @@ _EXPORTS = {
     "Feed": "hypernode.feed",
     "Proof": "hypernode.feed",
     "Corestore": "hypernode.corestore",
+    "Replicator": "hypernode.replication",
+    "replicator_of": "hypernode.replication",
     "Hyperdrive": "hypernode.drive",
     "Stat": "hypernode.drive",
     "MultiDrive": "hypernode.multi",
@@ -93,7 +96,8 @@ _EXPORTS = {
 }
 
 __all__ = [
-    "Feed", "Proof", "Corestore", "Hyperdrive", "Stat", "MultiDrive", "Node", "Swarm", "DHTNode",
+    "Feed", "Proof", "Corestore", "Replicator", "replicator_of", "Hyperdrive", "Stat", "MultiDrive", "Node",
+    "Swarm", "DHTNode",
     "HypernodeError", "VerificationError", "DecodeError", "CorruptStorageError", "NotWritableError",
     "BlockNotAvailableError", "StoreLockedError", "PeerTimeoutError", "RLEError", "ProtocolError",
     "FrameError", "HandshakeError", "ConnectionClosed",
@@ -142,6 +146,7 @@ if TYPE_CHECKING:
     from hypernode.mount import MountError
     from hypernode.multi import MultiDrive
     from hypernode.node import Node
+    from hypernode.replication import Replicator, replicator_of
     from hypernode.replication.peer import ReplicationError
     from hypernode.rle import RLEError
     from hypernode.trie.node import CorruptTrieError

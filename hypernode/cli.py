@@ -422,17 +422,15 @@ async def cmd_ext(args: argparse.Namespace) -> None:
     async with Node(args.store, host=args.host, port=port, peers=args.peer, **_discovery(args)) as node:
         drive = await node.open_drive(args.key)
         if args.action == "listen":
-            def on_message(message: Any, peer: Any) -> None:
-                who = (peer.remote_public_key or b"").hex()[:8] or "?"
-                text = message if isinstance(message, str) else (
-                    json.dumps(message) if args.encoding == "json" else bytes(message).hex())
-                out(f"{who}: {text}")
-
-            drive.register_extension(args.name, args.encoding, on_message)
+            ext = drive.register_extension(args.name, args.encoding)
             if node.port is not None:
                 out(f"listening on {node.host}:{node.port}")
             out(f"waiting for '{args.name}' messages on {drive.key.hex()}")
-            await trio.sleep_forever()
+            async for received, peer in ext:  # until the node closes
+                who = (peer.remote_public_key or b"").hex()[:8] or "?"
+                text = received if isinstance(received, str) else (
+                    json.dumps(received) if args.encoding == "json" else bytes(received).hex())
+                out(f"{who}: {text}")
         else:
             message: Any = args.message
             if args.encoding == "json":
@@ -484,12 +482,12 @@ async def cmd_mount(args: argparse.Namespace) -> None:
         mode = "writable" if view.writable else "read-only"
         what = f"drive {keys[0].hex()}" if len(keys) == 1 else f"the merged view of {len(keys)} drives"
 
-        def mounted() -> None:
+        def say_mounted() -> None:
             if node.port is not None:
                 out(f"listening on {node.host}:{node.port}")
             out(f"mounted {what} at {where} ({mode}); Ctrl-C unmounts")
 
-        written = await mount(view, where, staging=staging, timeout=args.timeout, on_mounted=mounted)
+        written = await mount(view, where, staging=staging, timeout=args.timeout, on_mounted=say_mounted)
         out(f"unmounted {where}" + (f" (wrote back {written} files still open)" if written else ""))
 # -- gateway, seeding, store management (bodies in hypernode.storecmds) -----------------------------
 
@@ -556,6 +554,7 @@ async def demo(directory: str | None) -> None:
         async with trio.open_nursery() as nursery:
             nursery.start_soon(functools.partial(watch_folder, drive_a, shared, interval=0.2, known=known))
 
+            assert a.port is not None  # a node listens on port 0 unless told otherwise
             b.add_peer("127.0.0.1", a.port)
             copy = await b.open_drive(drive_a.key)
             with trio.fail_after(30):
@@ -707,10 +706,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--yes", action="store_true", help="do not ask for confirmation")
     p = sub.add_parser("put", help="write a local file (- for standard input) into a writable drive")
     p.add_argument("local", type=_path_arg, metavar="LOCALFILE")
-    for name, help_text in (("put", None), ("rm", "remove a file, symlink or empty folder from a "
+    for name, command_help in (("put", None), ("rm", "remove a file, symlink or empty folder from a "
                             "writable drive"), ("mkdir", "make a folder in a writable drive")):
         if name != "put":
-            p = sub.add_parser(name, help=help_text)
+            p = sub.add_parser(name, help=command_help)
         p.add_argument("keys", metavar="KEY", type=_keys_arg, help="the drive; hyper://KEY/PATH names the "
                        "path too")
         p.add_argument("path", nargs="?", default=None, help="the path in the drive (put: a path ending "

@@ -70,7 +70,7 @@ class Corestore:
     def __init__(self, directory: str | os.PathLike[str] | None = None, *, sparse: bool = False,
                  master_key: bytes | None = None) -> None:
         self.directory = None if directory is None else os.fspath(directory)
-        self.sparse = sparse
+        self.sparse = sparse  # False: its replication sessions fetch every block of the feeds they share
         self._feeds: dict[bytes, Feed] = {}  # by discovery key
         self._names: dict[bytes, bytes] = {}  # memory mode: discovery key -> name
         self.closed = False
@@ -162,8 +162,6 @@ class Corestore:
         self._feeds[discovery_key] = feed
         for session in list(self.sessions):
             session.feed_opened(feed)
-        if not self.sparse and not feed.writable:
-            feed.downloads.want_range(0, None)
         return feed
 
     async def default(self) -> Feed:

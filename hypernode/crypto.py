@@ -34,11 +34,16 @@ class KeyPair(NamedTuple):
 
 
 class TreeNode(Protocol):
-    """Anything with the three fields of a merkle tree node."""
+    """Anything with the three fields of a merkle tree node (read-only: a NamedTuple fits)."""
 
-    index: int
-    hash: bytes
-    size: int
+    @property
+    def index(self) -> int: ...
+
+    @property
+    def hash(self) -> bytes: ...
+
+    @property
+    def size(self) -> int: ...
 
 
 def key_pair(seed: bytes | None = None) -> KeyPair:
@@ -73,7 +78,7 @@ def verify(message: bytes, signature: bytes, public_key: bytes) -> bool:
     return True
 
 
-def data_hash(data: bytes) -> bytes:
+def data_hash(data: bytes | memoryview) -> bytes:
     """The leaf hash of a block: BLAKE2b-256(0x00 || uint64be(len) || data)."""
     h = hashlib.blake2b(_LEAF, digest_size=32)
     h.update(_u64.pack(len(data)))

@@ -43,6 +43,15 @@ class BlockNotAvailableError(HypernodeError):
     """The block is not stored locally (and could not be fetched)."""
 
 
+class MissingTreeNode(BlockNotAvailableError):
+    """A walk of the merkle tree met a node not stored here; fetching block ``block`` (whose proof
+    carries that node) lets it go on."""
+
+    def __init__(self, block: int) -> None:
+        super().__init__(f"a tree node is not stored here (block {block}'s proof brings it)")
+        self.block = block
+
+
 class StoreLockedError(HypernodeError):
     """Another process has the store open (it holds the store's lock, see :mod:`hypernode.storelock`).
     ``pid`` is that process (None if it has not written it yet); ``address`` the ``(host, port)`` it

@@ -10,19 +10,24 @@ last. On open the length comes from the bitfield, and the signature over that le
 so a feed reopens at the last length whose append completed, with every block verifying.
 
 :meth:`Feed.clear` drops stored blocks as hypercore 9's ``clear`` does (data bits cleared, the tree
-kept, the data file cut only where the range reaches its end, peers told with an Unhave); a cleared
-block is fetched again like any missing one. :meth:`Feed.destroy_storage` deletes the stored blocks.
+kept, the data file cut only where the range reaches its end); a cleared block is fetched again like any
+missing one. :meth:`Feed.destroy_storage` deletes the stored blocks.
+
+A Feed knows nothing of peers: fetching missing blocks, waiting for them, wants and extension messages
+are replication's (:func:`hypernode.replication.replicator_of` gives a feed's
+:class:`~hypernode.replication.Replicator`). What happens to the log is told in two ways: ``await
+feed.wait_for_change()`` for async waiters, and synchronous :class:`FeedListener` calls, the only
+synchronous hook, for the sans-IO replication core, which must answer an append with Haves at once.
 """
 
 from __future__ import annotations
 
-import contextlib
 import os
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from types import TracebackType
-from typing import Any
+from typing import Protocol
 
 import trio
 
@@ -32,12 +37,11 @@ from hypernode.errors import (
     BlockNotAvailableError,
     CorruptStorageError,
     HypernodeError,
+    MissingTreeNode,
     NotWritableError,
     VerificationError,
 )
-from hypernode.replication.downloads import Downloads
 from hypernode.storage import Node, Storage
-from hypernode.wire.extensions import Extension, Extensions
 
 MAX_BLOCK_SIZE = 8 * 1024 * 1024  # the replication stream refuses larger frames; JS refuses such appends
 
@@ -49,6 +53,25 @@ class Proof:
     index: int
     nodes: list[Node] = field(default_factory=list)
     signature: bytes | None = None
+
+
+class FeedListener(Protocol):
+    """What a :class:`Feed` tells the objects added with :meth:`Feed.add_listener`, synchronously, as it
+    happens (inside the feed's call: a listener does no I/O and must not raise). The only synchronous
+    hook of a Feed, for the sans-IO replication core; everything else waits with
+    :meth:`Feed.wait_for_change`."""
+
+    def blocks_appended(self, start: int, count: int) -> None:
+        """Blocks ``[start, start + count)`` were appended (by this writer)."""
+
+    def block_stored(self, index: int) -> None:
+        """Block ``index`` was verified and stored (:meth:`Feed.put_verified`)."""
+
+    def blocks_cleared(self, start: int, end: int) -> None:
+        """Stored blocks of ``[start, end)`` were dropped (:meth:`Feed.clear`)."""
+
+    def feed_closed(self) -> None:
+        """The feed closed (the last call a listener gets)."""
 
 
 class Feed:
@@ -72,11 +95,7 @@ class Feed:
         self.closed = False
         self._lock = trio.Lock()
         self._changed = trio.Event()
-        self.downloads = Downloads(self)
-        self.extensions = Extensions(
-            sender=lambda ext, peer, data: peer.send_extension(ext.id, data),
-            peers=lambda: self.peers,
-            on_change=self._extensions_changed)
+        self._listeners: list[FeedListener] = []
 
     # -- opening and closing -----------------------------------------------------------------------
 
@@ -156,6 +175,9 @@ class Feed:
                 self.closed = True
                 self._storage.close()
                 self._changed.set()
+                listeners, self._listeners = self._listeners, []
+                for listener in listeners:
+                    listener.feed_closed()
 
     async def __aenter__(self) -> Feed:
         return self
@@ -185,6 +207,27 @@ class Feed:
     def __repr__(self) -> str:
         return f"<Feed {self.key.hex()[:16]} length={self.length} writable={self.writable}>"
 
+    # -- events ------------------------------------------------------------------------------------
+
+    def add_listener(self, listener: FeedListener) -> None:
+        """Call ``listener`` synchronously on every append, stored block, clear, and on close (see
+        :class:`FeedListener`). A closed feed takes no listener."""
+        self._check_open()
+        if listener not in self._listeners:
+            self._listeners.append(listener)
+
+    def remove_listener(self, listener: FeedListener) -> None:
+        if listener in self._listeners:
+            self._listeners.remove(listener)
+
+    def _notify(self) -> None:
+        self._changed.set()
+        self._changed = trio.Event()
+
+    async def wait_for_change(self) -> None:
+        """Return after the next append, stored block, clear, or close."""
+        await self._changed.wait()
+
     def _check_open(self) -> None:
         if self.closed:
             raise HypernodeError("the feed is closed")
@@ -208,7 +251,8 @@ class Feed:
             if batch:
                 self._append_batch(batch)
                 self._notify()
-                self.downloads.appended(start, len(batch))
+                for listener in self._listeners:
+                    listener.blocks_appended(start, len(batch))
             return start
 
     def _append_batch(self, batch: list[bytes]) -> None:
@@ -267,9 +311,9 @@ class Feed:
     async def clear(self, start: int, end: int | None = None) -> None:
         """Drop the locally stored blocks ``[start, end)`` (``end`` defaults to ``start + 1``), as
         hypercore 9's ``clear``: their data bits are cleared (the tree nodes stay, so the feed's length
-        and proofs do not change), connected peers are told with an Unhave, and the data file is cut
-        where the range reaches its end (random-access-file deletes nothing in the middle). A later
-        ``get`` fetches the blocks again from a peer.
+        and proofs do not change), the listeners are told (replication tells the peers with an
+        Unhave), and the data file is cut where the range reaches its end (random-access-file deletes
+        nothing in the middle). The replicator's ``get`` fetches them again from a peer.
 
         The bitfield is written before the data is cut, so a crash in between leaves blocks missing
         whose bytes are still there, never blocks claimed whose bytes are gone. The files end as JS's.
@@ -285,8 +329,8 @@ class Feed:
                     modified = True
             if not modified:
                 return
-            for peer in self.downloads.peers:
-                peer.unannounce(start, end - start)
+            for listener in self._listeners:
+                listener.blocks_cleared(start, end)
             self.flush()
             try:
                 first = self._data_offset(start, {})[0] if start < self.length else self.byte_length
@@ -306,28 +350,16 @@ class Feed:
 
     # -- reading -----------------------------------------------------------------------------------
 
-    async def get(self, index: int, *, wait: bool = True, timeout: float | None = None) -> bytes:
+    async def get(self, index: int) -> bytes:
         """The bytes of block ``index``, verified against the stored tree (if stored before the feed
         was opened; a block this Feed stored itself was hashed or verified as it was stored).
 
-        A block we lack is fetched from the connected peers: this waits until one sends it (and it
-        verifies), for at most ``timeout`` seconds (:class:`trio.TooSlowError`), or forever while
-        ``timeout`` is None. With ``wait=False``, or on a feed with no peers and no way to get one
-        (a writable feed asked past its end), a missing block raises :class:`BlockNotAvailableError`.
+        Local blocks only: a block not stored here raises :class:`BlockNotAvailableError` (the
+        replicator's ``get`` waits for peers to send it: :func:`hypernode.replication.replicator_of`).
         """
         self._check_open()
-        if self.has(index):
-            return self._read_block(index)
-        if index < 0 or not wait or (self.writable and index >= self.length):
+        if not self.has(index):
             raise BlockNotAvailableError(f"block {index} is not stored locally (length {self.length})")
-        self.downloads.want_block(index)
-        try:
-            with trio.fail_after(timeout) if timeout is not None else contextlib.nullcontext():
-                while not self.has(index):
-                    self._check_open()
-                    await self.wait_for_change()
-        finally:
-            self.downloads.unwant_block(index)
         return self._read_block(index)
 
     def read_block_sync(self, index: int, verify: bool = True) -> bytes:
@@ -362,75 +394,40 @@ class Feed:
                                               f"block {start + k} does not match its hash in the tree")
         return data
 
-    async def update(self, min_length: int | None = None, *, timeout: float | None = None) -> int:
-        """Wait until the feed is longer than now (or at least ``min_length``); returns the length."""
-        self._check_open()
-        target = self.length + 1 if min_length is None else min_length
-        if self.length >= target:
-            return self.length
-        self.downloads.want_update()
-        try:
-            with trio.fail_after(timeout) if timeout is not None else contextlib.nullcontext():
-                while self.length < target:
-                    self._check_open()
-                    await self.wait_for_change()
-        finally:
-            self.downloads.unwant_update()
-        return self.length
+    def has_leaf(self, index: int) -> bool:
+        """Is the leaf of block ``index`` (its hash and size) stored here? (It may be without the
+        block itself: a proof brings the leaves of a block's siblings.)"""
+        return 0 <= index and self.tree.get(2 * index)
 
-    async def download(self, start: int = 0, end: int | None = None, *,
-                       timeout: float | None = None) -> None:
-        """Fetch blocks ``[start, end)`` from peers (``end`` defaults to the current length) and wait
-        until all of them are stored locally."""
-        self._check_open()
-        end = self.length if end is None else end
-        if end <= start or self.downloaded(start, end) == end - start:
-            return
-        r = self.downloads.want_range(start, end)
-        try:
-            with trio.fail_after(timeout) if timeout is not None else contextlib.nullcontext():
-                while not self.downloads.range_done(r):
-                    self._check_open()
-                    await self.wait_for_change()
-        finally:
-            self.downloads.unwant_range(r)
-        self.flush()  # when download() returns, the range is on disk (bitfield included)
+    def block_size(self, index: int) -> int:
+        """The size of block ``index`` in bytes, from its leaf in the tree (known for every stored
+        block); :class:`BlockNotAvailableError` when the leaf is not known here."""
+        if index < 0 or not self.tree.get(2 * index):
+            raise BlockNotAvailableError(f"the size of block {index} is not known here")
+        return self._storage.get_node(2 * index).size
 
-    async def seek(self, start: int, end: int, offset: int, *, timeout: float | None = None,
-                   byte_offset: int | None = None, byte_length: int | None = None) -> tuple[int, int]:
+    async def seek(self, start: int, end: int, offset: int) -> tuple[int, int]:
         """The block of ``[start, end)`` holding byte ``offset`` (counted from the first byte of block
         ``start``), and the offset inside it; ``(end, 0)`` when ``offset`` is past the range.
 
-        With ``byte_offset``, the feed's byte offset of block ``start`` (a hyperdrive Stat's
-        ``byteOffset``; JS's ``seek`` takes the same sum), the block is found from the tree's roots
-        down, as JS hypercore seeks: where a subtree's nodes are not local, one block under it is
-        fetched (its proof brings them), the one the byte would be in were the subtree's blocks of even
-        size. With ``byte_length`` too (the bytes of ``[start, end)``, a file's size), the block the
-        byte would be in were those blocks of even size is fetched first when its leaf is not local
-        (a sparse replica may not even know the feed's length yet): a seek into a file of even blocks
-        fetches the block it lands on and no other. Without ``byte_offset``, or when that lands
-        outside ``[start, end)``, block sizes come from the leaves one by one from ``start`` (a block
-        whose leaf is not local is fetched)."""
+        Block sizes come from the tree's leaves, which must be known here: a missing one raises
+        :class:`BlockNotAvailableError` (the replicator's ``seek`` fetches it)."""
         self._check_open()
-        if byte_offset is not None and offset > 0:
-            if byte_length and end > start:
-                guess = start + min(end - start - 1, offset * (end - start) // byte_length)
-                if not (guess < self.length and self.tree.get(2 * guess)):
-                    await self.get(guess, timeout=timeout)
-            found = await self._seek_tree(byte_offset + offset, timeout)
-            if found is not None and start <= found[0] < end:
-                return found
-        tree, get_node = self.tree, self._storage.get_node
         for i in range(start, end):
-            size = get_node(2 * i).size if tree.get(2 * i) else len(await self.get(i, timeout=timeout))
+            size = self.block_size(i)
             if offset < size:
                 return i, offset
             offset -= size
         return end, 0
 
-    async def _seek_tree(self, target: int, timeout: float | None) -> tuple[int, int] | None:
-        """The block holding the feed's byte ``target`` and the offset in it, by the tree (see
-        :meth:`seek`); None when ``target`` is past the feed's bytes."""
+    def find_byte(self, target: int) -> tuple[int, int] | None:
+        """The block holding the feed's byte ``target`` and the offset inside it, found from the
+        tree's roots down through the nodes stored here, as JS hypercore seeks; None when ``target``
+        is past the feed's bytes or the tree lacks a node a fetch would not bring (the caller then
+        scans the leaves). Where a child node is not stored, :class:`MissingTreeNode` names a block
+        under it whose proof brings it: the one the byte would be in were the subtree's blocks of even
+        size (the replicator's ``seek`` fetches it and asks again)."""
+        self._check_open()
         index = -1
         for root in self._roots:
             if target < root.size:
@@ -442,16 +439,13 @@ class Feed:
         tree, get_node = self.tree, self._storage.get_node
         while index & 1:  # a parent: go down to the child whose bytes hold the target
             if not tree.get(index):
-                return None  # (a node never stored: the caller scans the leaves instead)
+                return None
             left = flat_tree.left_child(index)
             if not tree.get(left):
                 first = flat_tree.left_span(index) // 2
                 blocks = flat_tree.right_span(index) // 2 + 1 - first
                 size = get_node(index).size
-                guess = first + min(blocks - 1, target * blocks // size if size else 0)
-                await self.get(guess, timeout=timeout)  # verified with its proof: the path's nodes
-                if not tree.get(left):
-                    return None
+                raise MissingTreeNode(first + min(blocks - 1, target * blocks // size if size else 0))
             child = get_node(left)
             if target < child.size:
                 index = left
@@ -459,24 +453,6 @@ class Feed:
                 target -= child.size
                 index = flat_tree.right_child(index)
         return index // 2, target
-
-    def register_extension(self, name: str, encoding: str = "binary",
-                           on_message: Callable[[Any, Any], None] | None = None) -> Extension:
-        """An extension message on this feed's channels: ``on_message(message, peer)`` for each one
-        received; the returned object's ``send(message, peer)`` and ``broadcast(message)`` send."""
-        return self.extensions.register(name, encoding, on_message)
-
-    def _extensions_changed(self) -> None:
-        from hypernode.wire import messages
-
-        names = self.extensions.names()
-        for peer in self.peers:
-            peer._send(messages.Options(extensions=names))
-
-    @property
-    def peers(self) -> list:
-        """The remote peers this feed is replicating with (one :class:`FeedPeer` per channel)."""
-        return list(self.downloads.peers)
 
     def _read_block(self, index: int, verify: bool = True) -> bytes:
         offset, leaf = self._data_offset(index, {})
@@ -571,6 +547,8 @@ class Feed:
             raise VerificationError("block larger than 8 MiB")
         self._put(index, data, nodes, signature)
         self._notify()
+        for listener in self._listeners:
+            listener.block_stored(index)
 
     def _put(self, index: int, data: bytes, remote: list[Node], signature: bytes | None) -> None:
         tree = self.tree
@@ -650,16 +628,6 @@ class Feed:
         if not crypto.verify(crypto.signable(roots, length), signature, self.key):
             raise VerificationError("the signature does not verify against the feed's key")
         return roots, length, extra
-
-    # -- waiting -----------------------------------------------------------------------------------
-
-    def _notify(self) -> None:
-        self._changed.set()
-        self._changed = trio.Event()
-
-    async def wait_for_change(self) -> None:
-        """Return after the next append or put."""
-        await self._changed.wait()
 
 
 _PARALLEL_HASH_BYTES = 1 << 20

@@ -65,6 +65,7 @@ from hypernode.drive import Hyperdrive, ReadStream, Stat, paths
 from hypernode.drive.errors import InvalidArgument
 from hypernode.errors import HypernodeError
 from hypernode.feed import Feed
+from hypernode.replication import Want, replicator_of
 
 log = logging.getLogger(__name__)
 
@@ -932,7 +933,7 @@ class _Prefetch:
         self.drive = drive
         self.todo = todo
         self.mounts = mounts
-        self.wanted: dict[int, tuple[Feed, Any]] = {}
+        self.wanted: dict[int, Want] = {}
         self.next = 0
 
     def __enter__(self) -> _Prefetch:
@@ -960,7 +961,7 @@ class _Prefetch:
             self.next += 1
         for feed, start, end, last in ranges:
             if feed.downloaded(start, end) < end - start:
-                self.wanted[last] = (feed, feed.downloads.want_range(start, end))
+                self.wanted[last] = replicator_of(feed).want(start, end)
 
     async def _feed(self, it: _Item) -> Feed | None:
         if it.raw is not None:
@@ -973,7 +974,7 @@ class _Prefetch:
         """File ``i`` is written (or given up): the range that ends with it is not wanted any more."""
         wanted = self.wanted.pop(i, None)
         if wanted is not None:
-            wanted[0].downloads.unwant_range(wanted[1])
+            wanted.close()
 
 
 def _up_to_date(folder: Path, manifest: Manifest, p: str, st: Stat, lst: os.stat_result) -> bool:
@@ -1110,16 +1111,14 @@ async def _download_feed(feed: Feed, on_data: Callable[[], None]) -> None:
     end = feed.length
     if feed.downloaded(0, end) == end:
         return
-    r = feed.downloads.want_range(0, end)
-    try:
+    async with replicator_of(feed).want(0, end) as want:
         seen = -1
-        while not feed.downloads.range_done(r):
+        while not want.done():
             # progress: the blocks stored at and after the first missing one (a bounded count)
-            now = r.cursor * 2 + feed.downloaded(r.cursor, min(end, r.cursor + 4096))
+            first = want.first_missing
+            now = first * 2 + feed.downloaded(first, min(end, first + 4096))
             if now != seen:
                 seen = now
                 on_data()
             await feed.wait_for_change()
-    finally:
-        feed.downloads.unwant_range(r)
     feed.flush()

@@ -43,6 +43,7 @@ from hypernode.corestore import Corestore
 from hypernode.drive import Hyperdrive
 from hypernode.errors import HypernodeError, PeerTimeoutError, connect_reason
 from hypernode.feed import Feed
+from hypernode.replication import FeedPeer, replicator_of
 from hypernode.status import DriveStatus, NodeStatus, PeerStatus
 from hypernode.tasks import cleanup, open_service_nursery
 from hypernode.wire.noise import KeyPair
@@ -233,7 +234,7 @@ class Node:
             self._register(key)
             if self.discovery is not None:
                 self.discovery.join(drive.discovery_key)
-            if drive._content is None:  # a replica without its header yet: open the content feed when
+            if drive.content is None:  # a replica without its header yet: open the content feed when
                 self._require_running().start_soon(self._open_content, drive)  # it arrives, to sync it
         return drive
 
@@ -305,12 +306,12 @@ class Node:
                         continue
                     shared = True
                     st = fp.stats
-                    for i, name in enumerate(("uploaded_bytes", "downloaded_bytes", "uploaded_blocks",
-                                              "downloaded_blocks")):
-                        totals[i] += st[name]
+                    for i, n in enumerate((st.uploaded_bytes, st.downloaded_bytes, st.uploaded_blocks,
+                                           st.downloaded_blocks)):
+                        totals[i] += n
                 if shared:
                     peers.append(PeerStatus(address, session.remote_public_key, *totals))
-            announced = [max([f.length, *(p.remote_length for p in f.peers)]) for f in feeds]
+            announced = [max(f.length, replicator_of(f).remote_length) for f in feeds]
             drives.append(DriveStatus(
                 key=key, version=drive.version, writable=drive.writable,
                 blocks=sum(announced), local_blocks=sum(f.downloaded() for f in feeds),
@@ -388,11 +389,10 @@ class Node:
         :class:`~hypernode.errors.PeerTimeoutError` that says why: the peers that could not be reached
         and why (``cannot reach 127.0.0.1:9: connection refused``), that the connected peers do not
         have the feed (``no peer has drive KEY``), or that none was found."""
-        with trio.move_on_after(math.inf if timeout is None else timeout):
-            while not _has_answered(feed):
-                await feed.wait_for_change()
-            return
-        raise PeerTimeoutError(self.why_no_peer(feed, timeout))
+        try:
+            await replicator_of(feed).wait_for_peer(timeout=timeout)
+        except trio.TooSlowError:
+            raise PeerTimeoutError(self.why_no_peer(feed, timeout)) from None
 
     async def sync_feed(self, feed: Feed, *, timeout: float | None = None) -> int:
         """Wait for a peer, then until every block any connected peer has announced is here; returns
@@ -403,21 +403,19 @@ class Node:
         long as blocks keep arriving; if none does for ``timeout`` seconds,
         :class:`~hypernode.errors.PeerTimeoutError` says how far it got and why it stalled."""
         await self.wait_for_peer(feed, timeout=timeout)
+        replicator = replicator_of(feed)
         deadline, best = math.inf, -1
         while True:
-            target = max([feed.length, *(p.remote_length for p in feed.peers)])
+            target = max(feed.length, replicator.remote_length)
             have = feed.downloaded(0, target)
             if feed.length >= target and have == target:
                 return target
             if have > best:  # progress: the clock starts again
                 best = have
                 deadline = trio.current_time() + timeout if timeout is not None else math.inf
-            r = feed.downloads.want_range(0, target)
-            try:
+            async with replicator.want(0, target):
                 with trio.move_on_at(deadline) as waited:
-                    await feed.wait_for_change()
-            finally:
-                feed.downloads.unwant_range(r)
+                    await replicator.wait_for_change()
             if waited.cancelled_caught:
                 raise PeerTimeoutError(
                     f"no block of {self._feed_name(feed)} arrived for {timeout:g} s ({have} of {target} "
@@ -458,13 +456,13 @@ class Node:
             why = f"{what}: no data arrived for {timeout:g} s; {self._peer_state()}"
             raise PeerTimeoutError(why) from None
 
-    def _block_counts(self) -> dict[Any, int]:
+    def _block_counts(self) -> dict[Feed | FeedPeer, int]:
         """Blocks per feed and per feed peer (what :meth:`progress_timeout` watches grow)."""
-        counts: dict[Any, int] = {}
+        counts: dict[Feed | FeedPeer, int] = {}
         for feed in self.store.feeds:
             counts[feed] = feed.length
-            for p in feed.peers:
-                counts[p] = p.stats["downloaded_blocks"]
+            for p in replicator_of(feed).peers:
+                counts[p] = p.stats.downloaded_blocks
         return counts
 
     def _feed_name(self, feed: Feed) -> str:
@@ -472,7 +470,7 @@ class Node:
         if drive is not None and drive.metadata is feed:
             return f"drive {feed.key.hex()}"
         for drive in self.drives.values():
-            if drive._content is feed:
+            if drive.content is feed:
                 return f"the content of drive {drive.key.hex()}"
         return f"feed {feed.key.hex()}"
 
@@ -484,7 +482,7 @@ class Node:
         """Why no peer has answered for ``feed`` (the message of the error the waits raise)."""
         name = self._feed_name(feed)
         after = f" within {timeout:g} s" if timeout is not None else ""
-        if any(p.opened for p in feed.peers):
+        if any(p.opened for p in replicator_of(feed).peers):
             return f"the peers with {name} did not say what they have{after}"
         connected = self._connected_peers()
         if connected:
@@ -510,10 +508,6 @@ class Node:
 
     def _connected_peers(self) -> int:
         return sum(1 for s in self.store.sessions if s.remote_public_key is not None and not s.stream.closed)
-
-
-def _has_answered(feed: Feed) -> bool:
-    return any(p.opened and not p.inflight_wants for p in feed.peers)
 
 
 def _address(host: str, port: int) -> str:

@@ -15,6 +15,7 @@ import trio
 
 from hypernode.corestore import Corestore
 from hypernode.drive import Hyperdrive, MountInfo, Stat
+from hypernode.replication import replicator_of
 from interop.jsproc import JSProcess
 from interop.test_drive_interop import FIXTURE_VERSION, TIMEOUT, diff, js_fixture, python_fixture
 from tests.stores import open_store
@@ -291,12 +292,13 @@ async def test_clear_tells_peers_and_blocks_come_back(js):
             replica_content = await replica.content_feed()
             st = await replica.stat("/a/b/eight-m.bin")
             blocks = range(st.offset, st.offset + st.blocks)
-            while not replica_content.peers or \
-                    not all(replica_content.peers[0].has_remote(i) for i in blocks):
+            peers = replicator_of(replica_content).peers
+            while not peers or not all(peers[0].has_remote(i) for i in blocks):
                 await trio.sleep(0.05)
+                peers = replicator_of(replica_content).peers
             await peer.command("cleared", cmd="clear", key=js_key, path="/a/one-k.bin")
             one_k = (await replica.stat("/a/one-k.bin")).offset
-            while replica_content.peers[0].has_remote(one_k):
+            while peers[0].has_remote(one_k):
                 await trio.sleep(0.05)
 
             # the replica clears what it downloaded, and reads it again from JS
@@ -335,7 +337,7 @@ async def test_mirror_both_ways(js):
             # left: new blocks are no longer fetched (JS announces one; nothing asks for it)
             content = await replica.content_feed()
             await peer.command("written", cmd="write", key=js_key, path="/not-mirrored.bin", text="n")
-            while not content.peers or content.peers[0].remote_length < 25:
+            while replicator_of(content).remote_length < 25:
                 await trio.sleep(0.05)
             await trio.sleep(0.3)
             assert content.downloaded() == 24

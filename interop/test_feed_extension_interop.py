@@ -1,5 +1,6 @@
 """Feed extension messages (hypercore's registerExtension) between a Python feed and a JS feed over
-a corestore replication connection, each way, with each encoding."""
+a corestore replication connection, each way, with each encoding; the messages received are read as
+the extension's async iterator."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import pytest
 import trio
 
 from hypernode.corestore import Corestore
+from hypernode.replication import replicator_of
 from interop.jsproc import JSProcess
 
 pytestmark = pytest.mark.interop
@@ -27,22 +29,29 @@ async def test_feed_extensions_both_ways(js):
         port = (await peer.command("listening", cmd="listen"))["port"]
 
         feed = await store.get(bytes.fromhex(key))
+        replicator = replicator_of(feed)
         got: list[tuple[str, Any]] = []
-        exts = {}
-        for name, encoding, _ in CASES:
-            exts[name] = feed.register_extension(
-                name, encoding, lambda msg, p, name=name: got.append((name, msg)))
+        exts = {name: replicator.register_extension(name, encoding) for name, encoding, _ in CASES}
+
+        async def receive(name: str) -> None:
+            async for msg, p in exts[name]:
+                assert p is replicator.peers[0]
+                got.append((name, msg))
+                if sum(n == name for n, _ in got) == 2:  # JS's echo of ours and its own broadcast
+                    return
+
         await store.connect("127.0.0.1", port)
         with trio.fail_after(10):
-            while not feed.peers or feed.peers[0].channel.remote_extensions is None:
-                await trio.sleep(0.01)  # wait for JS's Options with its extension names
-            for name, _, msg in CASES:
-                exts[name].send(msg, feed.peers[0])
-            for name, _, msg in CASES:
-                await peer.command("ext-sent", cmd="ext-send", key=key, name=name,
-                                   **({"hex": msg.hex()} if isinstance(msg, bytes) else {"msg": msg}))
-            while len(got) < 6:
-                await trio.sleep(0.01)
+            async with trio.open_nursery() as nursery:
+                for name in exts:
+                    nursery.start_soon(receive, name)
+                while not replicator.peers or replicator.peers[0].channel.remote_extensions is None:
+                    await trio.sleep(0.01)  # wait for JS's Options with its extension names
+                for name, _, msg in CASES:
+                    exts[name].send(msg, replicator.peers[0])
+                for name, _, msg in CASES:
+                    await peer.command("ext-sent", cmd="ext-send", key=key, name=name,
+                                       **({"hex": msg.hex()} if isinstance(msg, bytes) else {"msg": msg}))
         # JS received ours (and echoed them), we received JS's broadcasts
         js_got = {(e["name"], str(e["msg"])) for e in peer.events if e["event"] == "extension"}
         assert ("ext-json", str({"n": 1, "s": "hé"})) in js_got

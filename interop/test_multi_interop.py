@@ -28,6 +28,7 @@ import trio
 from hypernode.corestore import Corestore
 from hypernode.drive import Hyperdrive
 from hypernode.multi import CLOCK_KEY, MultiDrive, VersionVector
+from hypernode.replication import replicator_of
 from interop.jsproc import JSProcess
 from tests.stores import open_store
 
@@ -40,7 +41,7 @@ async def caught_up(drive: Hyperdrive, version: int) -> None:
     """Wait until a replica is at ``version`` with every metadata block up to it stored here."""
     with trio.fail_after(TIMEOUT):
         await drive.update(version)
-        await drive.metadata.download(0, version)
+        await replicator_of(drive.metadata).download(0, version)
         await drive.content_feed()
 
 

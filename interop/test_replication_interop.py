@@ -10,6 +10,7 @@ import pytest
 import trio
 
 from hypernode.corestore import Corestore
+from hypernode.replication import replicator_of
 from interop.jsproc import JSProcess
 
 pytestmark = pytest.mark.interop
@@ -37,8 +38,8 @@ async def test_js_to_python_full_clone_then_live(js):
         feed = await store.get(bytes.fromhex(key))
         await store.connect("127.0.0.1", port)
         with trio.fail_after(60):
-            await feed.update(10_000)
-            await feed.download(0, 10_000)
+            await replicator_of(feed).update(10_000)
+            await replicator_of(feed).download(0, 10_000)
         assert feed.length == 10_000 and feed.downloaded() == 10_000
         got = [await feed.get(i) for i in range(10_000)]
         assert digest(got) == digest([block("a", i, 1000) for i in range(10_000)])
@@ -47,7 +48,7 @@ async def test_js_to_python_full_clone_then_live(js):
         start = trio.current_time()
         await peer.command("appended", cmd="append", key=key, hex=[b"live from js".hex()])
         with trio.fail_after(5):
-            assert await feed.get(10_000) == b"live from js"
+            assert await replicator_of(feed).get(10_000) == b"live from js"
         assert trio.current_time() - start < 1.0
 
 
@@ -88,7 +89,7 @@ async def test_sparse_fetch_from_the_middle(js):
         await store.connect("127.0.0.1", port)
         with trio.fail_after(20):
             for i in (2500, 2501, 4999, 17):
-                assert await feed.get(i) == block("c", i, 512)
+                assert await replicator_of(feed).get(i) == block("c", i, 512)
         assert feed.length == 5000
         assert feed.downloaded() == 4  # nothing else was fetched
         # and a JS sparse peer fetches single blocks from a Python feed
@@ -122,8 +123,8 @@ async def test_several_feeds_on_one_connection(js):
         session = await store.connect("127.0.0.1", port)
         with trio.fail_after(30):
             for n, f in enumerate(feeds):
-                await f.update(200 + n)
-                await f.download(0, 200 + n)
+                await replicator_of(f).update(200 + n)
+                await replicator_of(f).download(0, 200 + n)
                 assert digest([await f.get(i) for i in range(f.length)]) == \
                     digest([block(f"s{n}", i, 300) for i in range(200 + n)])
             for n, f in enumerate(py_feeds):
@@ -131,4 +132,4 @@ async def test_several_feeds_on_one_connection(js):
         assert len(store.sessions) == 1 and store.sessions[0] is session
         assert len(session.peers) == 5  # five feeds, one connection
         for f in feeds + py_feeds:
-            assert len(f.peers) == 1
+            assert len(replicator_of(f).peers) == 1

@@ -15,6 +15,7 @@ import pytest
 import trio
 
 from hypernode.corestore import Corestore
+from hypernode.replication import replicator_of
 from hypernode.utp.packet import ST_SYN, decode, is_utp
 from hypernode.utp.socket import UTPStream, open_utp_socket
 from interop.jsproc import JSProcess
@@ -145,8 +146,8 @@ async def test_replication_over_utp_python_clones_js(js):
                 stream = await utp.connect("127.0.0.1", ready["port"])
                 session = await n.start(functools.partial(store.replicate, stream, initiator=True))
                 assert session.remote_public_key is not None  # the Noise handshake went through
-                await feed.update(count)
-                await feed.download(0, count)
+                await replicator_of(feed).update(count)
+                await replicator_of(feed).download(0, count)
             got = [await feed.get(i) for i in range(count)]
             n.cancel_scope.cancel()
         assert got == [feed_block("a", i, size) for i in range(count)]

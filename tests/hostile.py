@@ -18,7 +18,7 @@ from hypernode import crypto
 from hypernode.corestore import Corestore
 from hypernode.drive import Hyperdrive
 from hypernode.node import Node
-from hypernode.replication.peer import FeedPeer
+from hypernode.replication import FeedPeer, replicator_of
 from hypernode.wire import ChannelOpened, Connection, MessageReceived, messages
 from hypernode.wire.connection import MESSAGE_TYPES, ProtocolError
 from hypernode.wire.frames import encode_frame
@@ -226,7 +226,7 @@ async def serve_corrupt(listener: trio.SocketListener, store: Corestore, mode: s
             for ev in batch:
                 if isinstance(ev, ChannelOpened) and ev.channel.discovery_key in channels:
                     ch, feed = channels[ev.channel.discovery_key]
-                    peer = FeedPeer(feed, sender(ch), messages)
+                    peer = FeedPeer(replicator_of(feed), sender(ch))
                     peers[ch.discovery_key] = peer
                     peer.on_open()
                 elif isinstance(ev, MessageReceived):

@@ -175,7 +175,7 @@ def test_the_cycle_finder_finds_cycles():
 
 def test_no_import_cycle_through_the_package_or_the_codec():
     """The lazy top level imports nothing at run time, so it closes no cycle; neither do the message
-    codec's modules. (Other cycles among the layers above are issue 17's to remove.)"""
+    codec's modules. (Every other cycle: tests/test_import_cycles.py.)"""
     graph_modules = set(_all_modules())
     assert "hypernode.varint" in graph_modules and "hypernode.messages.hypercore_protocol" in graph_modules
     assert _module_imports("hypernode") == set()

@@ -185,7 +185,7 @@ async def test_sigkill_during_downloads(tmp_path):
                     assert feed.downloaded(a, b) == b - a, (a, b)
                 have = [i for i in range(feed.length) if feed.has(i)]
                 for i in have:  # every stored block verifies against the signed tree
-                    assert await feed.get(i, wait=False) == blocks[i], i
+                    assert await feed.get(i) == blocks[i], i
                 complete = feed.downloaded(0, len(blocks)) == len(blocks)
             if complete or "done" in lines:
                 replicas += 1

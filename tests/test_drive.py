@@ -28,6 +28,7 @@ from hypernode.drive import (
 )
 from hypernode.drive.hyperdrive import WRITE_BLOCK_SIZE
 from hypernode.drive.stat import Mount
+from hypernode.replication import replicator_of
 from hypernode.trie import CorruptTrieError, TrieNode
 from hypernode.trie.node import NodeMessage as TrieNodeMessage
 from hypernode.varint import encode_varint
@@ -564,7 +565,7 @@ async def test_replica_content_with_no_peer_to_ask():
             await replica.update(src.version)
             assert (await replica.stat("/f")).size == 18  # the metadata came; no content block asked
             content = await replica.content_feed()
-            while not content.peers:
+            while not replicator_of(content).peers:
                 await trio.sleep(0.01)
             await session.aclose()
             while b.sessions:

@@ -25,6 +25,7 @@ from hypernode.drive import (
 from hypernode.drive import stat as stat_module
 from hypernode.errors import BlockNotAvailableError
 from hypernode.feed import Feed
+from hypernode.replication import replicator_of
 from tests.stores import open_store
 
 
@@ -233,7 +234,7 @@ async def test_feed_clear(tmp_path):
         await feed.clear(9)  # already gone: nothing to do
         assert feed.length == 10 and feed.downloaded() == 6
         with pytest.raises(BlockNotAvailableError):
-            await feed.get(3, wait=False)
+            await feed.get(3)
         source = feed.proof(4)  # the tree stays: proofs still work
         assert source.index == 4
     async with await Feed.open(directory) as feed:  # as stored
@@ -277,12 +278,14 @@ async def test_cleared_blocks_come_back_from_a_peer():
             assert content.downloaded() == 0
             assert await replica.read_file("/f") == data
             assert content.downloaded() == 3
-            while not content.peers or not content.peers[0].has_remote(3):
+            peers = replicator_of(content).peers
+            while not peers or not peers[0].has_remote(3):
                 await trio.sleep(0.01)
+                peers = replicator_of(content).peers
             await drive.clear("/g")  # block 3
-            while content.peers[0].has_remote(3):
+            while peers[0].has_remote(3):
                 await trio.sleep(0.01)
-            assert content.peers[0].has_remote(0)
+            assert peers[0].has_remote(0)
 
 
 # -- mirror, destroy_storage ------------------------------------------------------------------------------
@@ -316,7 +319,7 @@ async def test_mirror_follows_mounts_and_new_writes():
                 while mounted.version < inner.version or not await complete():
                     await trio.sleep(0.01)
             for feed in feeds_of(replica) + feeds_of(mounted):
-                assert not feed.downloads.ranges  # nothing asked for any more
+                assert not replicator_of(feed).wants.ranges  # nothing asked for any more
 
 
 async def test_destroy_storage(tmp_path):

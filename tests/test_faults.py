@@ -21,6 +21,7 @@ import trio
 from hypernode.corestore import Corestore
 from hypernode.errors import CorruptStorageError, HypernodeError
 from hypernode.node import Node
+from hypernode.replication import replicator_of
 from tests.hostile import expected_digests, fill_drive
 
 
@@ -88,15 +89,14 @@ async def test_a_cut_transfer_resumes_without_downloading_verified_blocks_again(
                         await trio.sleep(0.01)
                     cuts.append(feed.downloaded())
                     # what the next connection may download: only what is missing now
-                    while not client.store.sessions or not client.store.sessions[0].peers:
+                    while not replicator_of(feed).peers:
                         await trio.sleep(0.01)
-                    session = client.store.sessions[0]
-                    peer = session.peers[feed.discovery_key]
+                    (peer,) = replicator_of(feed).peers
                     missing_at_reconnect = n - feed.downloaded()
                     if fraction == 0.75:
-                        await feed.download(0, n)
+                        await replicator_of(feed).download(0, n)
                         # every block downloaded on the last connection was one we lacked
-                        assert peer.stats["downloaded_blocks"] == missing_at_reconnect, (
+                        assert peer.stats.downloaded_blocks == missing_at_reconnect, (
                             peer.stats, missing_at_reconnect)
             assert [await feed.get(i) for i in range(0, n, 97)] == blocks[::97]
         nursery.cancel_scope.cancel()
@@ -222,7 +222,7 @@ async def test_unreadable_content_is_a_clear_error_and_the_node_serves_the_rest(
         drive = await server.create_drive()
         await fill_drive(drive)
         key = drive.key
-        content_dir = drive._content.directory
+        content_dir = drive.content.directory
     data = os.path.join(content_dir, "data")
     if damage == "directory":
         os.remove(data)

@@ -31,7 +31,7 @@ from hypernode.messages import dht_rpc, hyperswarm_dht
 from hypernode.multi.clock import VersionVector, read_clock
 from hypernode.multi.tombstones import Tombstone
 from hypernode.protobuf import DecodeError
-from hypernode.replication.peer import FeedPeer, ReplicationError
+from hypernode.replication import FeedPeer, ReplicationError, replicator_of
 from hypernode.wire import messages
 from tests.proto_samples import message_classes
 
@@ -195,7 +195,7 @@ def test_replication_messages_with_any_values(msgs, writer):
         await src.append([b"block %d" % i for i in range(20)])
         feed = src if writer else await Feed.open(None, key=src.key)
         sent = []
-        peer = FeedPeer(feed, sent.append, messages)
+        peer = FeedPeer(replicator_of(feed), sent.append)
         peer.on_open()
         if not writer:  # some real requests in flight, so that Data messages get to verification
             peer.on_message(messages.Have(start=0, length=20))

@@ -20,6 +20,7 @@ from hypernode.corestore import Corestore
 from hypernode.drive import Hyperdrive
 from hypernode.errors import VerificationError
 from hypernode.node import Node
+from hypernode.replication import replicator_of
 from hypernode.replication import session as session_module
 from hypernode.replication.peer import MAX_DEFERRED_REQUESTS, MAX_REMOTE_WANTS
 from hypernode.wire import messages
@@ -64,11 +65,12 @@ async def test_bad_blocks_are_refused_nothing_is_stored_and_the_honest_peer_comp
             copy = await Hyperdrive.open(evil_store, drive.key)
             await evil_store.connect("127.0.0.1", server.port)
             with trio.fail_after(20):
-                await copy.metadata.update(drive.metadata.length)
-                await copy.metadata.download(0, drive.metadata.length)
+                await replicator_of(copy.metadata).update(drive.metadata.length)
+                await replicator_of(copy.metadata).download(0, drive.metadata.length)
                 content = await copy.content_feed()
-                await content.update(drive._content.length)
-                await content.download(0, content.length)
+                assert drive.content is not None
+                await replicator_of(content).update(drive.content.length)
+                await replicator_of(content).download(0, content.length)
             for s in list(evil_store.sessions):
                 await s.aclose()
             listener = (await trio.open_tcp_listeners(0, host="127.0.0.1"))[0]
@@ -232,7 +234,7 @@ async def test_malformed_oversized_and_forged_messages_end_only_their_connection
 async def test_request_and_want_floods_are_cut_off_and_buffers_stay_bounded(tmp_path, caplog):
     caplog.set_level(logging.INFO, logger="hypernode")
     server, drive = await _served(tmp_path)
-    content_key = drive._content.key
+    content_key = drive.content.key
     peak = [0]
     # a second port of the node with a short send timeout: a flooder that never reads is dropped when
     # the node's writes have waited this long (20 s by default)

@@ -109,7 +109,7 @@ def test_feed_peer_dispatches_on_the_message_class():
     import trio
 
     from hypernode.feed import Feed
-    from hypernode.replication.peer import FeedPeer
+    from hypernode.replication import FeedPeer, replicator_of
 
     class Have:  # not hypercore_protocol.Have
         start, length, bitfield, ack = 0, 5, None, None
@@ -117,7 +117,7 @@ def test_feed_peer_dispatches_on_the_message_class():
     async def main() -> None:
         src = await Feed.open(None)
         await src.append([b"a", b"b"])
-        peer = FeedPeer(await Feed.open(None, key=src.key), lambda m: None, hp)
+        peer = FeedPeer(replicator_of(await Feed.open(None, key=src.key)), lambda m: None)
         peer.on_open()
         peer.on_message(Have())
         assert peer.remote_length == 0

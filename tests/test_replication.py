@@ -9,7 +9,7 @@ import trio
 
 from hypernode.corestore import Corestore
 from hypernode.errors import VerificationError
-from hypernode.replication.peer import FeedPeer
+from hypernode.replication import FeedPeer, replicator_of
 from hypernode.storage import Node
 from hypernode.wire import ChannelOpened, MessageReceived, messages
 from hypernode.wire.stream import ProtocolStream
@@ -32,18 +32,18 @@ async def test_full_clone_sparse_and_live(tmp_path):
         await b.connect("127.0.0.1", port)
         await c.connect("127.0.0.1", port)
         with trio.fail_after(30):
-            await full.update(3000)
-            await full.download(0, 3000)
-            assert await sparse.get(1500) == blocks[1500]
+            await replicator_of(full).update(3000)
+            await replicator_of(full).download(0, 3000)
+            assert await replicator_of(sparse).get(1500) == blocks[1500]
         assert [await full.get(i) for i in range(3000)] == blocks
         assert sparse.downloaded() == 1
         # live, both ways of waiting
         await src.append(b"new")
         with trio.fail_after(5):
-            assert await full.update(3001) == 3001
-            assert await full.get(3000) == b"new"
-            assert await sparse.get(3000) == b"new"
-        assert len(src.peers) == 2
+            assert await replicator_of(full).update(3001) == 3001
+            assert await replicator_of(full).get(3000) == b"new"
+            assert await replicator_of(sparse).get(3000) == b"new"
+        assert len(replicator_of(src).peers) == 2
     # what b downloaded survived the restart, verified
     async with Corestore(tmp_path / "b") as b2:
         again = await b2.get(src.key)
@@ -55,7 +55,7 @@ async def test_get_times_out_without_peers():
         from hypernode import crypto
         feed = await store.get(crypto.key_pair().public_key)
         with pytest.raises(trio.TooSlowError):
-            await feed.get(0, timeout=0.2)
+            await replicator_of(feed).get(0, timeout=0.2)
 
 
 def _corrupt(mode: str, message):
@@ -96,7 +96,7 @@ async def _serve_bad(listener, feed, mode: str, task_status=trio.TASK_STATUS_IGN
         async for batch in events():
             for ev in batch:
                 if isinstance(ev, ChannelOpened):
-                    peer = FeedPeer(feed, lambda m: ps.send(ch, _corrupt(mode, m)), messages)
+                    peer = FeedPeer(replicator_of(feed), lambda m: ps.send(ch, _corrupt(mode, m)))
                     peer.on_open()
                 elif isinstance(ev, MessageReceived) and peer is not None:
                     peer.on_message(ev.message)
@@ -113,8 +113,8 @@ async def test_bad_peer_is_dropped_and_honest_peer_completes(tmp_path, mode):
             evil_feed = await evil_store.get(src.key)  # a full copy for the bad peer to serve
             await evil_store.connect("127.0.0.1", honest_port)
             with trio.fail_after(20):
-                await evil_feed.update(400)
-                await evil_feed.download(0, 400)
+                await replicator_of(evil_feed).update(400)
+                await replicator_of(evil_feed).download(0, 400)
             listener = (await trio.open_tcp_listeners(0, host="127.0.0.1"))[0]
             await nursery.start(_serve_bad, listener, evil_feed, mode)
             bad_port = listener.socket.getsockname()[1]
@@ -128,7 +128,7 @@ async def test_bad_peer_is_dropped_and_honest_peer_completes(tmp_path, mode):
             assert feed.downloaded() == 0  # nothing from the bad peer was stored
             await victim.connect("127.0.0.1", honest_port)
             with trio.fail_after(20):
-                await feed.download(0, 400)
+                await replicator_of(feed).download(0, 400)
             assert [await feed.get(i) for i in range(400)] == blocks
             nursery.cancel_scope.cancel()
 
@@ -140,7 +140,7 @@ async def test_unrequested_data_is_not_stored():
         await src.append([b"one", b"two", b"three"])
         feed = await b.get(src.key)
         sent = []
-        peer = FeedPeer(feed, sent.append, messages)
+        peer = FeedPeer(replicator_of(feed), sent.append)
         peer.on_open()
         proof = src.proof(1)
         push = messages.Data(index=1, value=b"two", signature=proof.signature,
@@ -172,7 +172,7 @@ async def test_hostile_have_messages_end_only_that_peer():
     async with Corestore() as store:
         from hypernode import crypto
         feed = await store.get(crypto.key_pair().public_key)
-        peer = FeedPeer(feed, lambda m: None, messages)
+        peer = FeedPeer(replicator_of(feed), lambda m: None)
         peer.on_open()
         peer.on_message(messages.Have(start=0, length=5))
         with pytest.raises(ReplicationError):
@@ -198,7 +198,7 @@ async def test_uploads_wait_while_the_output_is_full():
             if type(m).__name__ == "Data" and m.value:
                 room[0] -= len(m.value)
 
-        peer = FeedPeer(feed, send, messages)
+        peer = FeedPeer(replicator_of(feed), send)
         peer.output_room = lambda: room[0]
         peer.on_open()
         sent.clear()
@@ -235,17 +235,16 @@ async def test_a_clone_of_big_blocks_keeps_the_uploaders_buffers_small():
 
 
 async def test_a_range_to_the_end_of_time_does_not_hang_the_wants():
-    """want_range(0, 2**62) with a peer connected: the Wants go out at once (regions are clipped to
+    """A want of blocks [0, 2**62) with a peer connected: the Wants go out at once (regions are clipped to
     what anyone announced)."""
     async with Corestore() as store:
         from hypernode import crypto
         feed = await store.get(crypto.key_pair().public_key)
         sent = []
-        peer = FeedPeer(feed, sent.append, messages)
+        peer = FeedPeer(replicator_of(feed), sent.append)
         peer.on_open()
         peer.on_message(messages.Have(start=0, length=5000))
         with trio.fail_after(2):
-            r = feed.downloads.want_range(0, 2**62)
-            peer.send_wants()
-            feed.downloads.unwant_range(r)
+            async with replicator_of(feed).want(0, 2**62):
+                peer.send_wants()
         assert all(m.start < 2 * 1024 * 1024 for m in sent if type(m).__name__ == "Want")

@@ -17,6 +17,7 @@ import trio
 
 from hypernode.errors import PeerTimeoutError
 from hypernode.node import Node
+from hypernode.replication import replicator_of
 from tests.clitools import HYPERNODE
 
 FILE_SIZE = 1024 * 1024
@@ -140,7 +141,7 @@ async def test_wait_for_peer_waits_for_a_peer_that_comes_late():
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(connect_later)
                 await client.wait_for_peer(copy.metadata, timeout=10)
-            answered = [p.remote_length for p in copy.metadata.peers]
+            answered = [p.remote_length for p in replicator_of(copy.metadata).peers]
     assert answered == [2]
 
 

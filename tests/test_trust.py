@@ -22,6 +22,7 @@ from hypernode.discovery.swarm import DHTNode, Swarm, open_dht_node, open_swarm
 from hypernode.drive import Hyperdrive
 from hypernode.multi import MultiDrive
 from hypernode.node import Node
+from hypernode.replication import replicator_of
 from hypernode.tasks import cleanup, leaf, open_service_nursery
 from hypernode.wire.noise import KeyPair
 from hypernode.wire.stream import ProtocolStream
@@ -37,7 +38,7 @@ async def busy_corestore() -> AsyncIterator[Any]:
             await store.listen()
             copy = await store.get(feed.key)
             await store.connect("127.0.0.1", port)
-            await copy.download(0, 1)
+            await replicator_of(copy).download(0, 1)
             yield store
 
 

@@ -91,12 +91,13 @@ from hypernode.drive.stat import IFREG, Mount, Stat, now_ms
 from hypernode.errors import HypernodeError
 from hypernode.feed import Feed
 from hypernode.messages import mountable_hypertrie as _mount_schema
+from hypernode.replication import FeedExtension, FeedPeer, Want, replicator_of
+from hypernode.replication.extensions import OnMessage
 from hypernode.trie import CorruptTrieError, Hypertrie, TrieNode
 from hypernode.varint import DecodeError, decode_varint, encode_varint
 
 if TYPE_CHECKING:
     from hypernode.corestore import Corestore
-    from hypernode.replication.downloads import Range
 
 __all__ = ["Hyperdrive", "ReadStream", "WriteStream", "DriveChange", "FileStats", "MountInfo",
            "WRITE_BLOCK_SIZE"]
@@ -273,20 +274,23 @@ class Hyperdrive:
         return self._content
 
     @property
-    def peers(self) -> list[Any]:
-        return self.metadata.peers
+    def peers(self) -> list[FeedPeer]:
+        """The peers replicating the metadata feed (one per connection)."""
+        return replicator_of(self.metadata).peers
 
     def register_extension(self, name: str, encoding: str = "binary",
-                           on_message: Callable[[Any, Any], None] | None = None) -> Any:
-        """An extension message on the metadata feed's channels (as hyperdrive's registerExtension)."""
-        return self.metadata.register_extension(name, encoding, on_message)
+                           on_message: OnMessage | None = None) -> FeedExtension:
+        """An extension message on the metadata feed's channels (as hyperdrive's registerExtension):
+        ``send(message, peer)``, ``broadcast(message)``, and the messages received as ``async for
+        message, peer in extension`` or, given, ``on_message(message, peer)`` for each."""
+        return replicator_of(self.metadata).register_extension(name, encoding, on_message)
 
     def __repr__(self) -> str:
         return f"<Hyperdrive {self.key.hex()[:16]} version={self.version} writable={self.writable}>"
 
     async def update(self, min_version: int | None = None, *, timeout: float | None = None) -> int:
         """Wait until a peer brings a newer version (or at least ``min_version``); returns the version."""
-        await self.metadata.update(min_version, timeout=timeout)
+        await replicator_of(self.metadata).update(min_version, timeout=timeout)
         return self.version
 
     def checkout(self, version: int) -> Hyperdrive:
@@ -492,7 +496,7 @@ class Hyperdrive:
         if end > content.length and content.writable:
             raise CorruptEntry(f"{path} points past the end of its content feed "
                                f"(blocks {st.offset}..{end}, feed length {content.length})", path)
-        if not content.writable and not (content.peers or self.store.sessions) and \
+        if not content.writable and not (replicator_of(content).peers or self.store.sessions) and \
                 content.downloaded(st.offset, min(end, content.length)) < st.blocks:
             raise ContentNotAvailable(f"{path}: its content is not stored here and no peer is connected",
                                       path)
@@ -1042,11 +1046,11 @@ class Hyperdrive:
         mounted in it (their metadata and content feeds, mounts added later too), and keeps
         downloading new blocks as they are written, until the block is left: JS's ``mirror()``, whose
         returned function stops it."""
-        ranges: dict[Feed, Range] = {}
+        wants: dict[Feed, Want] = {}
 
         def want(feed: Feed | None) -> None:
-            if feed is not None and not feed.closed and feed not in ranges:
-                ranges[feed] = feed.downloads.want_range(0, None)
+            if feed is not None and not feed.closed and feed not in wants:
+                wants[feed] = replicator_of(feed).want(0, None)
 
         async def follow() -> None:
             while True:
@@ -1055,9 +1059,9 @@ class Hyperdrive:
                     drives = list((await self.get_all_mounts()).values())
                 for d in drives:
                     want(d.metadata)
-                    if d._content is None and d.metadata.has(0):
+                    if d.content is None and d.metadata.has(0):
                         await d.content_feed()
-                    want(d._content)
+                    want(d.content)
                 await _any_change([d.metadata for d in drives])
 
         try:
@@ -1068,8 +1072,8 @@ class Hyperdrive:
                 finally:
                     nursery.cancel_scope.cancel()
         finally:
-            for feed, r in ranges.items():
-                feed.downloads.unwant_range(r)
+            for w in wants.values():
+                w.close()
 
     # -- mounts ------------------------------------------------------------------------------------
 
@@ -1199,9 +1203,10 @@ class Hyperdrive:
         if self.metadata.writable or self._checkout_of is not None:
             return
         await self.content_feed()
-        remote = self.metadata.downloads.remote_length()
+        replicator = replicator_of(self.metadata)
+        remote = replicator.remote_length
         if remote > self.metadata.length:
-            await self.metadata.update(remote)
+            await replicator.update(remote)
 
     async def _download_file(self, st: Stat) -> None:
         if st.is_directory() or st.linkname or not st.blocks:
@@ -1209,7 +1214,7 @@ class Hyperdrive:
         content = await self.content_feed()
         end = st.offset + st.blocks
         for start in range(st.offset, end, DOWNLOAD_WINDOW_BLOCKS):  # bounded ranges, as above
-            await content.download(start, min(end, start + DOWNLOAD_WINDOW_BLOCKS))
+            await replicator_of(content).download(start, min(end, start + DOWNLOAD_WINDOW_BLOCKS))
 
     @contextlib.asynccontextmanager
     async def watch(self, path: str = "/") -> AsyncIterator[Any]:
@@ -1377,15 +1382,17 @@ class ReadStream:
             return
         first, end = st.offset, st.offset + st.blocks
         skip = 0
+        replicator = replicator_of(feed)
         if self.start:
-            first, skip = await feed.seek(st.offset, end, self.start, byte_offset=st.byte_offset,
-                                          byte_length=st.size)
+            first, skip = await replicator.seek(st.offset, end, self.start, byte_offset=st.byte_offset,
+                                                byte_length=st.size)
         wanted_end = end  # a part of the file: peers are asked for its blocks only, not those after
         if self.start + remaining < st.size:
-            last, _ = await feed.seek(st.offset, end, self.start + remaining - 1, byte_offset=st.byte_offset,
-                                      byte_length=st.size)
+            last, _ = await replicator.seek(st.offset, end, self.start + remaining - 1,
+                                            byte_offset=st.byte_offset, byte_length=st.size)
             wanted_end = min(end, last + 1)
-        want, want_end = None, first
+        want: Want | None = None
+        want_end = first
         try:
             for i in range(first, end):
                 if feed.has(i):
@@ -1394,10 +1401,10 @@ class ReadStream:
                     if i >= want_end:  # ask peers for the blocks ahead, a window at a time (a Stat
                         # from a peer may claim any number of blocks)
                         if want is not None:
-                            feed.downloads.unwant_range(want)
+                            want.close()
                         want_end = min(max(wanted_end, i + 1), i + READ_AHEAD_BLOCKS)
-                        want = feed.downloads.want_range(i, want_end)
-                    block = await feed.get(i)
+                        want = replicator.want(i, want_end)
+                    block = await replicator.get(i)
                 if skip:
                     block = block[skip:]
                     skip = 0
@@ -1408,7 +1415,7 @@ class ReadStream:
                 yield block
         finally:
             if want is not None:
-                feed.downloads.unwant_range(want)
+                want.close()
         if remaining > 0:
             raise CorruptEntry(f"{self.path}: its content blocks hold fewer bytes than its size", self.path)
 

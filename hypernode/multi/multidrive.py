@@ -45,6 +45,8 @@ from hypernode.multi.clock import CLOCK_KEY, VersionVector, causal_order, read_c
 from hypernode.multi.index import DriveView, MergedIndex, listing_order, parent_key
 from hypernode.multi.tombstones import Tombstone
 from hypernode.protobuf import DecodeError
+from hypernode.replication import FeedExtension, FeedPeer, replicator_of
+from hypernode.replication.extensions import OnMessage
 from hypernode.tasks import run_cleanup
 
 if TYPE_CHECKING:
@@ -162,7 +164,8 @@ class MultiDrive:
         return self.primary.discovery_key
 
     @property
-    def peers(self) -> list[Any]:
+    def peers(self) -> list[FeedPeer]:
+        """The peers replicating the primary drive."""
         return self.primary.peers
 
     @property
@@ -289,7 +292,7 @@ class MultiDrive:
             async with trio.open_nursery() as nursery:  # wake on the first change of any feed
 
                 async def wake(drive: Hyperdrive, scope: trio.CancelScope = nursery.cancel_scope) -> None:
-                    await drive.metadata.wait_for_change()
+                    await replicator_of(drive.metadata).wait_for_change()  # a block, or a peer
                     scope.cancel()
 
                 async def drives_changed(scope: trio.CancelScope = nursery.cancel_scope) -> None:
@@ -1000,8 +1003,9 @@ class MultiDrive:
         return await store.replicate(transport, initiator=initiator, **options)
 
     def register_extension(self, name: str, encoding: str = "binary",
-                           on_message: Callable[[Any, Any], None] | None = None) -> Any:
-        """An extension message on the primary drive's replication channels."""
+                           on_message: OnMessage | None = None) -> FeedExtension:
+        """An extension message on the primary drive's replication channels (see
+        :meth:`Hyperdrive.register_extension <hypernode.drive.Hyperdrive.register_extension>`)."""
         return self.primary.register_extension(name, encoding, on_message)
 
 

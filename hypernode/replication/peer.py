@@ -3,20 +3,26 @@
 :class:`FeedPeer` takes the remote's decoded messages (Status, Have, Unhave, Want, Unwant, Request,
 Cancel, Data) and sends its own through the ``send`` function it was given, which queues them on the
 channel: no sockets, no trio. Block verification and storage go through the feed's synchronous core
-(:meth:`Feed.put_verified`), so a tampered block raises :class:`~hypernode.errors.VerificationError`
-out of :meth:`FeedPeer.on_message`; the caller ends the connection to that peer.
+(:meth:`Feed.put_verified`, through the feed's replicator), so a tampered block raises
+:class:`~hypernode.errors.VerificationError` out of :meth:`FeedPeer.on_message`; the caller ends the
+connection to that peer. What to request comes from the feed's :class:`~hypernode.replication.wants.Wants`;
+the other peers of the feed, the waiting readers and the extensions are its
+:class:`~hypernode.replication.replicator.Replicator`'s, which a FeedPeer reaches through the small
+:class:`PeerGroup` interface.
 
 What it does, as hypercore 9's ``lib/replicate.js`` does:
 - on open it subscribes to the remote's blocks with ``Want`` messages of 1,048,576-block regions;
 - it answers a ``Want`` (whose start and length are multiples of 8,192) with a ``Have`` carrying the
   run-length-encoded bitfield of that region, preceded once by a ``Have`` of the last block so the
   remote learns the length at once; after that it announces new blocks with ``Have`` messages;
-- it requests blocks that the feed's downloads (:mod:`hypernode.replication.downloads`) want and the
-  remote has, with the digest of the tree nodes it already has, keeping at most ``max_requests`` in
-  flight;
+- it requests blocks that the feed wants (:mod:`hypernode.replication.wants`) and the remote has, with
+  the digest of the tree nodes it already has, keeping at most ``max_requests`` in flight;
 - it answers each ``Request`` with a ``Data`` message carrying the block and only the tree nodes the
   remote lacks, plus the signature when the remote needs one;
-- when the feed clears blocks (:meth:`Feed.clear`), it tells the remote with an ``Unhave``.
+- when the feed clears blocks (:meth:`Feed.clear`), it tells the remote with an ``Unhave`` (the
+  replicator calls :meth:`FeedPeer.unannounce`).
+
+Its counters are a :class:`PeerStats`.
 """
 
 from __future__ import annotations
@@ -25,16 +31,20 @@ import logging
 import time
 from collections import deque
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol
 
 from hypernode import rle
 from hypernode.bitfield import TreeIndex
 from hypernode.errors import CorruptStorageError, HypernodeError
 from hypernode.messages import hypercore_protocol as hp
+from hypernode.protobuf import Message
 from hypernode.storage import Node
 
 if TYPE_CHECKING:
     from hypernode.feed import Feed
+    from hypernode.replication.wants import Wants
+    from hypernode.wire.connection import Channel
 
 log = logging.getLogger(__name__)
 WANT_REGION = 1024 * 1024  # blocks per Want, as JS hypercore sends them
@@ -154,25 +164,74 @@ class RemoteBits:
         return -1
 
 
-class FeedPeer:
-    """Replication state of one feed with one remote, driven by messages in, messages out."""
+@dataclass(slots=True)
+class PeerStats:
+    """What one :class:`FeedPeer` has moved so far."""
 
-    def __init__(self, feed: Feed, send: Callable[[Any], None], messages: Any, *,
+    uploaded_blocks: int = 0
+    uploaded_bytes: int = 0
+    downloaded_blocks: int = 0
+    downloaded_bytes: int = 0
+
+
+class PeerGroup(Protocol):
+    """What a :class:`FeedPeer` needs from its feed's replicator (which the
+    :class:`~hypernode.replication.replicator.Replicator` is): the feed, its wants, the other peers,
+    and where to report what the remote does."""
+
+    @property
+    def feed(self) -> Feed: ...
+
+    @property
+    def wants(self) -> Wants: ...
+
+    @property
+    def remote_length(self) -> int: ...
+
+    def add_peer(self, peer: FeedPeer) -> None: ...
+
+    def remove_peer(self, peer: FeedPeer) -> None: ...
+
+    def remote_changed(self, peer: FeedPeer) -> None: ...
+
+    def release(self, peer: FeedPeer, indexes: list[int]) -> None: ...
+
+    def store_block(self, peer: FeedPeer, index: int, data: bytes, nodes: list[Node],
+                    signature: bytes | None) -> None: ...
+
+    def extension_received(self, peer: FeedPeer, remote_names: list[str] | None, extension_id: int,
+                           payload: bytes) -> None: ...
+
+
+class FeedPeer:
+    """Replication state of one feed with one remote, driven by messages in, messages out.
+
+    ``send`` queues a message on the channel; ``send_extension(id, payload)`` an extension message;
+    ``output_room()`` says how many more bytes of uploads the connection may queue (requests beyond
+    that wait, in order, for :meth:`serve_deferred`). With ``auto_update`` it requests more after
+    every block; a session that handles messages in batches passes False and calls :meth:`update`
+    once per batch, so that requests go out together.
+    """
+
+    def __init__(self, replicator: PeerGroup, send: Callable[[Message], None], *,
                  max_requests: int = 32, upload: bool = True, download: bool = True,
                  request_timeout: float = 20.0, clock: Callable[[], float] = time.monotonic,
-                 remote_public_key: bytes | None = None) -> None:
-        self.feed = feed
+                 remote_public_key: bytes | None = None, channel: Channel | None = None,
+                 send_extension: Callable[[int, bytes], None] | None = None,
+                 output_room: Callable[[], int] | None = None, auto_update: bool = True) -> None:
+        self.replicator = replicator
+        self.feed = replicator.feed
+        self._wants = replicator.wants
         self._send = send
-        self.m = messages
+        self._send_extension = send_extension
         self.max_requests = max_requests
         self.uploading = upload
         self.downloading = download
         self.request_timeout = request_timeout
         self._clock = clock
         self.remote_public_key = remote_public_key
-        # True: request more after every block. A session that handles messages in batches sets it
-        # False and calls update() once per batch, so requests go out together.
-        self.auto_update = True
+        self.channel = channel  # the wire channel, when the peer runs on one (its remote_extensions)
+        self.auto_update = auto_update
 
         self.remote = RemoteBits()
         self.remote_length = 0
@@ -185,22 +244,28 @@ class FeedPeer:
         self.closed = False
         self.inflight: dict[int, float] = {}  # block index -> when requested
         self._wanted_regions: set[int] = set()
-        self.inflight_wants = 0
-        self.stats = {"uploaded_blocks": 0, "uploaded_bytes": 0, "downloaded_blocks": 0,
-                      "downloaded_bytes": 0}
-        # Uploads wait while the connection's output is full: ``output_room()`` (set by the session)
-        # says how many more bytes may be queued; requests beyond that wait here, in order.
-        self.output_room: Callable[[], int] | None = None
-        self.deferred: deque[Any] = deque()
+        self.inflight_wants = 0  # our Wants the remote has not answered yet
+        self.stats = PeerStats()
+        self.output_room = output_room
+        self.deferred: deque[hp.Request] = deque()
+
+    @property
+    def answered(self) -> bool:
+        """Has the remote told us what it has (answered every Want we sent)?"""
+        return self.opened and not self.inflight_wants
+
+    def __repr__(self) -> str:
+        who = self.remote_public_key.hex()[:8] if self.remote_public_key else "?"
+        return f"<FeedPeer {who} feed={self.feed.key.hex()[:16]} remote_length={self.remote_length}>"
 
     # -- lifecycle ---------------------------------------------------------------------------------
 
     def on_open(self) -> None:
         """Both sides opened the channel: announce our state and subscribe."""
         self.opened = True
-        self.feed.downloads.add_peer(self)
+        self.replicator.add_peer(self)
         if not self.uploading or not self.downloading:
-            self._send(self.m.Status(uploading=self.uploading, downloading=self.downloading))
+            self._send(hp.Status(uploading=self.uploading, downloading=self.downloading))
         self.send_wants()
         self.update()
 
@@ -209,29 +274,33 @@ class FeedPeer:
             return
         self.closed = True
         self.deferred.clear()
-        self.feed.downloads.remove_peer(self)
+        self.replicator.remove_peer(self)
         self.inflight.clear()
 
     # -- messages from the remote ------------------------------------------------------------------
 
-    def on_message(self, msg: Any) -> None:
+    def on_message(self, msg: object) -> None:
         handler = self._handlers.get(type(msg))
         if handler is not None:
             handler(self, msg)
 
-    def _on_status(self, msg: Any) -> None:
+    def on_extension(self, remote_names: list[str] | None, extension_id: int, payload: bytes) -> None:
+        """An extension message on this channel (``remote_names``: the remote's extension list)."""
+        self.replicator.extension_received(self, remote_names, extension_id, payload)
+
+    def _on_status(self, msg: hp.Status) -> None:
         if msg.uploading is not None:
             self.remote_uploading = bool(msg.uploading)
         if msg.downloading is not None:
             self.remote_downloading = bool(msg.downloading)
         if not self.remote_uploading:
-            self.feed.downloads.release(self, list(self.inflight))
+            self._wants.release(self, list(self.inflight))
             self.inflight.clear()
             self._wanted_regions.clear()
             self.inflight_wants = 0
         self.update()
 
-    def _on_want(self, msg: Any) -> None:
+    def _on_want(self, msg: hp.Want) -> None:
         if not self.uploading:
             return
         start = msg.start
@@ -245,18 +314,18 @@ class FeedPeer:
             raise ReplicationError("Want flood: too many Want messages on one channel")
         feed = self.feed
         if not self.remote_want and feed.length and feed.has(feed.length - 1):
-            self._send(self.m.Have(start=feed.length - 1))
+            self._send(hp.Have(start=feed.length - 1))
         self.remote_want = True
         if length == 0:
             length = max(feed.length - start, 0)
         end = min(start + length, (feed.length + 7) // 8 * 8)
         bits = feed.bitfield.data_bytes(start // 8, max(end, start) // 8) if end > start else b""
-        self._send(self.m.Have(start=start, length=length, bitfield=rle.encode(bits)))
+        self._send(hp.Have(start=start, length=length, bitfield=rle.encode(bits)))
 
-    def _on_unwant(self, msg: Any) -> None:
+    def _on_unwant(self, msg: hp.Unwant) -> None:
         pass  # JS ignores it too
 
-    def _on_have(self, msg: Any) -> None:
+    def _on_have(self, msg: hp.Have) -> None:
         start = msg.start
         length = 1 if msg.length is None else msg.length
         if start > MAX_REMOTE_BLOCKS or length > MAX_REMOTE_BLOCKS:
@@ -279,10 +348,10 @@ class FeedPeer:
             self.remote.set_range(start, start + length)
             if start + length > self.remote_length:
                 self.remote_length = start + length
-        self.feed.downloads.remote_update(self)
+        self.replicator.remote_changed(self)
         self.update()
 
-    def _on_unhave(self, msg: Any) -> None:
+    def _on_unhave(self, msg: hp.Unhave) -> None:
         start = msg.start
         length = 1 if msg.length is None else msg.length
         if start == 0 and length >= self.remote_length:
@@ -295,11 +364,9 @@ class FeedPeer:
         if gone:
             for i in gone:
                 del self.inflight[i]
-            self.feed.downloads.release(self, gone)
-            for other in self.feed.downloads.peers:
-                other.update()
+            self.replicator.release(self, gone)
 
-    def _on_request(self, msg: Any) -> None:
+    def _on_request(self, msg: hp.Request) -> None:
         if not self.uploading:
             return
         if self.deferred or (self.output_room is not None and self.output_room() <= 0):
@@ -316,7 +383,7 @@ class FeedPeer:
         while self.deferred and not self.closed and (room is None or room() > 0):
             self._serve(self.deferred.popleft())
 
-    def _serve(self, msg: Any) -> None:
+    def _serve(self, msg: hp.Request) -> None:
         index = msg.index
         feed = self.feed
         if msg.bytes:
@@ -334,34 +401,37 @@ class FeedPeer:
             # our copy cannot be read (damaged or unreadable file): tell the remote we lack the block,
             # so that it asks another peer, and keep the connection
             log.error("cannot upload block %d of %s: %s", index, feed.key.hex()[:16], e)
-            self._send(self.m.Unhave(start=index))
+            self._send(hp.Unhave(start=index))
             return
-        nodes = [self.m.Data.Node(index=n.index, hash=n.hash, size=n.size) for n in proof.nodes]
+        nodes = [hp.Data.Node(index=n.index, hash=n.hash, size=n.size) for n in proof.nodes]
         if value is not None:
-            self.stats["uploaded_blocks"] += 1
-            self.stats["uploaded_bytes"] += len(value)
+            stats = self.stats
+            stats.uploaded_blocks += 1
+            stats.uploaded_bytes += len(value)
         if index + 1 > self.remote_length:
             self.remote_length = index + 1
-        self._send(self.m.Data(index=index, value=value, nodes=nodes, signature=proof.signature))
+        self._send(hp.Data(index=index, value=value, nodes=nodes, signature=proof.signature))
 
-    def _on_cancel(self, msg: Any) -> None:
+    def _on_cancel(self, msg: hp.Cancel) -> None:
         if self.deferred:  # a request still waiting for room is dropped; answered ones are gone
             self.deferred = deque(r for r in self.deferred if r.index != msg.index)
 
-    def _on_data(self, msg: Any) -> None:
+    def _on_data(self, msg: hp.Data) -> None:
         index = msg.index
-        if index not in self.inflight or msg.value is None:
+        value = msg.value
+        if index not in self.inflight or value is None:
             # unrequested push: refuse it, as JS does
-            if msg.value is not None and not self.feed.has(index):
-                self._send(self.m.Unhave(start=index))
+            if value is not None and not self.feed.has(index):
+                self._send(hp.Unhave(start=index))
             return
         nodes = [Node(n.index, n.hash, n.size) for n in msg.nodes]
-        self.feed.put_verified(index, msg.value, nodes, msg.signature)  # raises VerificationError
+        # verified and stored, or VerificationError; the replicator tells the other peers
+        self.replicator.store_block(self, index, value, nodes, msg.signature)
         del self.inflight[index]
-        self.feed.downloads.release(self, [index])
-        self.stats["downloaded_blocks"] += 1
-        self.stats["downloaded_bytes"] += len(msg.value)
-        self.feed.downloads.downloaded(index, self)
+        self._wants.release(self, [index])
+        stats = self.stats
+        stats.downloaded_blocks += 1
+        stats.downloaded_bytes += len(value)
         if self.auto_update:
             self.update()
 
@@ -373,24 +443,35 @@ class FeedPeer:
     # -- our side ----------------------------------------------------------------------------------
 
     def announce(self, start: int, length: int) -> None:
-        """Tell the remote about blocks we just got (called by the feed's downloads)."""
+        """Tell the remote about blocks we just got (the replicator calls this)."""
         if self.remote_want and not self.closed:
             if length == 1:
-                self._send(self.m.Have(start=start))
+                self._send(hp.Have(start=start))
             else:
-                self._send(self.m.Have(start=start, length=length))
+                self._send(hp.Have(start=start, length=length))
 
     def unannounce(self, start: int, length: int) -> None:
         """Tell the remote we no longer have blocks ``[start, start + length)`` (our feed cleared
         them), as hypercore 9 does: an Unhave, if it subscribed to our Haves."""
         if self.remote_want and not self.closed:
-            self._send(self.m.Unhave(start=start, length=length))
+            self._send(hp.Unhave(start=start, length=length))
+
+    def send_options(self, extensions: list[str]) -> None:
+        """Tell the remote the names of our extensions on this channel."""
+        if not self.closed:
+            self._send(hp.Options(extensions=extensions))
+
+    def send_extension(self, extension_id: int, payload: bytes) -> None:
+        """An extension message to the remote (dropped if this peer runs on no channel)."""
+        if self._send_extension is not None and not self.closed:
+            self._send_extension(extension_id, payload)
 
     def send_wants(self) -> None:
-        """Subscribe to the regions our downloads need (always region 0, as JS does)."""
+        """Subscribe to the regions the feed needs (always region 0, as JS does)."""
         if not self.opened or self.closed or not self.downloading or not self.remote_uploading:
             return
-        regions = self.feed.downloads.wanted_regions(WANT_REGION)
+        known = max(self.replicator.remote_length, self.feed.length)
+        regions = self._wants.wanted_regions(WANT_REGION, known)
         regions.add(0)
         for r in sorted(regions):
             if self.inflight_wants >= MAX_INFLIGHT_WANTS:
@@ -399,7 +480,7 @@ class FeedPeer:
                 continue
             self._wanted_regions.add(r)
             self.inflight_wants += 1
-            self._send(self.m.Want(start=r * WANT_REGION, length=WANT_REGION))
+            self._send(hp.Want(start=r * WANT_REGION, length=WANT_REGION))
 
     def update(self) -> None:
         """Issue requests for blocks the feed wants and this remote has."""
@@ -408,11 +489,11 @@ class FeedPeer:
         room = self.max_requests - len(self.inflight)
         if room <= 0:
             return
-        feed = self.feed
+        tree = self.feed.tree
         now = self._clock()
-        for index in feed.downloads.pick(self, room):
+        for index in self._wants.pick(self, room):
             self.inflight[index] = now
-            self._send(self.m.Request(index=index, nodes=feed.tree.digest(2 * index)))
+            self._send(hp.Request(index=index, nodes=tree.digest(2 * index)))
 
     def check_timeouts(self) -> None:
         """Raise :class:`ReplicationError` if the oldest request waited longer than the timeout."""
@@ -423,4 +504,5 @@ class FeedPeer:
             raise ReplicationError("request timed out")
 
     def has_remote(self, index: int) -> bool:
+        """Has the remote said it has block ``index``?"""
         return self.remote.get(index)

@@ -4,22 +4,28 @@ A :class:`ReplicationSession` consumes the events of a :class:`~hypernode.wire.s
 it opens a channel for every feed its :class:`~hypernode.corestore.Corestore` has open (and for each
 feed the store opens later), answers a remote Open for a feed stored here by opening that feed, closes
 channels for feeds it does not have (as corestore 5 does), and gives each opened channel a
-:class:`~hypernode.replication.peer.FeedPeer`. A peer that sends a block that does not verify, or
-breaks the replication protocol, ends the connection; the store and its other connections carry on.
+:class:`~hypernode.replication.peer.FeedPeer` on the feed's
+:class:`~hypernode.replication.replicator.Replicator`. In full mode (a store that is not ``sparse``)
+it makes the replicator of every feed it replicates that is not writable want every block. A peer that
+sends a block that does not verify, or breaks the replication protocol, ends the connection; the store
+and its other connections carry on.
 """
 
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import trio
 
 from hypernode.errors import HypernodeError, VerificationError
+from hypernode.protobuf import Message
 from hypernode.replication.peer import FeedPeer, ReplicationError
+from hypernode.replication.replicator import replicator_of
 from hypernode.wire import (
     ChannelClosed,
     ChannelOpened,
+    Event,
     ExtensionReceived,
     MessageReceived,
     RemoteOpened,
@@ -123,7 +129,7 @@ class ReplicationSession:
             return
         self.feed_opened(feed)
 
-    def _handle_sync(self, ev: Any) -> None:
+    def _handle_sync(self, ev: Event) -> None:
         if isinstance(ev, ChannelOpened):
             self._on_channel_opened(ev.channel)
         elif isinstance(ev, MessageReceived):
@@ -136,8 +142,7 @@ class ReplicationSession:
             if ev.channel is not None:
                 peer = self.peers.get(ev.channel.discovery_key)
                 if peer is not None:
-                    peer.feed.extensions.dispatch(ev.channel.remote_extensions, ev.extension_id,
-                                                  ev.payload, peer)
+                    peer.on_extension(ev.channel.remote_extensions, ev.extension_id, ev.payload)
         elif isinstance(ev, ChannelClosed):
             peer = self.peers.pop(ev.channel.discovery_key, None)
             if peer is not None:
@@ -149,21 +154,28 @@ class ReplicationSession:
             self.stream.close_channel(ch.discovery_key)
             return
         stream = self.stream
+        replicator = replicator_of(feed)
+        if not self.store.sparse and not feed.writable:
+            replicator.want_all()
 
-        def send(message: Any, ch: Channel = ch) -> None:
+        def send(message: Message, ch: Channel = ch) -> None:
             stream.send(ch, message)
 
-        peer = FeedPeer(feed, send, messages, max_requests=self.max_requests,
-                        remote_public_key=stream.remote_public_key)
-        peer.output_room = lambda: OUTPUT_LIMIT - stream.conn.pending_output
-        peer.auto_update = False  # run() calls update() after each batch
-        peer.send_extension = lambda ext_id, data, ch=ch: stream.send_extension(ch, ext_id, data)
-        peer.channel = ch
-        peer.session = self
+        def send_extension(extension_id: int, payload: bytes, ch: Channel = ch) -> None:
+            stream.send_extension(ch, extension_id, payload)
+
+        def output_room() -> int:
+            return OUTPUT_LIMIT - stream.conn.pending_output
+
+        peer = FeedPeer(replicator, send, max_requests=self.max_requests,
+                        remote_public_key=stream.remote_public_key, channel=ch,
+                        send_extension=send_extension, output_room=output_room,
+                        auto_update=False)  # run() calls update() after each batch
         ch.context = peer
         self.peers[ch.discovery_key] = peer
-        if len(feed.extensions):
-            stream.send(ch, messages.Options(extensions=feed.extensions.names()))
+        names = replicator.extensions.names()
+        if names:
+            stream.send(ch, messages.Options(extensions=names))
         peer.on_open()
 
     async def _serve_deferred(self) -> None:

@@ -10,15 +10,17 @@ empty reset node when nothing else is left. Every choice mirrors hypertrie 5.1.3
 ``lib/get.js``, ``lib/del.js``, ``lib/iterator.js``, ``lib/diff.js``), including bucket slot order and
 the collision slots, so that Python and JS append identical blocks for the same operations.
 
-Reading works on any replica: a node that is not stored locally is fetched from peers by
-:meth:`Feed.get`. Decoded nodes are cached per feed (shared with checkouts); writes to one feed are
-serialized by one lock, however many :class:`Hypertrie` objects share it.
+Reading works on any replica: a node that is not stored locally is fetched from peers by the feed's
+replicator (:func:`hypernode.replication.replicator_of`). Decoded nodes are cached per feed (shared
+with checkouts, kept beside the feed in a weak mapping, never on it); writes to one feed are serialized
+by one lock, however many :class:`Hypertrie` objects share it.
 """
 
 from __future__ import annotations
 
 import contextlib
 import inspect
+import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -26,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 import trio
 
 from hypernode.protobuf import DecodeError
+from hypernode.replication import replicator_of
 from hypernode.trie.node import (
     END,
     HIDDEN,
@@ -60,11 +63,13 @@ class _FeedState:
         self.header: Any = None
 
 
+_states: weakref.WeakKeyDictionary[Feed, _FeedState] = weakref.WeakKeyDictionary()
+
+
 def _state_of(feed: Feed, hash_fn: HashFn | None) -> _FeedState:
-    state = getattr(feed, "_trie_state", None)
+    state = _states.get(feed)
     if state is None:
-        state = _FeedState(hash_fn)
-        feed._trie_state = state  # type: ignore[attr-defined]
+        state = _states[feed] = _FeedState(hash_fn)
     return state
 
 
@@ -154,7 +159,7 @@ class Hypertrie:
     async def header(self) -> Any:
         """The decoded header block (waits for it on a replica that does not have it yet)."""
         if self._state.header is None:
-            block = await self.feed.get(0)
+            block = await replicator_of(self.feed).get(0)
             try:
                 header = Header.decode(block)
             except DecodeError as e:
@@ -172,7 +177,7 @@ class Hypertrie:
         if seq in cache:
             return cache[seq]
         feed = self.feed
-        block = feed.read_block_sync(seq) if feed.has(seq) else await feed.get(seq)
+        block = feed.read_block_sync(seq) if feed.has(seq) else await replicator_of(feed).get(seq)
         node: TrieNode | None = TrieNode.decode(block, seq, self._state.hash_fn)
         if node.key == "" and node.value is None:  # type: ignore[union-attr]
             node = None
@@ -523,11 +528,8 @@ class Hypertrie:
         time the newest node under ``prefix`` changes (a put or delete there, local or replicated)."""
         w = Watch(self, prefix)
         await w._prime()
-        self.feed.downloads.want_update()
-        try:
+        async with replicator_of(self.feed).want_update():
             yield w
-        finally:
-            self.feed.downloads.unwant_update()
 
 
 class Watch:

@@ -25,6 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent.parent))
 
 from hypernode.corestore import Corestore  # noqa: E402
 from hypernode.drive import Hyperdrive  # noqa: E402
+from hypernode.replication import replicator_of  # noqa: E402
 
 
 def repeat(seed: str, size: int) -> bytes:
@@ -117,7 +118,8 @@ async def clone(directory: str, key: str, port: int, version: int) -> None:
         await store.connect("127.0.0.1", port)
         await drive.update(version)
         debug("version", t0)
-        await drive.metadata.download(0, drive.metadata.length)  # the whole trie, as the JS reader does
+        # the whole trie, as the JS reader does
+        await replicator_of(drive.metadata).download(0, drive.metadata.length)
         debug("metadata local", t0)
         await drive.download("/")
         debug("downloaded", t0)

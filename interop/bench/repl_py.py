@@ -16,6 +16,7 @@ import trio
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent.parent))
 
 from hypernode.corestore import Corestore  # noqa: E402
+from hypernode.replication import replicator_of  # noqa: E402
 
 
 def block(i: int, size: int) -> bytes:
@@ -38,8 +39,8 @@ async def clone(directory: str, key: str, port: int, count: int) -> None:
         feed = await store.get(bytes.fromhex(key))
         start = time.perf_counter()
         await store.connect("127.0.0.1", port)
-        await feed.update(count)
-        await feed.download(0, count)
+        await replicator_of(feed).update(count)
+        await replicator_of(feed).download(0, count)
         seconds = time.perf_counter() - start
         assert feed.downloaded() == count
         print(json.dumps({"seconds": seconds}), flush=True)

@@ -17,6 +17,7 @@ import trio
 from hypernode.corestore import Corestore
 from hypernode.drive import Hyperdrive
 from hypernode.multi import MultiDrive
+from hypernode.replication import replicator_of
 
 TOMBSTONE_FILES = 12
 
@@ -89,7 +90,7 @@ async def run_download(directory: str, port: int, key: bytes) -> None:
         feed = await store.get(key)
         say("ready")
         await store.connect("127.0.0.1", port)
-        await feed.update(1)
+        await replicator_of(feed).update(1)
         step = 64
         start = 0
         while True:
@@ -104,7 +105,7 @@ async def run_download(directory: str, port: int, key: bytes) -> None:
                 await trio.sleep_forever()
             end = min(start + step, feed.length)
             say(f"begin {start} {end}")
-            await feed.download(start, end)
+            await replicator_of(feed).download(start, end)
             say(f"ack {start} {end}")
             start = end
 
