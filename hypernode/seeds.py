@@ -21,14 +21,14 @@ import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 import trio
 
 from hypernode.errors import HypernodeError
 
 if TYPE_CHECKING:
-    from hypernode.node import Node
+    from hypernode.drive import Hyperdrive
 
 log = logging.getLogger(__name__)
 
@@ -110,13 +110,23 @@ def remove_seed(directory: str | os.PathLike[str] | None, key: bytes) -> bool:
     return True
 
 
+class DriveHost(Protocol):
+    """What a :class:`Seeder` needs of the node it runs in (:class:`hypernode.node.Node` is one):
+    its store's folder, and opening a drive to serve it."""
+
+    @property
+    def directory(self) -> Path | None: ...
+
+    async def open_drive(self, key: bytes | str) -> Hyperdrive: ...
+
+
 class Seeder:
     """Keeps every seeded drive of a running node downloaded and followed (see the module docstring).
 
     ``await nursery.start(seeder.run)`` starts it; :meth:`add` and :meth:`remove` change the list
     (the file too) while it runs."""
 
-    def __init__(self, node: Node) -> None:
+    def __init__(self, node: DriveHost) -> None:
         self.node = node
         self._scopes: dict[bytes, trio.CancelScope] = {}
         self._nursery: trio.Nursery | None = None

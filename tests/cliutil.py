@@ -140,8 +140,18 @@ def start_share(store: Path, folder: Path, *args: str) -> tuple[Proc, str, int]:
 
 
 def wait_until(cond: Any, timeout: float = 20, what: str = "") -> None:
+    """Wait until ``cond()`` holds; a file it looks at may be missing meanwhile (a live clone replaces
+    entries as the share publishes them: a symlink changed by unlink + symlink can be caught between
+    the two), which counts as not yet."""
     deadline = time.monotonic() + timeout
-    while not cond():
+
+    def holds() -> Any:
+        try:
+            return cond()
+        except FileNotFoundError:
+            return False
+
+    while not holds():
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting: {what}")
         time.sleep(0.05)

@@ -28,20 +28,11 @@ PACKAGE = Path(hypernode.__file__).parent
 
 # Cycles (as the sets of modules of a strongly connected component) still to be broken. Each entry is
 # removed by the change that breaks it; the lists end empty.
-_SWARM_LOCAL = frozenset({"hypernode.discovery.local", "hypernode.discovery.swarm"})
-ALLOWED: list[frozenset[str]] = [
-    # PeerFound lives in swarm.py and swarm starts the local discovery (the discovery work of
-    # issue 17: PeerFound gets a module of its own)
-    _SWARM_LOCAL,
-]
+ALLOWED: list[frozenset[str]] = []
 ALLOWED_WITH_TYPES: list[frozenset[str]] = [
-    _SWARM_LOCAL,
     # the session serves a Corestore, which starts the sessions (issue 17's second step: networking
     # moves out of the store, and the session sees the store as a FeedSource protocol)
     frozenset({"hypernode.corestore", "hypernode.replication.session"}),
-    # Peering reads the Node it serves (issue 17's second step: Peering takes the replication server,
-    # not the Node)
-    frozenset({"hypernode.discovery.peering", "hypernode.node"}),
 ]
 
 

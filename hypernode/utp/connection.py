@@ -30,16 +30,13 @@ from __future__ import annotations
 
 import enum
 import errno
-from collections import deque
+from collections import Counter, deque
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from hypernode.errors import HypernodeError
 from hypernode.utp.congestion import Ledbat, wrapping_less
 from hypernode.utp.packet import HEADER, ST_DATA, ST_FIN, ST_RESET, ST_STATE, ST_SYN, Packet
-
-if TYPE_CHECKING:
-    from hypernode.utp.endpoint import UTPEndpoint
 
 __all__ = [
     "Accepted", "Closed", "Connected", "DataReceived", "EndOfStream", "Event", "State", "UTPConfig",
@@ -173,6 +170,29 @@ class Closed(Event):
         self.error = error
 
 
+class ConnectionHost(Protocol):
+    """What a connection needs of the endpoint that owns it (:class:`~hypernode.utp.endpoint.UTPEndpoint`
+    is the one): its settings and counters, and where the connection puts what it produces."""
+
+    config: UTPConfig
+    stats: Counter[str]
+
+    def send_datagram(self, datagram: bytes, address: Address) -> None:
+        """Queue a packet for the socket."""
+
+    def ack_due(self, conn: UTPConnection) -> None:
+        """``conn`` owes its remote an ack (sent at the end of the endpoint's step)."""
+
+    def emit(self, event: Event) -> None:
+        """Hand an event to the endpoint's user."""
+
+    def established(self, conn: UTPConnection) -> None:
+        """An accepted connection completed its handshake."""
+
+    def remove(self, conn: UTPConnection, *, linger: bool, now_ms: int) -> None:
+        """``conn`` ended: forget it (``linger``: keep acking a repeated FIN for a while)."""
+
+
 class _Out:
     """A packet we sent (or will send again): its type, sequence number and payload."""
 
@@ -190,7 +210,7 @@ class _Out:
 class UTPConnection:
     """A uTP connection of a :class:`~hypernode.utp.endpoint.UTPEndpoint` (which creates it)."""
 
-    def __init__(self, endpoint: UTPEndpoint, address: Address, *, recv_id: int, send_id: int, seq_nr: int,
+    def __init__(self, endpoint: ConnectionHost, address: Address, *, recv_id: int, send_id: int, seq_nr: int,
                  state: State, now_us: int) -> None:
         cfg = endpoint.config
         now_ms = now_us // 1000
@@ -440,7 +460,7 @@ class UTPConnection:
             self.zerowindow_time = now_ms + ZERO_WINDOW_PROBE
         if (ptype == ST_DATA or ptype == ST_FIN) and self.state is State.SYN_RECV:
             self.state = State.CONNECTED  # the initiator's first data: the acceptor may send now
-            self.endpoint._established(self)
+            self.endpoint.established(self)
             self._event(Connected(self))
         if ptype == ST_STATE and self.state is State.SYN_SENT:
             self.state = State.CONNECTED
@@ -732,7 +752,7 @@ class UTPConnection:
         header = HEADER.pack((ptype << 4) | 1, ext, conn_id, ts, diff, window, seq, ack)
         if sack is not None:
             header += bytes((0, len(sack))) + sack
-        self.endpoint._out.append((header + payload if payload else header, self.address))
+        self.endpoint.send_datagram(header + payload if payload else header, self.address)
         self.stats["packets_out"] += 1
         self.last_sent_packet = now_us // 1000
         self.ack_due = False  # any packet carries our ack
@@ -740,7 +760,7 @@ class UTPConnection:
     def _schedule_ack(self) -> None:
         if not self.ack_due:
             self.ack_due = True
-            self.endpoint._ack_due.append(self)
+            self.endpoint.ack_due(self)
 
     def _send_ack(self, now_us: int) -> None:
         sack = None
@@ -852,7 +872,7 @@ class UTPConnection:
     # -- the end -----------------------------------------------------------------------------------
 
     def _event(self, event: Event) -> None:
-        self.endpoint._events.append(event)
+        self.endpoint.emit(event)
 
     def _destroy(self, error: UTPConnectionError | None, now_us: int | None = None) -> None:
         if self.state is State.CLOSED:
@@ -869,6 +889,6 @@ class UTPConnection:
         self.send_queue.clear()
         if error is not None:
             self.recv_buf.clear()
-        self.endpoint._remove(self, linger=graceful and now_us is not None,
+        self.endpoint.remove(self, linger=graceful and now_us is not None,
                               now_ms=(now_us or 0) // 1000)
         self._event(Closed(self, error))

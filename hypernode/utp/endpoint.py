@@ -171,7 +171,18 @@ class UTPEndpoint:
         self.connections[(conn.address, conn.recv_id)] = conn
         self._per_host[conn.address[0]] += 1
 
-    def _remove(self, conn: UTPConnection, *, linger: bool, now_ms: int) -> None:
+    # -- what a connection asks of its endpoint (connection.ConnectionHost) ------------------------------
+
+    def send_datagram(self, datagram: bytes, address: Address) -> None:
+        self._out.append((datagram, address))
+
+    def ack_due(self, conn: UTPConnection) -> None:
+        self._ack_due.append(conn)
+
+    def emit(self, event: Event) -> None:
+        self._events.append(event)
+
+    def remove(self, conn: UTPConnection, *, linger: bool, now_ms: int) -> None:
         key = (conn.address, conn.recv_id)
         if self.connections.get(key) is conn:
             del self.connections[key]
@@ -181,9 +192,9 @@ class UTPEndpoint:
             self._per_host[host] -= 1
             if self._per_host[host] <= 0:
                 del self._per_host[host]
-            self._established(conn)
+            self.established(conn)
 
-    def _established(self, conn: UTPConnection) -> None:
+    def established(self, conn: UTPConnection) -> None:
         if conn.half_open:
             conn.half_open = False
             self._half_open -= 1
