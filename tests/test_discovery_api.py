@@ -125,7 +125,7 @@ async def test_a_slow_reader_of_the_swarm_keeps_at_most_maxsize_and_each_peer_on
                 small = swarm.peers(maxsize=16)
                 unread = swarm.peers()
                 read: list[PeerFound] = []
-                async with trio.open_nursery() as nursery, swarm.peers() as reading:
+                async with swarm.peers() as reading, trio.open_nursery() as nursery:
                     async def reader() -> None:
                         async for peer in reading:
                             read.append(peer)
