@@ -3,8 +3,7 @@ PY := .venv/bin/python
 VENV_STAMP := .venv/.installed
 NODE_STAMP := interop/node_modules/.installed
 
-# mypy --strict on these; plain `mypy` checks the list in pyproject.toml ([tool.mypy] files), which grows
-# to the whole package.
+# mypy --strict on these; plain `mypy` checks the whole package (pyproject.toml, [tool.mypy] files).
 MYPY_STRICT := hypernode/__init__.py hypernode/errors.py hypernode/varint.py hypernode/protobuf.py \
 	hypernode/messages hypernode/wire hypernode/utp hypernode/replication hypernode/feed.py
 MYPY_STRICT += hypernode/tasks.py hypernode/discovery

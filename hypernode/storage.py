@@ -39,7 +39,7 @@ _WRITEV_BYTES = 1 << 20  # bytes per pwritev when a batch of blocks is written
 class Node(NamedTuple):
     """A merkle tree node: its flat-tree index, BLAKE2b-256 hash and the byte size it covers."""
 
-    index: int
+    index: int  # type: ignore[assignment]  # (shadows tuple.index, which no caller uses)
     hash: bytes
     size: int
 
