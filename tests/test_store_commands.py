@@ -62,6 +62,29 @@ def test_put_rm_mkdir(tmp_path):
         assert out.returncode == code and line.startswith("hypernode") and says in line, (args, line)
 
 
+def test_put_keeps_the_executable_bit_and_clone_restores_it(tmp_path):
+    store = tmp_path / "store"
+    key = new_drive(store)
+    script = tmp_path / "run.sh"
+    script.write_text("#!/bin/sh\necho hi\n")
+    script.chmod(0o755)
+    plain = tmp_path / "plain.txt"
+    plain.write_text("text\n")
+    plain.chmod(0o644)
+    for local in (script, plain):
+        out = hypernode("put", local, key, f"/{local.name}", store=store)
+        assert out.returncode == 0, out.stderr
+    modes = {name: json.loads(hypernode("stat", key, f"/{name}", store=store).stdout)["mode"]
+             for name in ("run.sh", "plain.txt")}
+    assert modes["run.sh"] & 0o111 and not modes["plain.txt"] & 0o111, modes
+    out = hypernode("clone", key, tmp_path / "copy", "--timeout", "5", store=store)
+    assert out.returncode == 0, out.stderr
+    assert os.access(tmp_path / "copy" / "run.sh", os.X_OK)
+    assert not os.access(tmp_path / "copy" / "plain.txt", os.X_OK)
+    run = subprocess.run([tmp_path / "copy" / "run.sh"], capture_output=True, text=True, timeout=10)
+    assert run.stdout == "hi\n"
+
+
 def os_run_stdin(store, data: bytes, *args: str) -> subprocess.CompletedProcess[bytes]:
     return subprocess.run([HYPERNODE, "--store", str(store), *args], input=data, capture_output=True,
                           timeout=60)
