@@ -349,3 +349,49 @@ def test_fuse_missing(tmp_path: Path, hide: str, says: str) -> None:
                          capture_output=True, text=True, timeout=60,
                          env={**os.environ, "PATH": "/usr/bin:/bin"})
     assert out.returncode == 1 and says in one_line_error(out), out.stderr
+
+
+def test_local_files_read_at_any_offset(tmp_path: Path) -> None:
+    """A file whose blocks are all here is read a chunk of whole blocks at a time, the next read ahead:
+    reads at any offset and of any size (O_DIRECT: each one reaches the mount as it is made), in
+    order, backwards, across block and chunk boundaries, and two descriptors of one file interleaved,
+    give the file's bytes; so does a plain sequential read of a file of JS-sized (64 KiB) blocks."""
+    import random
+
+    store, mp = tmp_path / "store", tmp_path / "mnt"
+    odd = os.urandom(5 * MiB + 12345)  # blocks of 100,000 bytes: boundaries never on a page
+    js_sized = os.urandom(3 * MiB + 7)
+
+    async def fill() -> str:
+        async with Corestore(store) as cs:
+            drive = await Hyperdrive.open(cs)
+            async with drive.create_write_stream("/odd.bin") as w:
+                for i in range(0, len(odd), 100_000):
+                    await w.write(odd[i:i + 100_000])
+            async with drive.create_write_stream("/js.bin") as w:
+                for i in range(0, len(js_sized), 64 * 1024):
+                    await w.write(js_sized[i:i + 64 * 1024])
+            return drive.key.hex()
+
+    key = trio.run(fill)
+    rng = random.Random(3)
+    with Mount(store, key, mp):
+        assert (mp / "js.bin").read_bytes() == js_sized
+        try:
+            fd = os.open(mp / "odd.bin", os.O_RDONLY | os.O_DIRECT)
+        except OSError as e:
+            pytest.skip(f"O_DIRECT on this FUSE: {e}")
+        fd2 = os.open(mp / "odd.bin", os.O_RDONLY | os.O_DIRECT)
+        try:
+            ranges = [(0, 4096), (4096, 300_000), (300_000 + 4096, 5)]  # sequential, odd sizes
+            ranges += [(rng.randrange(len(odd)), rng.choice([1, 4096, 65536, 200_000, 3 * MiB]))
+                       for _ in range(40)]
+            ranges += [(off, 150_000) for off in range(len(odd) - 150_000, 0, -1_100_000)]  # backwards
+            ranges += [(len(odd) - 10, 4096), (len(odd), 4096), (len(odd) + MiB, 10)]  # the end, past it
+            for i, (off, size) in enumerate(ranges):
+                got = os.pread(fd if i % 3 else fd2, size, off)
+                assert got == odd[off:off + size], (off, size)
+        finally:
+            os.close(fd)
+            os.close(fd2)
+        assert (mp / "odd.bin").read_bytes() == odd

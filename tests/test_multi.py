@@ -544,3 +544,54 @@ async def test_rename_across_drives(store):
         st = await multi.set_attributes("/moved.txt", mode=0o700, mtime=5000)
         assert (st.mode & 0o7777, st.mtime, st.drive) == (0o700, 5000, mine)
         assert (await multi.stat("/moved.txt")).mode & 0o7777 == 0o700
+
+
+async def test_warm_reads_see_every_change_of_any_drive(store):
+    """The view checks no drive on a warm call: each drive's feed tells it what changed. A write to any
+    drive after a warm read is seen by the next read, a tombstone another drive adds hides the file,
+    and a drive's writer replicating live from elsewhere is followed."""
+    drives = [await Hyperdrive.open(store) for _ in range(8)]
+    for i, d in enumerate(drives):
+        await d.write_file(f"/f{i}.txt", f"file {i}")
+    multi = MultiDrive(drives[0])
+    for d in drives[1:]:
+        await multi.add_drive(d)
+    for _ in range(2):  # warm
+        for i in range(8):
+            assert await multi.read_file(f"/f{i}.txt") == f"file {i}".encode()
+    for k in (3, 7, 0):
+        await drives[k].write_file(f"/f{k}.txt", f"file {k}, again")  # straight into drive k
+        assert await multi.read_file(f"/f{k}.txt") == f"file {k}, again".encode()
+        await drives[k].write_file(f"/new{k}.txt", "new")
+        assert await multi.read_file(f"/new{k}.txt") == b"new"
+        assert f"new{k}.txt" in await multi.readdir("/")
+    assert (await multi.stat("/f3.txt")).drive is drives[3]
+    # a tombstone in drive 5 (the writer of another view over the same drives) hides /f2.txt here
+    other = MultiDrive(drives[5])
+    for d in drives:
+        await other.add_drive(d)
+    await other.unlink("/f2.txt")
+    assert await multi.exists_tombstone("/f2.txt") is drives[5]
+    with pytest.raises(FileNotFoundError):
+        await multi.read_file("/f2.txt")
+    assert "f2.txt" not in await multi.readdir("/")
+    # ... and writing the path again through that view lifts it
+    await other.write_file("/f2.txt", "back")
+    assert await multi.read_file("/f2.txt") == b"back"
+    # a replica, following its writer live: each new version is read as soon as its blocks are here
+    async with open_store() as elsewhere:
+        origin = await Hyperdrive.open(elsewhere)
+        await origin.write_file("/live.txt", "v0")
+        copy = await replica_of(elsewhere, origin, store)
+        await multi.add_drive(copy)
+        assert await multi.read_file("/live.txt") == b"v0"
+        for v in range(1, 4):
+            await origin.write_file("/live.txt", f"v{v}")
+            with trio.fail_after(10):
+                while await multi.read_file("/live.txt") != f"v{v}".encode():
+                    await trio.sleep(0.01)
+        await origin.write_file("/f4.txt", "the replica's, newest")
+        with trio.fail_after(10):
+            while await multi.read_file("/f4.txt") != b"the replica's, newest":
+                await trio.sleep(0.01)
+    await other.close()

@@ -46,8 +46,11 @@ async def test_diff_agrees_with_listings(hash_fn):
     for seed in range(6):
         trie = await random_trie(seed, hash_fn)
         rng = random.Random(seed)
-        for _ in range(12):
-            a, b = rng.randint(0, trie.version), rng.randint(0, trie.version)
+        pairs = [(rng.randint(0, trie.version), rng.randint(0, trie.version)) for _ in range(12)]
+        # against the empty trie, both ways: every entry is on one side only (as when a view indexes a
+        # drive from scratch)
+        pairs += [(1, trie.version), (trie.version, 1), (1, trie.version // 2)]  # (version 1: empty)
+        for a, b in pairs:
             left, right = trie.checkout(a) if a else trie, trie.checkout(b)
             for hidden in (False, True):
                 la, lb = await listing(left, hidden), await listing(right, hidden)

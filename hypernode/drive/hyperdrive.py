@@ -502,6 +502,21 @@ class Hyperdrive:
                                       path)
         return st, content
 
+    async def local_content(self, path: str) -> tuple[Stat, Feed] | None:
+        """The Stat of the file at ``path`` (symlinks and mounts followed) and the feed holding its
+        blocks, when every one of them is stored here and no descriptor is writing it: its bytes are
+        then blocks ``[st.offset, st.offset + st.blocks)`` of that feed (``st.byte_offset`` is where
+        they start in it), read without waiting on any peer (:meth:`Feed.read_range_sync`). None
+        when some block is not here."""
+        st, feed = await self._file_range(path)
+        end = st.offset + st.blocks
+        if end > feed.length or feed.downloaded(st.offset, end) != st.blocks:
+            return None
+        _, _, inner = await self._stat_located(path)
+        if writing_size(feed, paths.trie_key(inner)) is not None:
+            return None
+        return st, feed
+
     def create_read_stream(self, path: str, *, start: int = 0, end: int | None = None,
                            length: int | None = None) -> ReadStream:
         """An async iterator of the file's bytes in chunks (one per content block). ``start`` is a byte

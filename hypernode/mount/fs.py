@@ -5,9 +5,11 @@ during the mount (a rename moves the numbers of everything under it; a removed p
 so that a new file there is a new inode to the kernel).
 
 Reading: a file not being written is read from its drive, a byte range at a time (what the kernel
-asks, 128-256 KiB): only the content blocks holding that range are fetched from peers. The kernel
-keeps what it read in its page cache while the file's entry stays the same (a new version of the
-file, from a peer or through the mount, starts afresh).
+asks, 128-256 KiB): only the content blocks holding that range are fetched from peers. A file whose
+blocks are all here when it is opened is read by a :class:`LocalReader`: a chunk of whole blocks at
+a time, verified on a worker thread, each request a slice of it, sequential requests going on from
+the last chunk. The kernel keeps what it read in its page cache while the file's entry stays the same
+(a new version of the file, from a peer or through the mount, starts afresh).
 
 Writing: a drive's content is append-only (a file is one run of blocks in the content feed) and
 programs write in place (sqlite rewrites pages, rsync and git write then rename). So a file opened for
@@ -43,7 +45,7 @@ import os
 import stat as statmod
 import tempfile
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Concatenate, ParamSpec, TypeVar
@@ -53,6 +55,9 @@ import trio
 
 from hypernode.drive import PermissionDenied, Stat
 from hypernode.drive.content import WRITE_BLOCK_SIZE
+from hypernode.drive.errors import CorruptEntry
+from hypernode.errors import BlockNotAvailableError, MissingTreeNode
+from hypernode.feed import Feed
 from hypernode.mount.view import View
 
 log = logging.getLogger("hypernode.mount")
@@ -60,6 +65,7 @@ log = logging.getLogger("hypernode.mount")
 ROOT = pyfuse3.ROOT_INODE
 CACHE_SECONDS = 1.0  # how long the kernel may keep attributes and names without asking again
 COPY_CHUNK = 1 << 20
+CHUNK_BYTES = 2 << 20  # a local file is read and verified at least this much at a time
 
 T = TypeVar("T")
 P = ParamSpec("P")
@@ -156,35 +162,69 @@ class OpenFile:
 
 
 @dataclass(eq=False)
-class Cursor:
-    """A sequential reader of a file whose blocks are all here: one stream, each block read (and
-    verified) once however the kernel cuts its requests."""
+class LocalReader:
+    """Reads of a file whose blocks are all stored here (one per handle): whole blocks are read and
+    verified a chunk at a time (at least :data:`CHUNK_BYTES`: one read of the data file, hashed on two
+    threads) on a worker thread, so that the event loop serves other requests meanwhile, and the
+    kernel's requests are answered with slices of the chunk (no copy). A request that starts where the
+    chunk ends goes on with the next blocks; one elsewhere finds its block in the feed's tree (no walk
+    from the start of the file)."""
 
-    stream: AsyncIterator[bytes]
-    pos: int  # the file offset of ``buf[at]``
-    buf: memoryview = field(default_factory=lambda: memoryview(b""))
-    at: int = 0
+    feed: Feed
+    st: Stat  # the entry opened (its blocks are read even if a newer version comes meanwhile)
+    start: int = 0  # the file offset of data[0]
+    next_block: int = 0  # the block after the chunk
+    data: memoryview = field(default_factory=lambda: memoryview(b""))
 
-    async def read(self, size: int) -> bytes:
-        parts: list[bytes | memoryview] = []
-        need = size
-        while need > 0:
-            if self.at >= len(self.buf):
-                try:
-                    self.buf, self.at = memoryview(await self.stream.__anext__()), 0
-                except StopAsyncIteration:
-                    break
-            piece = self.buf[self.at:self.at + need]
+    async def read(self, off: int, size: int) -> bytes | memoryview:
+        size = min(size, self.st.size - off)
+        parts: list[memoryview] = []
+        while size > 0:
+            rel = off - self.start
+            if not 0 <= rel < len(self.data):
+                await self._load(off)
+                rel = off - self.start
+            piece = self.data[rel:rel + size]
+            if not piece:
+                raise CorruptEntry(f"{self.st.size - off} bytes missing: the file's content blocks hold "
+                                   "fewer bytes than its size")
             parts.append(piece)
-            self.at += len(piece)
-            need -= len(piece)
-        self.pos += size - need
-        return b"".join(parts)
+            off += len(piece)
+            size -= len(piece)
+        if not parts:
+            return b""
+        return parts[0] if len(parts) == 1 else b"".join(parts)
 
-    async def close(self) -> None:
-        aclose = getattr(self.stream, "aclose", None)
-        if aclose is not None:
-            await aclose()
+    async def _load(self, off: int) -> None:
+        """Make the chunk holding the file's byte ``off`` the current one."""
+        st, feed = self.st, self.feed
+        end = st.offset + st.blocks
+        if off == self.start + len(self.data) and st.offset < self.next_block < end:
+            first, skip = self.next_block, 0  # sequential: the blocks after the last chunk
+        else:
+            first, skip = await self._find(off)
+        last, total = first, 0
+        while last < end and (last == first or total < CHUNK_BYTES):
+            total += feed.block_size(last)
+            last += 1
+        # verified (see Feed.read_range_sync); not abandoned if cancelled, so the store stays open until
+        # the thread is done
+        data = await trio.to_thread.run_sync(feed.read_range_sync, first, last)
+        self.data = memoryview(data)
+        self.start = off - skip
+        self.next_block = last
+
+    async def _find(self, off: int) -> tuple[int, int]:
+        """The block holding the file's byte ``off`` and the offset inside it."""
+        st, feed = self.st, self.feed
+        end = st.offset + st.blocks
+        try:
+            found = feed.find_byte(st.byte_offset + off)
+        except MissingTreeNode:
+            found = None
+        if found is not None and st.offset <= found[0] < end:
+            return found
+        return await feed.seek(st.offset, end, off)  # (the block sizes one by one)
 
 
 @dataclass(eq=False)
@@ -192,8 +232,7 @@ class Handle:
     ino: int
     file: OpenFile
     writable: bool
-    local: bool = False  # every block of the file is stored here (reads use a cursor)
-    cursor: Cursor | None = None
+    local: LocalReader | None = None  # for a file whose every block is stored here
     turn: trio.Lock = field(default_factory=trio.Lock)  # reads of one handle take turns
 
 
@@ -521,8 +560,9 @@ class FS(pyfuse3.Operations):
         if st.size and not st.linkname:
             with contextlib.suppress(OSError):
                 drive, source = await self.view.source(path)
-                stats = await drive.stats(source)
-                h.local = all(s.downloaded_blocks == s.blocks for s in stats.values())
+                found = await drive.local_content(source)
+                if found is not None:
+                    h.local = LocalReader(found[1], found[0])
         keep = f.staged is None and self._keep_cache(inode, st)
         if f.staged is not None:
             self._seen.pop(inode, None)
@@ -556,16 +596,14 @@ class FS(pyfuse3.Operations):
         f = h.file
         if f.staged is not None:
             return os.pread(f.staged.fileno(), size, off)
-        if h.local:  # all here: one stream read sequentially, whatever the kernel's request size
+        if h.local is not None:  # all here: chunks of whole blocks, read on from the last one
             async with h.turn:
-                if f.staged is None:
-                    if h.cursor is None or h.cursor.pos != off:
-                        if h.cursor is not None:
-                            await h.cursor.close()
-                        drive, path = await self.view.source(f.path)
-                        h.cursor = Cursor(drive.create_read_stream(path, start=off), off)
-                    return await h.cursor.read(size)
-            return os.pread(f.staged.fileno(), size, off)
+                if f.staged is not None:
+                    return os.pread(f.staged.fileno(), size, off)
+                try:
+                    return await h.local.read(off, size)  # type: ignore[return-value]
+                except BlockNotAvailableError:
+                    h.local = None  # blocks cleared since the open: read as from a replica
         # a range of a file not all here: only the blocks holding it are fetched
         with trio.fail_after(self.timeout) if self.timeout else contextlib.nullcontext():
             drive, path = await self.view.source(f.path)
@@ -601,8 +639,6 @@ class FS(pyfuse3.Operations):
     async def release(self, fh: int) -> None:
         h = self.handles.pop(fh, None)
         if h is not None:
-            if h.cursor is not None:
-                await h.cursor.close()
             await self._release_file(h.ino, h.file)
 
     async def _release_file(self, ino: int, f: OpenFile) -> None:

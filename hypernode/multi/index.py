@@ -1,9 +1,13 @@
 """The merged index of a multi-drive: every drive's entries and tombstones, kept current by trie diffs.
 
 Each drive has a :class:`DriveView`: the trie version it was indexed at, its entries (trie key ->
-node) and its tombstones. Before every call the multi-drive compares each drive's version with its
-view's (an integer compare per drive) and applies the trie diff between the two versions
-(:meth:`Hypertrie.diff`), so the cost of keeping up is the size of the change, not of the drives.
+node) and its tombstones. The index listens to every drive's metadata feed (a
+:class:`~hypernode.feed.FeedListener`: a block appended here or received from a peer, or blocks
+cleared, is all that can move a drive's version) and keeps the set of views those events made stale.
+Before every call the multi-drive brings the stale views (usually none: one test of an empty set,
+whatever the number of drives) up to their drive's version by applying the trie diff between the two
+versions (:meth:`Hypertrie.diff`), so the cost of keeping up is the size of the change, not of the
+drives.
 
 Across views the index keeps what calls ask for: the drives holding each path, each folder's names
 (with the drives that hold something under them, so folders that exist only because entries lie
@@ -16,6 +20,7 @@ at or under a drive's mount point are not in its trie; for those the caller asks
 from __future__ import annotations
 
 import bisect
+import weakref
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -48,10 +53,42 @@ class DriveView:
     special: set[str] = field(default_factory=set)  # keys of its mount points
     links: set[str] = field(default_factory=set)  # keys of its symlinks
     lock: trio.Lock = field(default_factory=trio.Lock)
+    changes: int = 0  # events of its metadata feed so far (see _FeedWatch)
+    watch: _FeedWatch | None = None
 
     @property
     def key(self) -> bytes:
         return self.drive.key
+
+
+class _FeedWatch:
+    """Marks a view stale when its drive's metadata feed changes: a feed listener, called synchronously
+    inside the feed's call (it only counts and records; no I/O). It holds the index weakly, so that a
+    view nobody closed does not keep its index alive through the feed."""
+
+    __slots__ = ("_index", "view")
+
+    def __init__(self, index: MergedIndex, view: DriveView) -> None:
+        self._index = weakref.ref(index)
+        self.view = view
+
+    def _changed(self) -> None:
+        self.view.changes += 1
+        index = self._index()
+        if index is not None:
+            index.stale[self.view] = None
+
+    def blocks_appended(self, start: int, count: int) -> None:
+        self._changed()
+
+    def block_stored(self, index: int) -> None:
+        self._changed()
+
+    def blocks_cleared(self, start: int, end: int) -> None:
+        self._changed()
+
+    def feed_closed(self) -> None:
+        pass  # a closed feed's length does not move any more
 
 
 @lru_cache(maxsize=1 << 16)
@@ -76,6 +113,8 @@ class MergedIndex:
         self.tombs: dict[str, dict[DriveView, tuple[Tombstone, int]]] = {}
         self.winners: dict[str, Any] = {}
         self.listings: dict[str, list[str]] = {}
+        # views whose drive may have moved since they were indexed (a dict: refreshed in order)
+        self.stale: dict[DriveView, None] = {}
         self._next_order = 0
 
     # -- views -------------------------------------------------------------------------------------
@@ -84,28 +123,45 @@ class MergedIndex:
         view = DriveView(drive, self._next_order)
         self._next_order += 1
         self.views.append(view)
+        self.stale[view] = None
+        feed = drive.metadata
+        if not drive.is_checkout and not feed.closed:  # a checkout's version never moves
+            view.watch = _FeedWatch(self, view)
+            feed.add_listener(view.watch)
         return view
 
     def remove(self, view: DriveView) -> None:
         self.views.remove(view)
+        self.stale.pop(view, None)
+        _unwatch(view)
         for key in list(view.entries):
             self._set_entry(view, key, None)
         for key in list(view.tombstones):
             self._set_tombstone(view, key, None)
 
+    def close(self) -> None:
+        """Stop listening to the drives' feeds."""
+        for view in self.views:
+            _unwatch(view)
+
     # -- keeping up --------------------------------------------------------------------------------
 
     async def refresh(self) -> None:
-        """Bring every view up to its drive's version (only drives whose version moved cost anything)."""
-        # one comparison per drive, on every call: the trie's version (what ``drive.version`` returns)
-        stale = [v for v in self.views if v.drive.trie.version != v.version]
-        for view in stale:
+        """Bring every stale view up to its drive's version: nothing to do (one test) unless a drive's
+        metadata feed changed since the last call."""
+        if not self.stale:
+            return
+        for view in list(self.stale):
             await self.refresh_view(view)
 
     async def refresh_view(self, view: DriveView) -> None:
         async with view.lock:
+            seen = view.changes  # (before the version is read: a change after it leaves the view stale)
             target = _indexable_version(view.drive)
-            if target == view.version or view not in self.views:
+            if view not in self.views:
+                return
+            if target == view.version:
+                self._fresh(view, seen)
                 return
             trie = view.drive.trie
             new = trie.checkout(target)
@@ -130,6 +186,13 @@ class MergedIndex:
                 # the changes applied so far are re-applied (idempotently) by the next refresh
                 raise CorruptEntry(f"drive {view.key.hex()[:16]}: cannot index version {target}: {e}") from e
             view.version = target
+            self._fresh(view, seen)
+
+    def _fresh(self, view: DriveView, seen: int) -> None:
+        """``view`` is indexed at its drive's version as of its ``seen``-th change: not stale, unless
+        its feed changed since (or it has no feed listener, so that only a look tells)."""
+        if view.changes == seen and (view.watch is not None or view.drive.is_checkout):
+            self.stale.pop(view, None)
 
     def _set_entry(self, view: DriveView, key: str, node: TrieNode | None) -> None:
         old = view.entries.get(key)
@@ -293,6 +356,12 @@ def _kind(node: TrieNode | None) -> tuple[bool, bool]:
         return False, Stat.decode(node.value or b"").is_symlink()
     except CorruptEntry:
         return False, False
+
+
+def _unwatch(view: DriveView) -> None:
+    if view.watch is not None:
+        view.drive.metadata.remove_listener(view.watch)
+        view.watch = None
 
 
 def _indexable_version(drive: Hyperdrive) -> int:

@@ -888,6 +888,7 @@ class MultiDrive:
                 await desc.drive.close(desc.fd)
         self._fds.clear()
         self.closed = True
+        self._index.close()
         for send, _ in list(self._subscribers):
             send.close()
         for v in list(self._index.views):

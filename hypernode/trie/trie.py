@@ -624,6 +624,13 @@ async def _diff(left_trie: Hypertrie, right_trie: Hypertrie, prefix: str, hidden
                           + [k for k in right.trie if i <= k < limit], default=limit)
                 if nxt > i:
                     i = _divergence(left, right, i, nxt, collisions=True)
+        elif left is not None or right is not None:
+            # one side only (a subtree the other trie lacks, e.g. every entry when diffing against the
+            # empty trie): until its next bucket, each position would only move that node on by one
+            node = left if left is not None else right
+            end = node.length  # type: ignore[union-attr]
+            if i < end:
+                i = min([k for k in node.trie if i <= k < end], default=end)  # type: ignore[union-attr]
         done_left = left is not None and i >= left.length
         done_right = right is not None and i >= right.length
         if done_left and done_right:
