@@ -444,9 +444,9 @@ async def cmd_ext(args: argparse.Namespace) -> None:
             await node.wait_for_peer(drive.metadata, timeout=args.timeout)
             ext.broadcast(message)
             sent = 0
-            for session in [s for s in node.store.sessions if drive.metadata.discovery_key in s.peers]:
+            for session in [s for s in node.server.sessions if drive.metadata.discovery_key in s.peers]:
                 await session.stream.drain()  # on its way; the stream ends a peer that does not read
-                sent += not session.stream.closed
+                sent += not session.closed
             if not sent:
                 raise HypernodeError(f"the message was not sent: the peers of {drive.key.hex()} went away")
             out(f"sent to {sent} peer(s)")

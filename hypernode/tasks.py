@@ -43,12 +43,28 @@ import trio
 
 log = logging.getLogger(__name__)
 
-__all__ = ["Service", "cleanup", "leaf", "open_service_nursery", "opener", "run_cleanup"]
+__all__ = ["Service", "cleanup", "leaf", "open_service_nursery", "open_task_nursery", "opener",
+           "run_cleanup"]
 
 
 @contextlib.asynccontextmanager
 async def open_service_nursery() -> AsyncIterator[trio.Nursery]:
     """A nursery for an object's background tasks, with the error rules of this module."""
+    async with _open_nursery(cancel_at_end=True) as nursery:
+        yield nursery
+
+
+@contextlib.asynccontextmanager
+async def open_task_nursery() -> AsyncIterator[trio.Nursery]:
+    """A nursery that waits for its tasks when the body ends (as trio's does), with the error rules of
+    this module: what comes out is one exception, never a group (the body's unchanged, else the first
+    task's to fail). For a task run with ``nursery.start`` whose failure the caller handles."""
+    async with _open_nursery(cancel_at_end=False) as nursery:
+        yield nursery
+
+
+@contextlib.asynccontextmanager
+async def _open_nursery(*, cancel_at_end: bool) -> AsyncIterator[trio.Nursery]:
     body_error: BaseException | None = None
     try:
         async with trio.open_nursery() as nursery:
@@ -58,7 +74,8 @@ async def open_service_nursery() -> AsyncIterator[trio.Nursery]:
                 body_error = e
                 raise
             finally:
-                nursery.cancel_scope.cancel()
+                if cancel_at_end:
+                    nursery.cancel_scope.cancel()
     except BaseExceptionGroup as group:
         chosen = _choose(group, body_error)
         for other in _leaves(group):

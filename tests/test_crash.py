@@ -19,6 +19,7 @@ import trio
 
 from hypernode.corestore import Corestore
 from hypernode.drive import Hyperdrive
+from hypernode.replication.server import open_replication_server
 
 sys.path.insert(0, str(Path(__file__).parent / "tools"))
 from crash_child import content, drive_op, open_tombstone_view, tombstone_op  # noqa: E402
@@ -170,10 +171,10 @@ async def test_sigkill_during_downloads(tmp_path):
     blocks = [rnd.randbytes(rnd.randrange(1, 6000)) for _ in range(3000)]
     replicas = 0
     acked_total = 0
-    async with Corestore(tmp_path / "server") as server:
+    async with Corestore(tmp_path / "server") as server, open_replication_server(server) as server_net:
         src = await server.get(name="src")
         await src.append(blocks)
-        port = await server.listen()
+        port = await server_net.listen()
         directory = tmp_path / f"replica{replicas}"
         for _ in range(KILLS):
             lines = await run_and_kill(["download", str(directory), str(port), src.key.hex()], rnd, 0.4)
