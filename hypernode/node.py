@@ -46,12 +46,8 @@ from hypernode.drive import Hyperdrive
 from hypernode.errors import HypernodeError, PeerTimeoutError, connect_reason
 from hypernode.feed import Feed
 from hypernode.replication import FeedPeer, replicator_of
-from hypernode.replication.server import (
-    ReplicationServer,
-    ReplicationSession,
-    log_connection_end,
-    open_replication_server,
-)
+from hypernode.replication.server import ReplicationServer, log_connection_end, open_replication_server
+from hypernode.replication.session import ReplicationSession
 from hypernode.status import DriveStatus, NodeStatus, PeerStatus
 from hypernode.tasks import Service, cleanup, open_service_nursery, open_task_nursery, opener
 from hypernode.wire.noise import KeyPair

@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import re
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
 from types import TracebackType
@@ -192,6 +193,8 @@ def opener(cls: Callable[_P, _S]) -> Callable[_P, AbstractAsyncContextManager[_S
         return cast(AbstractAsyncContextManager[_S], cls(*args, **kwargs))
 
     name = getattr(cls, "__name__", "service")
+    # open_dht_node for DHTNode, open_local_discovery for LocalDiscovery
+    open_.__name__ = open_.__qualname__ = "open_" + re.sub(r"(?<!^)(?=[A-Z][a-z])", "_", name).lower()
     open_.__doc__ = (f"Open a :class:`{name}` (the arguments are its constructor's): "
                      f"``async with`` it gives the open {name}, closed when the block ends.")
     return open_

@@ -38,7 +38,8 @@ import trio
 from hypernode.discovery.found import DroppingChannel, PeerFound
 from hypernode.discovery.swarm import Swarm
 from hypernode.errors import connect_reason
-from hypernode.replication.server import ReplicationServer, ReplicationSession, log_connection_end
+from hypernode.replication.server import ReplicationServer, log_connection_end
+from hypernode.replication.session import ReplicationSession
 from hypernode.tasks import Service, open_service_nursery, open_task_nursery, opener
 from hypernode.wire.noise import KeyPair
 
