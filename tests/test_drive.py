@@ -629,3 +629,23 @@ async def test_replica_range_read_fetches_only_the_blocks_of_the_range():
             assert got == data[start:start + 100]
             await trio.sleep(0.2)
             assert content.downloaded() == 2 and content.has(0) and content.has(1)
+
+
+async def test_a_content_feed_no_one_uses_is_freed_with_its_content_log():
+    """The registry of ContentLogs (one per content feed, drive/content.py) holds them weakly: a
+    content feed dropped by everyone is freed with its log. (The log referenced its feed, the key of
+    the weak registry, so neither was ever freed: every drive a long-running node opened stayed.)"""
+    import gc
+    import weakref
+
+    from hypernode.drive import content as content_module
+
+    async with Corestore() as store:
+        drive = await Hyperdrive.open(store)
+        await drive.write_file("/f", b"x")
+        feed_ref = weakref.ref(await drive.content_feed())
+        assert feed_ref() in content_module._logs
+        await drive.close()
+    del drive, store
+    gc.collect()
+    assert feed_ref() is None

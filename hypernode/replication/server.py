@@ -68,13 +68,13 @@ def log_connection_end(logger: logging.Logger, who: str, error: BaseException | 
     if error is None:
         logger.info("connection to %s ended", who)
     elif isinstance(error, VerificationError | ReplicationError):
-        logger.warning("dropping peer %s: %s", who, error)
+        logger.warning("connection to %s ended, the peer dropped: %s", who, error)
     elif isinstance(error, ConnectionClosed | ProtocolError):
         logger.info("connection to %s ended: %s", who, error)
     elif isinstance(error, HypernodeError | OSError):
-        logger.error("connection to %s ends: %s", who, error)
+        logger.error("connection to %s ended on our side: %s", who, error)
     else:
-        logger.error("connection to %s ends on an internal error", who, exc_info=error)
+        logger.error("connection to %s ended on an internal error: %r", who, error, exc_info=error)
 
 
 class _Started:
