@@ -1,7 +1,7 @@
 """How an object that runs background tasks while it is open lets errors out: one rule for all of them.
 
-Every object of hypernode used as ``async with`` that runs tasks meanwhile (``Corestore``, ``Node``,
-``Swarm``, ``DHTNode``, ``LocalDiscovery``, ``Peering``, ``ProtocolStream``) runs them in
+Every object of hypernode used as ``async with`` that runs tasks meanwhile (``Node``, the replication
+server, ``Swarm``, ``DHTNode``, ``LocalDiscovery``, ``Peering``, ``ProtocolStream``) runs them in
 :func:`open_service_nursery` and releases what it holds with :func:`cleanup`. What comes out of its
 ``async with`` block:
 
@@ -28,6 +28,10 @@ runs in reverse order however the block ends. :class:`Service` is the one adapte
 method into the object's ``async with``, and :func:`opener` makes the module's ``open_*`` function of a
 class (``open_swarm = opener(Swarm)``): ``async with open_swarm(...) as swarm`` and
 ``async with Swarm(...) as swarm`` run the same ``_lifetime``, under the same rules.
+
+:func:`open_task_nursery` is trio's nursery (it waits for its tasks) under the same rules for what comes
+out: one exception, never a group. The node uses it to run one connection with ``nursery.start`` (the
+session reported at the handshake) and catch why the connection failed as itself.
 """
 
 from __future__ import annotations

@@ -1,9 +1,9 @@
 """Exceptions propagate (hypernode.tasks): whatever an object does in the background, an exception raised
 in the body of its ``async with`` comes out unchanged, a background failure comes out alone (not in a
 group), and KeyboardInterrupt and cancellation are never swallowed. Each object is busy while the body
-raises: a store's replication server that listens and has a live connection, a node with a peer and discovery, a DHT node
-and a swarm on loopback, a protocol stream mid-connection; and discovery's objects again, opened by their
-``open_*`` functions."""
+raises: a store's replication server that listens and has a live connection, a node with a peer and
+discovery, a DHT node and a swarm on loopback, a protocol stream mid-connection; and discovery's objects
+again, opened by their ``open_*`` functions."""
 
 from __future__ import annotations
 
@@ -141,7 +141,8 @@ async def busy_multidrive() -> AsyncIterator[Any]:
 
 
 OBJECTS: dict[str, Callable[[], contextlib.AbstractAsyncContextManager[Any]]] = {
-    "open_replication_server": busy_replication_server, "Node": busy_node, "DHTNode": busy_dht, "Swarm": busy_swarm,
+    "open_replication_server": busy_replication_server, "Node": busy_node, "DHTNode": busy_dht,
+    "Swarm": busy_swarm,
     "LocalDiscovery": busy_local, "Peering": busy_peering, "ProtocolStream": busy_stream,
     "MultiDrive": busy_multidrive, "open_dht_node": busy_open_dht_node, "open_swarm": busy_open_swarm,
     "open_local_discovery": busy_open_local_discovery, "open_peering": busy_open_peering,
