@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import random
 
 import pytest
@@ -13,7 +14,7 @@ from hypernode.replication import FeedPeer, replicator_of
 from hypernode.replication.server import open_replication_server
 from hypernode.storage import Node
 from hypernode.wire import ChannelOpened, MessageReceived, messages
-from hypernode.wire.stream import ProtocolStream
+from hypernode.wire.stream import ConnectionClosed, ProtocolStream
 
 
 def blocks_for(n: int, size: int = 700, seed: int = 1) -> list[bytes]:
@@ -82,9 +83,14 @@ def _corrupt(mode: str, message):
 
 
 async def _serve_bad(listener, feed, mode: str, task_status=trio.TASK_STATUS_IGNORED):
-    """A peer that has the feed but corrupts every block it sends."""
+    """A peer that has the feed but corrupts every block it sends (until the victim drops it)."""
     task_status.started()
     tcp = await listener.accept()
+    with contextlib.suppress(ConnectionClosed):  # dropped: a reset, or an end of stream
+        await _corrupt_over(tcp, feed, mode)
+
+
+async def _corrupt_over(tcp, feed, mode: str) -> None:
     async with ProtocolStream(tcp, initiator=False) as ps:
         await ps.wait_handshake()
         ch, first = ps.open_channel(feed.key)

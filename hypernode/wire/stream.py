@@ -203,6 +203,8 @@ class ProtocolStream(Service):
                         raise ConnectionClosed("the remote closed the connection during the handshake")
                     self._end_events()  # a clean end
                     return
+                if self.closed:  # closed by us while this read was on its way
+                    return
                 self._last_received = trio.current_time()
                 try:
                     events = self.conn.receive_data(data)
