@@ -258,3 +258,38 @@ async def test_full_mode_fetches_every_block_unasked_and_sparse_mode_nothing():
         assert sparse_copy.downloaded() == 0
         assert len(replicator_of(full_copy).wants.ranges) == 1  # once, however many sessions
         assert replicator_of(feed).wants.ranges == []  # a writable feed wants nothing
+
+
+async def test_the_store_announces_feeds_and_the_server_offers_them_on_live_connections():
+    """Corestore announces the feeds it opens and the ones that close (StoreListener); the replication
+    server offers a feed opened after the connection was made on it, and a feed that closes leaves
+    every connection (its channel closes, the remote's peer goes)."""
+
+    class Heard:
+        def __init__(self) -> None:
+            self.events: list[tuple[str, bytes]] = []
+
+        def feed_opened(self, feed: Feed) -> None:
+            self.events.append(("opened", feed.key))
+
+        def feed_closed(self, feed: Feed) -> None:
+            self.events.append(("closed", feed.key))
+
+    async with Corestore() as a, Corestore() as b, open_replication_server(a) as net_a, \
+            open_replication_server(b, sparse=True) as net_b:
+        heard = Heard()
+        a.add_listener(heard)
+        port = await net_a.listen("127.0.0.1", 0)
+        session = await net_b.connect("127.0.0.1", port)
+        assert session.initiator and not session.closed and net_b.sessions == [session]
+        feed = await a.get()  # opened after the connection was made
+        await feed.append(b"late")
+        copy = await b.get(feed.key)
+        with trio.fail_after(10):
+            assert await replicator_of(copy).get(0) == b"late"
+        await feed.close()
+        assert heard.events == [("opened", feed.key), ("closed", feed.key)]
+        with trio.fail_after(10):
+            while replicator_of(copy).peers:  # the remote closed the channel of the feed it closed
+                await trio.sleep(0.01)
+        assert not session.closed  # the connection carries on
