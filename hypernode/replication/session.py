@@ -214,9 +214,16 @@ class ReplicationSession:
         while True:
             await self._uploads_waiting.wait()
             self._uploads_waiting = trio.Event()
-            while any(p.deferred for p in self.peers.values()):
+            while True:
+                # a closed peer never serves its queue, and drain() returns at once on a closed stream
+                # or an empty output: without these checks this loop spun without a checkpoint, so
+                # that not even the cancellation of a closing connection could stop it
+                waiting = [p for p in self.peers.values() if p.deferred and not p.closed]
+                if not waiting or self.stream.closed:
+                    break
                 await self.stream.drain()
-                for peer in list(self.peers.values()):
+                await trio.lowlevel.checkpoint()
+                for peer in waiting:
                     peer.serve_deferred()
 
     async def _watch_timeouts(self) -> None:
