@@ -10,13 +10,15 @@ Bottom up: :mod:`hypernode.crypto` and :mod:`hypernode.flat_tree` (hashes, signa
 :mod:`hypernode.varint`, :mod:`hypernode.messages` (message classes generated from the schemas in
 ``protocol/``, on the runtime in :mod:`hypernode.protobuf`), :mod:`hypernode.wire` (the Noise-encrypted
 wire protocol, sans-IO, and its trio adapter), :mod:`hypernode.replication` (everything about a feed that
-involves peers: its ``Replicator``; and one connection syncing many feeds), :mod:`hypernode.corestore`
-(many feeds in one directory), :mod:`hypernode.trie` (hypertrie 5), :mod:`hypernode.drive` (hyperdrive
-10), :mod:`hypernode.multi` (many drives as one), :mod:`hypernode.node` with :mod:`hypernode.folder` and
+involves peers: its ``Replicator``; one connection syncing many feeds; the server that serves a store
+over the network), :mod:`hypernode.corestore` (many feeds in one directory: storage and naming, no
+network), :mod:`hypernode.trie` (hypertrie 5), :mod:`hypernode.drive` (hyperdrive 10),
+:mod:`hypernode.multi` (many drives as one), :mod:`hypernode.node` with :mod:`hypernode.folder` and
 :mod:`hypernode.cli` (the node and the ``hypernode`` command), :mod:`hypernode.discovery` (hyperswarm 2:
 the DHT and local-network discovery), :mod:`hypernode.utp` (uTP, as utp-native). Across them:
 :mod:`hypernode.errors` (what is raised), :mod:`hypernode.tasks` (how an object running tasks lets errors
-out of its ``async with``) and :mod:`hypernode.storelock` (one process per store).
+out of its ``async with``) and :mod:`hypernode.storelock` (one process per store). The picture:
+``docs/ARCHITECTURE.md``.
 """
 
 from __future__ import annotations
@@ -38,10 +40,13 @@ _EXPORTS = {
     "Corestore": "hypernode.corestore",
     "Replicator": "hypernode.replication",
     "replicator_of": "hypernode.replication",
+    "ReplicationServer": "hypernode.replication.server",
+    "open_replication_server": "hypernode.replication.server",
     "Hyperdrive": "hypernode.drive",
     "Stat": "hypernode.drive",
     "MultiDrive": "hypernode.multi",
     "Node": "hypernode.node",
+    "open_node": "hypernode.node",
     "Swarm": "hypernode.discovery",
     "DHTNode": "hypernode.discovery",
     # errors: everything hypernode raises on purpose derives from HypernodeError
@@ -97,8 +102,8 @@ _EXPORTS = {
 }
 
 __all__ = [
-    "Feed", "Proof", "Corestore", "Replicator", "replicator_of", "Hyperdrive", "Stat", "MultiDrive", "Node",
-    "Swarm", "DHTNode",
+    "Feed", "Proof", "Corestore", "Replicator", "replicator_of", "ReplicationServer",
+    "open_replication_server", "Hyperdrive", "Stat", "MultiDrive", "Node", "open_node", "Swarm", "DHTNode",
     "HypernodeError", "VerificationError", "DecodeError", "CorruptStorageError", "NotWritableError",
     "BlockNotAvailableError", "MissingTreeNode", "StoreLockedError", "PeerTimeoutError", "RLEError",
     "ProtocolError",
@@ -148,9 +153,10 @@ if TYPE_CHECKING:
     from hypernode.gateway.routes import HTTPError
     from hypernode.mount import MountError
     from hypernode.multi import MultiDrive
-    from hypernode.node import Node
+    from hypernode.node import Node, open_node
     from hypernode.replication import Replicator, replicator_of
     from hypernode.replication.peer import ReplicationError
+    from hypernode.replication.server import ReplicationServer, open_replication_server
     from hypernode.rle import RLEError
     from hypernode.trie.node import CorruptTrieError
     from hypernode.utp.connection import (

@@ -49,14 +49,12 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import functools
 import json
 import logging
 import math
 import os
 import signal
 import sys
-import tempfile
 import time
 import traceback
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -66,6 +64,7 @@ from typing import Any
 import trio
 
 from hypernode import storecmds
+from hypernode.demo import demo
 from hypernode.drive import Hyperdrive, Stat
 from hypernode.errors import HypernodeError, PeerTimeoutError, StoreLockedError
 from hypernode.folder import (
@@ -75,7 +74,6 @@ from hypernode.folder import (
     download_history,
     export_drive,
     few,
-    import_folder,
     prepare_clone_folder,
     watch_folder,
     watchdog,
@@ -444,9 +442,9 @@ async def cmd_ext(args: argparse.Namespace) -> None:
             await node.wait_for_peer(drive.metadata, timeout=args.timeout)
             ext.broadcast(message)
             sent = 0
-            for session in [s for s in node.store.sessions if drive.metadata.discovery_key in s.peers]:
+            for session in [s for s in node.server.sessions if drive.metadata.discovery_key in s.peers]:
                 await session.stream.drain()  # on its way; the stream ends a peer that does not read
-                sent += not session.stream.closed
+                sent += not session.closed
             if not sent:
                 raise HypernodeError(f"the message was not sent: the peers of {drive.key.hex()} went away")
             out(f"sent to {sent} peer(s)")
@@ -530,60 +528,6 @@ async def cmd_rm(args: argparse.Namespace) -> None:
 
 async def cmd_mkdir(args: argparse.Namespace) -> None:
     await storecmds.mkdir(args, out)
-
-
-# -- the demo (the README's main command) -----------------------------------------------------------
-
-
-async def demo(directory: str | None) -> None:
-    """Two nodes on loopback: one shares a folder, the other clones it, writes a file of its own, and
-    prints the merged listing of both drives."""
-    root = Path(directory or tempfile.mkdtemp(prefix="hypernode-demo-"))
-    shared = root / "shared-folder"
-    (shared / "docs").mkdir(parents=True, exist_ok=True)
-    (shared / "hello.txt").write_text("hello from node A\n")
-    (shared / "docs" / "notes.md").write_text("# notes\nshared by node A\n")
-    (shared / "data.bin").write_bytes(os.urandom(3 * 1024 * 1024))
-    out(f"demo files under {root}")
-
-    async with Node(root / "node-a") as a, Node(root / "node-b") as b:
-        out(f"node A listening on 127.0.0.1:{a.port}; node B listening on 127.0.0.1:{b.port}")
-        drive_a = await a.create_drive()
-        _, known = await import_folder(drive_a, shared)
-        out(f"node A shares {shared} as drive {drive_a.key.hex()} (version {drive_a.version})")
-        async with trio.open_nursery() as nursery:
-            nursery.start_soon(functools.partial(watch_folder, drive_a, shared, interval=0.2, known=known))
-
-            assert a.port is not None  # a node listens on port 0 unless told otherwise
-            b.add_peer("127.0.0.1", a.port)
-            copy = await b.open_drive(drive_a.key)
-            with trio.fail_after(30):
-                await b.sync_feed(copy.metadata)
-                progress = await export_drive(copy, root / "clone")
-            out(f"node B cloned it into {root / 'clone'}: {progress.files_done} files, "
-                f"{progress.bytes_done} bytes, every block verified")
-
-            drive_b = await b.create_drive()
-            await drive_b.write_file("/from-b.txt", "written by node B\n")
-            await drive_b.write_file("/docs/todo.md", "- merge the drives\n")
-            multi = MultiDrive(copy)
-            await multi.add_drive(drive_b)
-            out("node B's merged view of both drives (MultiDrive):")
-            for path in ("/", "/docs"):
-                for e in await multi.readdir(path, stats=True):
-                    owner = "A" if e.drive.key == drive_a.key else "B"  # type: ignore[union-attr]
-                    size = "folder" if e.stat.is_directory() else f"{e.stat.size} bytes"
-                    out(f"  {path.rstrip('/') + '/' + e.name:<18} drive {owner}  {size}")
-
-            (shared / "live.txt").write_text("appended while node B watches\n")
-            with trio.fail_after(30):
-                while True:
-                    await copy.update()
-                    if await multi.exists("/live.txt"):
-                        break
-            out(f"node A changed its folder; node B sees /live.txt live: "
-                f"{(await multi.read_file('/live.txt', 'utf-8')).strip()!r}")
-            nursery.cancel_scope.cancel()
 
 
 # -- entry point ------------------------------------------------------------------------------------
@@ -840,7 +784,7 @@ async def _run(args: argparse.Namespace) -> int | None:
 
             async def command() -> None:
                 if args.command == "demo":
-                    await demo(args.dir)
+                    await demo(args.dir, out)
                 else:
                     await COMMANDS[args.command](args)
                 nursery.cancel_scope.cancel()

@@ -12,30 +12,28 @@
   another process (or another ``Corestore`` of this one) raises
   :class:`~hypernode.errors.StoreLockedError`, having touched nothing.
 
-With no directory everything lives in memory. ``async with Corestore(...) as store`` gives the store
-a nursery: :meth:`Corestore.listen` and :meth:`Corestore.connect` then replicate live over TCP (one
-:class:`~hypernode.replication.session.ReplicationSession` per connection, every shared feed on it)
-until the store closes. A connection that fails or misbehaves ends alone. Leaving the block ends the
-connections, then closes the feeds and releases the lock; an exception raised in the block comes out
-unchanged (:mod:`hypernode.tasks`).
+With no directory everything lives in memory. The store is storage and naming only: no sockets, no
+tasks. It announces the feeds it opens and the feeds that close to its listeners
+(:meth:`Corestore.add_listener`, synchronously, :class:`StoreListener`): that is how the replication
+server (:func:`hypernode.replication.server.open_replication_server`, which serves a store over the
+network) offers a feed opened later on every live connection. ``async with Corestore(...) as store``
+closes the feeds and releases the lock when the block ends (an exception raised in the block comes out
+unchanged; see :mod:`hypernode.tasks`).
 """
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import logging
 import os
 from types import TracebackType
-from typing import Any
-
-import trio
+from typing import Protocol
 
 from hypernode import crypto
 from hypernode.errors import CorruptStorageError, HypernodeError
 from hypernode.feed import Feed
 from hypernode.storelock import StoreLock
-from hypernode.tasks import cleanup, open_service_nursery
+from hypernode.tasks import run_cleanup
 from hypernode.varint import DecodeError, decode_varint, encode_varint
 
 log = logging.getLogger(__name__)
@@ -64,13 +62,44 @@ def _decode_name(buf: bytes) -> bytes | None:
     return name if len(name) == n else None
 
 
+class StoreListener(Protocol):
+    """What a :class:`Corestore` tells the objects added with :meth:`Corestore.add_listener`,
+    synchronously, as it happens (inside the store's call: a listener does no I/O and must not raise)."""
+
+    def feed_opened(self, feed: Feed) -> None:
+        """The store opened ``feed`` (each feed once, until it closes)."""
+
+    def feed_closed(self, feed: Feed) -> None:
+        """``feed`` closed (by :meth:`Feed.close` or the store's close)."""
+
+
+class _FeedWatch:
+    """The store's listener on one of its feeds: passes the feed's close on to the store's listeners."""
+
+    def __init__(self, store: Corestore, feed: Feed) -> None:
+        self.store = store
+        self.feed = feed
+
+    def blocks_appended(self, start: int, count: int) -> None:
+        pass
+
+    def block_stored(self, index: int) -> None:
+        pass
+
+    def blocks_cleared(self, start: int, end: int) -> None:
+        pass
+
+    def feed_closed(self) -> None:
+        for listener in list(self.store._listeners):
+            listener.feed_closed(self.feed)
+
+
 class Corestore:
     """Many feeds under one directory (or in memory), each opened once and shared."""
 
-    def __init__(self, directory: str | os.PathLike[str] | None = None, *, sparse: bool = False,
+    def __init__(self, directory: str | os.PathLike[str] | None = None, *,
                  master_key: bytes | None = None) -> None:
         self.directory = None if directory is None else os.fspath(directory)
-        self.sparse = sparse  # False: its replication sessions fetch every block of the feeds they share
         self._feeds: dict[bytes, Feed] = {}  # by discovery key
         self._names: dict[bytes, bytes] = {}  # memory mode: discovery key -> name
         self.closed = False
@@ -88,10 +117,7 @@ class Corestore:
             if self.lock is not None:
                 self.lock.release()
             raise
-        self.sessions: list[Any] = []  # live ReplicationSessions
-        self._nursery: trio.Nursery | None = None
-        self._stack: contextlib.AsyncExitStack | None = None
-        self.listeners: list[trio.SocketListener] = []
+        self._listeners: list[StoreListener] = []
 
     # -- keys and paths ----------------------------------------------------------------------------
 
@@ -160,8 +186,9 @@ class Corestore:
         if name is not None:
             self._store_name(directory, discovery_key, name)
         self._feeds[discovery_key] = feed
-        for session in list(self.sessions):
-            session.feed_opened(feed)
+        feed.add_listener(_FeedWatch(self, feed))
+        for listener in list(self._listeners):
+            listener.feed_opened(feed)
         return feed
 
     async def default(self) -> Feed:
@@ -213,81 +240,26 @@ class Corestore:
         if self.closed:
             raise HypernodeError("the corestore is closed")
 
-    # -- replication -------------------------------------------------------------------------------
+    # -- announcements ---------------------------------------------------------------------------
 
-    async def replicate(self, transport: trio.abc.Stream, *, initiator: bool,
-                        task_status: Any = trio.TASK_STATUS_IGNORED, **stream_options: Any) -> Any:
-        """Replicate every shared feed over ``transport`` until the connection ends.
+    def add_listener(self, listener: StoreListener) -> None:
+        """Tell ``listener`` of every feed the store opens and every feed that closes, from now on (see
+        :class:`StoreListener`); the feeds open already are :attr:`feeds`."""
+        if listener not in self._listeners:
+            self._listeners.append(listener)
 
-        Returns the finished session (its ``error`` says why it ended, if it failed). With
-        ``nursery.start`` it reports the session as soon as the handshake is done.
-        """
-        from hypernode.replication.session import ReplicationSession
-        from hypernode.wire.stream import ProtocolStream
-
-        async with ProtocolStream(transport, initiator=initiator, **stream_options) as ps:
-            session = ReplicationSession(self, ps)
-            self.sessions.append(session)
-            try:
-                async with trio.open_nursery() as nursery:
-                    nursery.start_soon(session.run)
-                    try:
-                        await ps.wait_handshake()
-                    except Exception as e:  # noqa: BLE001 - reported through session.error
-                        session.error = e
-                    task_status.started(session)
-            finally:
-                self.sessions.remove(session)
-                await ps.aclose()
-        if session.error is not None:
-            log.info("connection ended: %s", session.error)
-        return session
-
-    def _require_nursery(self) -> trio.Nursery:
-        if self._nursery is None:
-            raise HypernodeError("use the store as `async with Corestore(...) as store` to replicate")
-        return self._nursery
-
-    async def listen(self, host: str = "127.0.0.1", port: int = 0, **stream_options: Any) -> int:
-        """Accept replication connections on ``host:port``; returns the port (useful with 0).
-        ``stream_options`` go to each connection's ``ProtocolStream`` (a ``key_pair``, say)."""
-        nursery = self._require_nursery()
-        listeners = await trio.open_tcp_listeners(port, host=host)
-        self.listeners.extend(listeners)
-
-        async def handle(stream: trio.SocketStream) -> None:
-            await self.replicate(stream, initiator=False, **stream_options)
-
-        nursery.start_soon(trio.serve_listeners, handle, listeners)
-        return listeners[0].socket.getsockname()[1]
-
-    async def connect(self, host: str, port: int) -> Any:
-        """Connect to a peer and replicate live with it (in the background) until the store closes.
-
-        Returns the session once the handshake is done; raises OSError if the peer is unreachable.
-        """
-        nursery = self._require_nursery()
-        tcp = await trio.open_tcp_stream(host, port)
-        return await nursery.start(_replicate_started, self, tcp)
+    def remove_listener(self, listener: StoreListener) -> None:
+        if listener in self._listeners:
+            self._listeners.remove(listener)
 
     # -- lifecycle ---------------------------------------------------------------------------------
 
     async def close(self) -> None:
-        """Close the connections, listeners and feeds, and release the store's lock (idempotent).
-        Leaving ``async with`` does this after the store's tasks have ended."""
+        """Close the feeds and release the store's lock (idempotent)."""
         if self.closed:
             return
         self.closed = True
         try:
-            with trio.CancelScope(shield=True):
-                for session in list(self.sessions):
-                    await session.aclose()
-                if self._nursery is not None:
-                    # cancel the accept loops before closing their sockets: a loop woken by the close
-                    # instead would raise ClosedResourceError out of the store's nursery
-                    self._nursery.cancel_scope.cancel()
-                for listener in self.listeners:
-                    await listener.aclose()
             errors: list[BaseException] = []
             for feed in list(self._feeds.values()):
                 try:  # every feed is closed, even when one cannot write its last bitfield page
@@ -298,24 +270,16 @@ class Corestore:
             if errors:
                 raise errors[0]
         finally:
+            self._listeners.clear()
             if self.lock is not None:
                 self.lock.release()
 
     async def __aenter__(self) -> Corestore:
-        async with contextlib.AsyncExitStack() as stack:
-            await stack.enter_async_context(cleanup(self.close))  # after the tasks have ended
-            self._nursery = await stack.enter_async_context(open_service_nursery())
-            self._stack = stack.pop_all()
         return self
 
     async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                        tb: TracebackType | None) -> bool | None:
-        stack, self._stack = self._stack, None
-        assert stack is not None, "the store was not entered"
-        try:
-            return await stack.__aexit__(exc_type, exc, tb)
-        finally:
-            self._nursery = None
+                        tb: TracebackType | None) -> None:
+        await run_cleanup(self.close, exc)
 
 
 def _load_master_key(directory: str) -> bytes:
@@ -342,8 +306,3 @@ def _load_master_key(directory: str) -> bytes:
         os.close(fd)
     os.replace(tmp, path)
     return key
-
-
-async def _replicate_started(store: Corestore, tcp: trio.abc.Stream,
-                             task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
-    await store.replicate(tcp, initiator=True, task_status=task_status)

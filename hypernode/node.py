@@ -1,8 +1,10 @@
 """``Node``: a long-running hypernode — a store of drives, a listening port, and peers kept connected.
 
-``async with Node(directory) as node`` opens the :class:`~hypernode.corestore.Corestore` in
-``directory`` (its feeds laid out as corestore 5 does, plus ``hypernode.json``, the list of drives this
-node serves), listens for replication connections, and keeps a connection to every peer given to
+``async with Node(directory) as node`` (or :func:`open_node`) opens the
+:class:`~hypernode.corestore.Corestore` in ``directory`` (its feeds laid out as corestore 5 does, plus
+``hypernode.json``, the list of drives this node serves) and a replication server on it
+(:func:`~hypernode.replication.server.open_replication_server`, :attr:`Node.server`), listens for
+replication connections, and keeps a connection to every peer given to
 :meth:`Node.add_peer`, reconnecting with exponential backoff when one drops. Every drive the node knows
 is open, so it replicates live with every connected peer in both directions. Leaving the block closes
 connections, drives and feeds in that order; nothing written is lost.
@@ -34,18 +36,20 @@ import os
 import random
 from collections.abc import AsyncIterator, Collection, Iterable
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 import trio
 
 from hypernode.corestore import Corestore
+from hypernode.discovery.peering import Peering
 from hypernode.drive import Hyperdrive
 from hypernode.errors import HypernodeError, PeerTimeoutError, connect_reason
 from hypernode.feed import Feed
 from hypernode.replication import FeedPeer, replicator_of
+from hypernode.replication.server import ReplicationServer, log_connection_end, open_replication_server
+from hypernode.replication.session import ReplicationSession
 from hypernode.status import DriveStatus, NodeStatus, PeerStatus
-from hypernode.tasks import cleanup, open_service_nursery
+from hypernode.tasks import Service, cleanup, open_service_nursery, open_task_nursery, opener
 from hypernode.wire.noise import KeyPair
 
 log = logging.getLogger(__name__)
@@ -95,8 +99,9 @@ def parse_key(text: str) -> bytes:
     return key
 
 
-class Node:
-    """A store of drives served on a TCP port and synced live with peers. Use as ``async with``."""
+class Node(Service):
+    """A store of drives served on a TCP port and synced live with peers. Use as ``async with`` (or
+    :func:`open_node`)."""
 
     def __init__(self, directory: str | os.PathLike[str] | None, *, host: str = "127.0.0.1",
                  port: int | None = 0, peers: Iterable[tuple[str, int]] = (), sparse: bool = False,
@@ -111,65 +116,64 @@ class Node:
         self.port: int | None = None
         self._sparse = sparse
         self.store: Corestore = None  # type: ignore[assignment]  # opened (and locked) by __aenter__
+        self.server: ReplicationServer = None  # type: ignore[assignment]  # opened by __aenter__
         self.drives: dict[bytes, Hyperdrive] = {}
         self._initial_peers = list(peers)
         self._peer_scopes: dict[tuple[str, int], trio.CancelScope] = {}
-        self.connected: dict[tuple[str, int], Any] = {}  # peer -> live session
+        self.connected: dict[tuple[str, int], ReplicationSession] = {}  # peer -> live session
         # peer -> why the last attempt to connect to it failed, or why its connection ended; cleared
         # when a connection to it is made (the waiting functions name these causes when they give up)
         self.peer_errors: dict[tuple[str, int], str] = {}
         self._nursery: trio.Nursery | None = None
-        self._stack: contextlib.AsyncExitStack | None = None
         self.key_pair = KeyPair.generate()  # the Noise key of all our connections: peers dedup by it
         self._discovery_args = (None if bootstrap is None else list(bootstrap), local_discovery,
                                 dict(discovery_options or {}))
-        self.discovery: Any = None  # a hypernode.discovery.peering.Peering while discovering
+        self.discovery: Peering | None = None  # while discovering
 
     # -- lifecycle ---------------------------------------------------------------------------------
 
-    async def __aenter__(self) -> Node:
-        async with contextlib.AsyncExitStack() as stack:
-            # the store takes its lock before anything in the directory is written: a store in use by
-            # another process raises StoreLockedError here, having touched nothing
-            self.store = Corestore(self.directory, sparse=self._sparse)
-            await stack.enter_async_context(self.store)
-            await stack.enter_async_context(cleanup(self._close_drives))  # after the node's tasks
-            self._nursery = await stack.enter_async_context(open_service_nursery())
-            for key in self.registered():
-                try:
-                    await self.open_drive(key)
-                except (HypernodeError, OSError) as e:  # one damaged drive does not stop the others
-                    log.error("drive %s is not served: %s", key.hex(), e)
-            if self._listen_port is not None:
-                try:
-                    self.port = await self.store.listen(self.host, self._listen_port, key_pair=self.key_pair)
-                except OSError as e:  # say what could not be done, not only the errno's text
-                    where = _address(self.host, self._listen_port)
-                    raise OSError(e.errno, f"cannot listen on {where}: {e.strerror or e}") from e
-                if self.store.lock is not None:  # where a read-only command finds the running node
-                    self.store.lock.set_address(self.host, self.port)
-            for host, port in self._initial_peers:
-                self.add_peer(host, port)
-            bootstrap, local, options = self._discovery_args
-            if bootstrap is not None or local:
-                from hypernode.discovery.peering import Peering
-
-                self.discovery = await stack.enter_async_context(
-                    Peering(self, bootstrap=bootstrap, local=local, **options))
-                for key in self.drives:
-                    self.discovery.join(self.drives[key].discovery_key)
-            self._stack = stack.pop_all()
-        return self
-
-    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                        tb: TracebackType | None) -> bool | None:
-        stack, self._stack = self._stack, None
-        assert stack is not None, "the node was not entered"
+    @contextlib.asynccontextmanager
+    async def _lifetime(self) -> AsyncIterator[None]:
+        # the store takes its lock before anything in the directory is written: a store in use by
+        # another process raises StoreLockedError here, having touched nothing
         try:
-            return await stack.__aexit__(exc_type, exc, tb)
+            async with Corestore(self.directory) as self.store, \
+                    open_replication_server(self.store, sparse=self._sparse,
+                                            key_pair=self.key_pair) as server, \
+                    cleanup(self._close_drives), \
+                    open_service_nursery() as self._nursery:  # the node's tasks end first
+                self.server = server
+                await self._start()
+                bootstrap, local, options = self._discovery_args
+                if bootstrap is None and not local:
+                    yield
+                    return
+                async with Peering(server=server, key_pair=self.key_pair, port=self.port, host=self.host,
+                                   handled=self._peer_scopes.__contains__, peer_errors=self.peer_errors,
+                                   bootstrap=bootstrap, local=local, **options) as self.discovery:
+                    for drive in self.drives.values():
+                        self.discovery.join(drive.discovery_key)
+                    yield
         finally:
             self._nursery = None
             self.discovery = None
+
+    async def _start(self) -> None:
+        for key in self.registered():
+            try:
+                await self.open_drive(key)
+            except (HypernodeError, OSError) as e:  # one damaged drive does not stop the others
+                log.error("drive %s is not served: %s", key.hex(), e)
+        if self._listen_port is not None:
+            try:
+                self.port = await self.server.listen(self.host, self._listen_port)
+            except OSError as e:  # say what could not be done, not only the errno's text
+                where = _address(self.host, self._listen_port)
+                raise OSError(e.errno, f"cannot listen on {where}: {e.strerror or e}") from e
+            if self.store.lock is not None:  # where a read-only command finds the running node
+                self.store.lock.set_address(self.host, self.port)
+        for host, port in self._initial_peers:
+            self.add_peer(host, port)
 
     async def _close_drives(self) -> None:
         for drive in list(self.drives.values()):
@@ -291,8 +295,8 @@ class Node:
         self._require_running()
         # every read of replication state is here, in one place
         dialed = {id(session): peer for peer, session in self.connected.items()}
-        sessions = [(s, _session_address(s, dialed.get(id(s)))) for s in self.store.sessions
-                    if s.remote_public_key is not None and not s.stream.closed]
+        sessions = [(s, _session_address(s, dialed.get(id(s)))) for s in self.server.sessions
+                    if s.remote_public_key is not None and not s.closed]
         drives = []
         for key, drive in self.drives.items():
             feeds = [f for f in (drive.metadata, drive.content) if f is not None]
@@ -338,9 +342,9 @@ class Node:
         if scope is not None:
             scope.cancel()
 
-    async def connect(self, host: str, port: int) -> Any:
+    async def connect(self, host: str, port: int) -> ReplicationSession:
         """One replication connection to ``host:port`` (raises OSError if it cannot be made)."""
-        return await self.store.connect(host, port)
+        return await self.server.connect(host, port)
 
     async def _keep_connected(self, host: str, port: int, scope: trio.CancelScope) -> None:
         delay = BACKOFF_START
@@ -357,25 +361,24 @@ class Node:
                 else:
                     delay = BACKOFF_START
                     try:
-                        session = await self._replicate(tcp, (host, port))
+                        await self._replicate(tcp, (host, port))
+                    except Exception as e:  # noqa: BLE001 - this connection failed: the node retries
+                        self.peer_errors[(host, port)] = f"{_FAILED}: {e}"
+                        log_connection_end(log, _address(host, port), e)
+                    else:
+                        log_connection_end(log, _address(host, port), None)
                     finally:
                         self.connected.pop((host, port), None)
-                    error = getattr(session, "error", None)
-                    if error is not None:
-                        self.peer_errors[(host, port)] = f"{_FAILED}: {error}"
-                    log.info("connection to %s:%d ended: %s", host, port, error or "closed")
                 await trio.sleep(delay * (0.5 + random.random()))
                 delay = min(delay * 2, BACKOFF_MAX)
 
-    async def _replicate(self, tcp: trio.abc.Stream, peer: tuple[str, int]) -> Any:
-        """Replicate over ``tcp`` until it ends; the session is in ``connected`` from its handshake on."""
-        async with trio.open_nursery() as nursery:
-            session = await nursery.start(
-                functools.partial(self.store.replicate, tcp, initiator=True, key_pair=self.key_pair))
+    async def _replicate(self, tcp: trio.abc.Stream, peer: tuple[str, int]) -> None:
+        """Replicate over ``tcp`` until it ends (raising why, unless it ended cleanly); the session is
+        in ``connected`` from its handshake on."""
+        async with open_task_nursery() as nursery:
+            session = await nursery.start(functools.partial(self.server.replicate, tcp, initiator=True))
             self.connected[peer] = session
-            if session.error is None:  # the handshake is done: the peer is reached
-                self.peer_errors.pop(peer, None)
-        return session
+            self.peer_errors.pop(peer, None)  # the handshake is done: the peer is reached
 
     # -- waiting for peers -------------------------------------------------------------------------
     #
@@ -507,14 +510,17 @@ class Node:
         return "no peer connected"
 
     def _connected_peers(self) -> int:
-        return sum(1 for s in self.store.sessions if s.remote_public_key is not None and not s.stream.closed)
+        return sum(1 for s in self.server.sessions if s.remote_public_key is not None and not s.closed)
+
+
+open_node = opener(Node)
 
 
 def _address(host: str, port: int) -> str:
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
-def _session_address(session: Any, dialed: tuple[str, int] | None) -> str:
+def _session_address(session: ReplicationSession, dialed: tuple[str, int] | None) -> str:
     """Where a connection goes: the address we dialed, or the remote end of the socket it accepted."""
     if dialed is not None:
         return _address(*dialed)

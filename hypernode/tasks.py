@@ -1,7 +1,7 @@
 """How an object that runs background tasks while it is open lets errors out: one rule for all of them.
 
-Every object of hypernode used as ``async with`` that runs tasks meanwhile (``Corestore``, ``Node``,
-``Swarm``, ``DHTNode``, ``LocalDiscovery``, ``Peering``, ``ProtocolStream``) runs them in
+Every object of hypernode used as ``async with`` that runs tasks meanwhile (``Node``, the replication
+server, ``Swarm``, ``DHTNode``, ``LocalDiscovery``, ``Peering``, ``ProtocolStream``) runs them in
 :func:`open_service_nursery` and releases what it holds with :func:`cleanup`. What comes out of its
 ``async with`` block:
 
@@ -28,12 +28,17 @@ runs in reverse order however the block ends. :class:`Service` is the one adapte
 method into the object's ``async with``, and :func:`opener` makes the module's ``open_*`` function of a
 class (``open_swarm = opener(Swarm)``): ``async with open_swarm(...) as swarm`` and
 ``async with Swarm(...) as swarm`` run the same ``_lifetime``, under the same rules.
+
+:func:`open_task_nursery` is trio's nursery (it waits for its tasks) under the same rules for what comes
+out: one exception, never a group. The node uses it to run one connection with ``nursery.start`` (the
+session reported at the handshake) and catch why the connection failed as itself.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
+import re
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
 from types import TracebackType
@@ -43,12 +48,28 @@ import trio
 
 log = logging.getLogger(__name__)
 
-__all__ = ["Service", "cleanup", "leaf", "open_service_nursery", "opener", "run_cleanup"]
+__all__ = ["Service", "cleanup", "leaf", "open_service_nursery", "open_task_nursery", "opener",
+           "run_cleanup"]
 
 
 @contextlib.asynccontextmanager
 async def open_service_nursery() -> AsyncIterator[trio.Nursery]:
     """A nursery for an object's background tasks, with the error rules of this module."""
+    async with _open_nursery(cancel_at_end=True) as nursery:
+        yield nursery
+
+
+@contextlib.asynccontextmanager
+async def open_task_nursery() -> AsyncIterator[trio.Nursery]:
+    """A nursery that waits for its tasks when the body ends (as trio's does), with the error rules of
+    this module: what comes out is one exception, never a group (the body's unchanged, else the first
+    task's to fail). For a task run with ``nursery.start`` whose failure the caller handles."""
+    async with _open_nursery(cancel_at_end=False) as nursery:
+        yield nursery
+
+
+@contextlib.asynccontextmanager
+async def _open_nursery(*, cancel_at_end: bool) -> AsyncIterator[trio.Nursery]:
     body_error: BaseException | None = None
     try:
         async with trio.open_nursery() as nursery:
@@ -58,7 +79,8 @@ async def open_service_nursery() -> AsyncIterator[trio.Nursery]:
                 body_error = e
                 raise
             finally:
-                nursery.cancel_scope.cancel()
+                if cancel_at_end:
+                    nursery.cancel_scope.cancel()
     except BaseExceptionGroup as group:
         chosen = _choose(group, body_error)
         for other in _leaves(group):
@@ -175,6 +197,8 @@ def opener(cls: Callable[_P, _S]) -> Callable[_P, AbstractAsyncContextManager[_S
         return cast(AbstractAsyncContextManager[_S], cls(*args, **kwargs))
 
     name = getattr(cls, "__name__", "service")
+    # open_dht_node for DHTNode, open_local_discovery for LocalDiscovery
+    open_.__name__ = open_.__qualname__ = "open_" + re.sub(r"(?<!^)(?=[A-Z][a-z])", "_", name).lower()
     open_.__doc__ = (f"Open a :class:`{name}` (the arguments are its constructor's): "
                      f"``async with`` it gives the open {name}, closed when the block ends.")
     return open_

@@ -16,6 +16,7 @@ import trio
 from hypernode.corestore import Corestore
 from hypernode.drive import Hyperdrive, MountInfo, Stat
 from hypernode.replication import replicator_of
+from hypernode.replication.server import open_replication_server
 from interop.jsproc import JSProcess
 from interop.test_drive_interop import FIXTURE_VERSION, TIMEOUT, diff, js_fixture, python_fixture
 from tests.stores import open_store
@@ -113,7 +114,8 @@ async def test_copy_and_diff_both_ways(js):
     """The same history written by JS and by Python: every diff (createDiffStream) between versions
     is the same on both sides, for the drive each wrote, read by the other over TCP; copies point at
     the source's blocks with the source's Stat, as JS's do."""
-    async with JSProcess("drive_peer.js", "memory") as peer, open_store() as store:
+    async with JSProcess("drive_peer.js", "memory") as peer, open_store() as store, \
+            open_replication_server(store) as store_net:
         await peer.wait_for("ready")
         js_mount = (await peer.command("created", cmd="create", name="mounted"))["key"]
         js_key = (await peer.command("created", cmd="create", name="history"))["key"]
@@ -121,7 +123,7 @@ async def test_copy_and_diff_both_ways(js):
         assert done["errors"] == [None] * len(history_ops(js_mount))
         port = (await peer.command("listening", cmd="listen"))["port"]
         replica = await Hyperdrive.open(store, js_key)
-        await store.connect("127.0.0.1", port)
+        await store_net.connect("127.0.0.1", port)
         with trio.fail_after(TIMEOUT):
             await replica.update(done["version"])
             for other, prefix in DIFFS:
@@ -158,16 +160,18 @@ async def test_stats_of_sparse_replicas(js):
     """A Python drive; a JS replica and a Python replica (both sparse) read the same files: their
     stats (blocks, size, downloaded blocks) are the same, for a file, a folder, and the root."""
     async with JSProcess("drive_peer.js", "memory") as peer, open_store() as store, \
-            open_store(sparse=True) as replica_store:
+            open_replication_server(store) as store_net, \
+            open_store() as replica_store, \
+            open_replication_server(replica_store, sparse=True) as replica_store_net:
         await peer.wait_for("ready")
         drive = await Hyperdrive.open(store, name="main")
         await python_fixture(store, drive)
-        port = await store.listen("127.0.0.1", 0)
+        port = await store_net.listen("127.0.0.1", 0)
         key = drive.key.hex()
         await peer.command("opened", cmd="open", key=key)
         await peer.command("connected", cmd="connect", port=port)
         replica = await Hyperdrive.open(replica_store, key)
-        await replica_store.connect("127.0.0.1", port)
+        await replica_store_net.connect("127.0.0.1", port)
         with trio.fail_after(TIMEOUT):
             await replica.update(FIXTURE_VERSION)
             for path in ("/a/one-k.bin", "/a/b/c/deep.txt"):
@@ -255,11 +259,13 @@ async def test_clear_tells_peers_and_blocks_come_back(js):
     JS clears a file with a Python replica connected: Python learns it. A Python replica that clears
     a file it downloaded fetches it again from JS on the next read."""
     async with JSProcess("drive_peer.js", "memory") as peer, open_store() as store, \
-            open_store(sparse=True) as replica_store:
+            open_replication_server(store) as store_net, \
+            open_store() as replica_store, \
+            open_replication_server(replica_store, sparse=True) as replica_store_net:
         await peer.wait_for("ready")
         drive = await Hyperdrive.open(store, name="main")
         await python_fixture(store, drive)
-        port = await store.listen("127.0.0.1", 0)
+        port = await store_net.listen("127.0.0.1", 0)
         key = drive.key.hex()
         await peer.command("opened", cmd="open", key=key)
         await peer.command("connected", cmd="connect", port=port)
@@ -285,7 +291,7 @@ async def test_clear_tells_peers_and_blocks_come_back(js):
         js_key, _ = await js_fixture(peer)
         js_port = (await peer.command("listening", cmd="listen"))["port"]
         replica = await Hyperdrive.open(replica_store, js_key)
-        await replica_store.connect("127.0.0.1", js_port)
+        await replica_store_net.connect("127.0.0.1", js_port)
         with trio.fail_after(TIMEOUT):
             await replica.update(FIXTURE_VERSION)
             data = await replica.read_file("/a/b/eight-m.bin")
@@ -313,12 +319,14 @@ async def test_mirror_both_ways(js):
     """mirror() downloads every feed of a drive and of its mounts, and what is written later: a
     Python replica mirroring a JS drive, and a JS replica mirroring a Python drive."""
     async with JSProcess("drive_peer.js", "memory") as peer, open_store() as store, \
-            open_store(sparse=True) as replica_store:
+            open_replication_server(store) as store_net, \
+            open_store() as replica_store, \
+            open_replication_server(replica_store, sparse=True) as replica_store_net:
         await peer.wait_for("ready")
         js_key, _ = await js_fixture(peer)
         port = (await peer.command("listening", cmd="listen"))["port"]
         replica = await Hyperdrive.open(replica_store, js_key)
-        await replica_store.connect("127.0.0.1", port)
+        await replica_store_net.connect("127.0.0.1", port)
 
         async def complete(d: Hyperdrive, content_length: int) -> bool:
             mounts = await d.get_all_mounts()
@@ -345,7 +353,7 @@ async def test_mirror_both_ways(js):
         # JS mirrors a Python drive with a mount
         drive = await Hyperdrive.open(store, name="main")
         await python_fixture(store, drive)
-        my_port = await store.listen("127.0.0.1", 0)
+        my_port = await store_net.listen("127.0.0.1", 0)
         key = drive.key.hex()
         await peer.command("opened", cmd="open", key=key)
         await peer.command("connected", cmd="connect", port=my_port)

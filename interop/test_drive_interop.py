@@ -21,6 +21,7 @@ import trio
 from hypernode.corestore import Corestore
 from hypernode.drive import Hyperdrive, Stat
 from hypernode.drive.stat import now_ms
+from hypernode.replication.server import open_replication_server
 from interop.jsproc import JSProcess
 from tests.stores import open_store
 
@@ -224,14 +225,15 @@ async def js_fixture(peer: JSProcess) -> tuple[str, str]:
 
 
 async def test_js_written_drive_replicates_to_python(js):
-    async with JSProcess("drive_peer.js", "memory") as peer, open_store() as store:
+    async with JSProcess("drive_peer.js", "memory") as peer, open_store() as store, \
+            open_replication_server(store) as store_net:
         await peer.wait_for("ready")
         key, mount_key = await js_fixture(peer)
         js_report = (await peer.command("report", cmd="report", key=key))["report"]
         port = (await peer.command("listening", cmd="listen"))["port"]
 
         drive = await Hyperdrive.open(store, key)
-        await store.connect("127.0.0.1", port)
+        await store_net.connect("127.0.0.1", port)
         with trio.fail_after(TIMEOUT):
             await drive.update(FIXTURE_VERSION)
             await drive.download("/")
@@ -254,7 +256,8 @@ async def test_js_written_drive_replicates_to_python(js):
 
 
 async def test_python_written_drive_replicates_to_js(js):
-    async with JSProcess("drive_peer.js", "memory") as peer, open_store() as store:
+    async with JSProcess("drive_peer.js", "memory") as peer, open_store() as store, \
+            open_replication_server(store) as store_net:
         await peer.wait_for("ready")
         start = now_ms()
         drive = await Hyperdrive.open(store, name="main")
@@ -262,7 +265,7 @@ async def test_python_written_drive_replicates_to_js(js):
         assert drive.version == FIXTURE_VERSION
         mine = await python_report(drive)
         check_times(mine, start, now_ms())
-        port = await store.listen("127.0.0.1", 0)
+        port = await store_net.listen("127.0.0.1", 0)
 
         key = drive.key.hex()
         await peer.command("opened", cmd="open", key=key)
@@ -284,7 +287,8 @@ async def test_edge_cases_both_ways(js):
     """Folders without entries, relative and dangling links, a link to a folder, block boundaries,
     non-ASCII names, rmdir, unlink of a link, a mount inside a folder without entry and a write through
     it: JS-written read by Python, Python-written read by JS, the same reports either way."""
-    async with JSProcess("drive_peer.js", "memory") as peer, open_store() as store:
+    async with JSProcess("drive_peer.js", "memory") as peer, open_store() as store, \
+            open_replication_server(store) as store_net:
         await peer.wait_for("ready")
         # JS writes the scenario, Python reads it
         js_mount = (await peer.command("created", cmd="create", name="edge-mount"))["key"]
@@ -296,7 +300,7 @@ async def test_edge_cases_both_ways(js):
         js_report = (await peer.command("report", cmd="report", key=js_key))["report"]
         port = (await peer.command("listening", cmd="listen"))["port"]
         replica = await Hyperdrive.open(store, js_key)
-        await store.connect("127.0.0.1", port)
+        await store_net.connect("127.0.0.1", port)
         with trio.fail_after(TIMEOUT):
             await replica.update(done["version"])
             await replica.download("/")
@@ -321,7 +325,8 @@ async def test_edge_cases_both_ways(js):
 async def test_live_writes_both_ways(js):
     """With the connection open: a file JS writes shows in a Python watch and read, a file Python
     writes is read by JS, and both reports of the grown drives still agree."""
-    async with JSProcess("drive_peer.js", "memory") as peer, open_store() as store:
+    async with JSProcess("drive_peer.js", "memory") as peer, open_store() as store, \
+            open_replication_server(store) as store_net:
         await peer.wait_for("ready")
         js_key = (await peer.command("created", cmd="create", name="live"))["key"]
         await peer.command("written", cmd="write", key=js_key, path="/first.txt", text="before")
@@ -331,7 +336,7 @@ async def test_live_writes_both_ways(js):
         await peer.command("opened", cmd="open", key=mine.key.hex())
 
         replica = await Hyperdrive.open(store, js_key)
-        await store.connect("127.0.0.1", port)
+        await store_net.connect("127.0.0.1", port)
         with trio.fail_after(TIMEOUT):
             await replica.update(2)
             assert await replica.read_file("/first.txt") == b"before"
@@ -358,7 +363,8 @@ async def test_live_writes_both_ways(js):
 
 async def test_drive_extension_messages_both_ways(js):
     """hyperdrive's registerExtension (on the metadata feed's channels): one message each way."""
-    async with JSProcess("drive_peer.js", "memory") as peer, open_store() as store:
+    async with JSProcess("drive_peer.js", "memory") as peer, open_store() as store, \
+            open_replication_server(store) as store_net:
         await peer.wait_for("ready")
         key = (await peer.command("created", cmd="create", name="ext"))["key"]
         await peer.command("extension-registered", cmd="extension", key=key, name="drive-chat",
@@ -367,7 +373,7 @@ async def test_drive_extension_messages_both_ways(js):
         drive = await Hyperdrive.open(store, key)
         got: list[Any] = []
         ext = drive.register_extension("drive-chat", "json", lambda msg, peer: got.append(msg))
-        await store.connect("127.0.0.1", port)
+        await store_net.connect("127.0.0.1", port)
         with trio.fail_after(10):
             while not drive.peers or drive.peers[0].channel.remote_extensions is None:
                 await trio.sleep(0.01)  # JS's Options with its extension names
@@ -383,7 +389,8 @@ async def test_drive_extension_messages_both_ways(js):
 async def test_interleaved_descriptors_read_by_js(js):
     """Descriptors on different files written in turns (from different tasks), with whole-file writes,
     a write stream and an append in between: JS hyperdrive reads every file as Python does."""
-    async with JSProcess("drive_peer.js", "memory") as peer, open_store() as store:
+    async with JSProcess("drive_peer.js", "memory") as peer, open_store() as store, \
+            open_replication_server(store) as store_net:
         await peer.wait_for("ready")
         drive = await Hyperdrive.open(store, name="fds")
         rng = random.Random(3)
@@ -403,7 +410,7 @@ async def test_interleaved_descriptors_read_by_js(js):
         for fd in fds.values():
             await drive.close(fd)
         mine = await python_report(drive)
-        port = await store.listen("127.0.0.1", 0)
+        port = await store_net.listen("127.0.0.1", 0)
         key = drive.key.hex()
         await peer.command("opened", cmd="open", key=key)
         await peer.command("connected", cmd="connect", port=port)

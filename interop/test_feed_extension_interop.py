@@ -11,6 +11,7 @@ import trio
 
 from hypernode.corestore import Corestore
 from hypernode.replication import replicator_of
+from hypernode.replication.server import open_replication_server
 from interop.jsproc import JSProcess
 
 pytestmark = pytest.mark.interop
@@ -20,7 +21,8 @@ CASES = [("ext-json", "json", {"n": 1, "s": "hé"}), ("ext-utf8", "utf-8", "hell
 
 
 async def test_feed_extensions_both_ways(js):
-    async with JSProcess("store_peer.js", "memory") as peer, Corestore() as store:
+    async with JSProcess("store_peer.js", "memory") as peer, Corestore() as store, \
+            open_replication_server(store) as store_net:
         await peer.wait_for("ready")
         key = (await peer.command("created", cmd="create", name="ext"))["key"]
         await peer.command("appended", cmd="append", key=key, hex=[b"x".hex()])
@@ -40,7 +42,7 @@ async def test_feed_extensions_both_ways(js):
                 if sum(n == name for n, _ in got) == 2:  # JS's echo of ours and its own broadcast
                     return
 
-        await store.connect("127.0.0.1", port)
+        await store_net.connect("127.0.0.1", port)
         with trio.fail_after(10):
             async with trio.open_nursery() as nursery:
                 for name in exts:

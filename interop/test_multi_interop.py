@@ -25,10 +25,10 @@ from typing import Any
 import pytest
 import trio
 
-from hypernode.corestore import Corestore
 from hypernode.drive import Hyperdrive
 from hypernode.multi import CLOCK_KEY, MultiDrive, VersionVector
 from hypernode.replication import replicator_of
+from hypernode.replication.server import ReplicationServer, open_replication_server
 from interop.jsproc import JSProcess
 from tests.stores import open_store
 
@@ -98,13 +98,13 @@ async def py_tree(multi: MultiDrive) -> dict[str, Any]:
     return {p: out[p] for p in sorted(out)}
 
 
-async def start(peer: JSProcess, store: Corestore, name: str) -> tuple[str, Hyperdrive]:
-    """A writable JS drive, and its replica in ``store`` connected to the JS node."""
+async def start(peer: JSProcess, net: ReplicationServer, name: str) -> tuple[str, Hyperdrive]:
+    """A writable JS drive, and its replica in the store ``net`` serves, connected to the JS node."""
     await peer.wait_for("ready")
     key = (await peer.command("created", cmd="create", name=name))["key"]
     port = (await peer.command("listening", cmd="listen"))["port"]
-    replica = await Hyperdrive.open(store, key)
-    await store.connect("127.0.0.1", port)
+    replica = await Hyperdrive.open(net.feeds, key)
+    await net.connect("127.0.0.1", port)
     return key, replica
 
 
@@ -112,13 +112,14 @@ async def test_js_tombstones_hide_python_files_and_writes_lift_them(js):
     """JS multi-hyperdrive deletes files and a folder that live in a Python drive; Python's view hides
     them once the JS drive replicates. Writing a path again lifts its tombstone in both views, whether
     JS writes it (its own tombstone made inactive) or Python does (a newer inactive one in its drive)."""
-    async with JSProcess("multi_peer.js", "memory") as peer, open_store() as store:
+    async with JSProcess("multi_peer.js", "memory") as peer, open_store() as store, \
+            open_replication_server(store) as store_net:
         mine = await Hyperdrive.open(store, name="py")
         multi = MultiDrive(mine)
         await multi.write_file("/doc.txt", "python doc")
         await multi.write_file("/notes/todo.txt", "python todo")
         await multi.write_file("/keep.txt", "kept")
-        jkey, jdrive = await start(peer, store, "js")
+        jkey, jdrive = await start(peer, store_net, "js")
         await peer.command("opened", cmd="open", key=mine.key.hex())
         await js_caught_up(peer, mine)
         view = await peer.command("multi", cmd="multi", keys=[jkey, mine.key.hex()])
@@ -173,10 +174,11 @@ async def test_python_tombstones_hide_js_files_and_writes_lift_them(js):
     """Python's MultiDrive unlinks files and removes folders that live in a JS drive; JS
     multi-hyperdrive's view hides them once Python's drive replicates. Writing again lifts the
     tombstones: Python rewriting a file, JS writing into a removed folder."""
-    async with JSProcess("multi_peer.js", "memory") as peer, open_store() as store:
+    async with JSProcess("multi_peer.js", "memory") as peer, open_store() as store, \
+            open_replication_server(store) as store_net:
         mine = await Hyperdrive.open(store, name="py")
         await mine.write_file("/py.txt", b"python's")
-        jkey, jdrive = await start(peer, store, "js")
+        jkey, jdrive = await start(peer, store_net, "js")
         await peer.command("opened", cmd="open", key=mine.key.hex())
         await peer.command("multi", cmd="multi", keys=[jkey, mine.key.hex()])
         await peer.command("written", cmd="writeFile", path="/js.txt", text="js file")
@@ -240,7 +242,9 @@ async def test_three_writers_agree(js):
     connections, two paths are written again after their first version was seen (the later write wins:
     JS by ctime, Python by its clock and ctime) and files are deleted through tombstones from a Python
     and the JS node. The three views end up the same: names, bytes and the drive each entry comes from."""
-    async with JSProcess("multi_peer.js", "memory") as peer, open_store() as store_a, open_store() as store_b:
+    async with JSProcess("multi_peer.js", "memory") as peer, open_store() as store_a, \
+            open_replication_server(store_a) as store_a_net, open_store() as store_b, \
+            open_replication_server(store_b) as store_b_net:
         await peer.wait_for("ready")
         jkey = (await peer.command("created", cmd="create", name="js"))["key"]
         a, b = await Hyperdrive.open(store_a, name="a"), await Hyperdrive.open(store_b, name="b")
@@ -272,10 +276,10 @@ async def test_three_writers_agree(js):
         assert (await multi_b.stat("/concurrent.txt")).metadata[CLOCK_KEY] == VersionVector().encode()
 
         port_js = (await peer.command("listening", cmd="listen"))["port"]
-        port_a = await store_a.listen("127.0.0.1", 0)
-        await store_a.connect("127.0.0.1", port_js)
-        await store_b.connect("127.0.0.1", port_js)
-        await store_b.connect("127.0.0.1", port_a)
+        port_a = await store_a_net.listen("127.0.0.1", 0)
+        await store_a_net.connect("127.0.0.1", port_js)
+        await store_b_net.connect("127.0.0.1", port_js)
+        await store_b_net.connect("127.0.0.1", port_a)
         await everyone_caught_up(peer, a, b, a_js, b_js, a_b, b_a)
 
         # 2. the second writes of two paths, each after seeing the first; deletions through tombstones

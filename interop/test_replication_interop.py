@@ -11,6 +11,7 @@ import trio
 
 from hypernode.corestore import Corestore
 from hypernode.replication import replicator_of
+from hypernode.replication.server import open_replication_server
 from interop.jsproc import JSProcess
 
 pytestmark = pytest.mark.interop
@@ -29,14 +30,15 @@ def digest(blocks: list[bytes]) -> str:
 
 
 async def test_js_to_python_full_clone_then_live(js):
-    async with JSProcess("store_peer.js", "memory") as peer, Corestore() as store:
+    async with JSProcess("store_peer.js", "memory") as peer, Corestore() as store, \
+            open_replication_server(store) as store_net:
         await peer.wait_for("ready")
         key = (await peer.command("created", cmd="create", name="feed"))["key"]
         await peer.command("appended", cmd="append", key=key, count=10_000, size=1000, seed="a")
         port = (await peer.command("listening", cmd="listen"))["port"]
 
         feed = await store.get(bytes.fromhex(key))
-        await store.connect("127.0.0.1", port)
+        await store_net.connect("127.0.0.1", port)
         with trio.fail_after(60):
             await replicator_of(feed).update(10_000)
             await replicator_of(feed).download(0, 10_000)
@@ -53,13 +55,14 @@ async def test_js_to_python_full_clone_then_live(js):
 
 
 async def test_python_to_js_full_clone_then_live(js):
-    async with JSProcess("store_peer.js", "memory") as peer, Corestore() as store:
+    async with JSProcess("store_peer.js", "memory") as peer, Corestore() as store, \
+            open_replication_server(store) as store_net:
         await peer.wait_for("ready")
         feed = await store.get()
         blocks = [block("b", i, 1000) for i in range(10_000)]
         for i in range(0, 10_000, 1000):
             await feed.append(blocks[i:i + 1000])
-        port = await store.listen()
+        port = await store_net.listen()
         key = feed.key.hex()
         await peer.command("opened", cmd="open", key=key)
         await peer.command("connected", cmd="connect", port=port)
@@ -80,13 +83,14 @@ async def test_python_to_js_full_clone_then_live(js):
 
 
 async def test_sparse_fetch_from_the_middle(js):
-    async with JSProcess("store_peer.js", "memory") as peer, Corestore(sparse=True) as store:
+    async with JSProcess("store_peer.js", "memory") as peer, Corestore() as store, \
+            open_replication_server(store, sparse=True) as store_net:
         await peer.wait_for("ready")
         key = (await peer.command("created", cmd="create", name="big"))["key"]
         await peer.command("appended", cmd="append", key=key, count=5000, size=512, seed="c")
         port = (await peer.command("listening", cmd="listen"))["port"]
         feed = await store.get(bytes.fromhex(key))
-        await store.connect("127.0.0.1", port)
+        await store_net.connect("127.0.0.1", port)
         with trio.fail_after(20):
             for i in (2500, 2501, 4999, 17):
                 assert await replicator_of(feed).get(i) == block("c", i, 512)
@@ -104,7 +108,8 @@ async def test_sparse_fetch_from_the_middle(js):
 
 
 async def test_several_feeds_on_one_connection(js):
-    async with JSProcess("store_peer.js", "memory") as peer, Corestore() as store:
+    async with JSProcess("store_peer.js", "memory") as peer, Corestore() as store, \
+            open_replication_server(store) as store_net:
         await peer.wait_for("ready")
         js_keys = []
         for n in range(3):
@@ -120,7 +125,7 @@ async def test_several_feeds_on_one_connection(js):
             await peer.command("opened", cmd="open", key=f.key.hex())
         port = (await peer.command("listening", cmd="listen"))["port"]
         feeds = [await store.get(bytes.fromhex(k)) for k in js_keys]
-        session = await store.connect("127.0.0.1", port)
+        session = await store_net.connect("127.0.0.1", port)
         with trio.fail_after(30):
             for n, f in enumerate(feeds):
                 await replicator_of(f).update(200 + n)
@@ -129,7 +134,7 @@ async def test_several_feeds_on_one_connection(js):
                     digest([block(f"s{n}", i, 300) for i in range(200 + n)])
             for n, f in enumerate(py_feeds):
                 await peer.command("downloaded", cmd="download", key=f.key.hex(), start=0, end=50 + n)
-        assert len(store.sessions) == 1 and store.sessions[0] is session
+        assert len(store_net.sessions) == 1 and store_net.sessions[0] is session
         assert len(session.peers) == 5  # five feeds, one connection
         for f in feeds + py_feeds:
             assert len(replicator_of(f).peers) == 1

@@ -16,6 +16,7 @@ import trio
 
 from hypernode.corestore import Corestore
 from hypernode.replication import replicator_of
+from hypernode.replication.server import open_replication_server
 from hypernode.utp.packet import ST_SYN, decode, is_utp
 from hypernode.utp.socket import UTPStream, open_utp_socket
 from interop.jsproc import JSProcess
@@ -138,13 +139,13 @@ async def test_the_socket_is_shared_with_other_datagrams_as_utp_native_does(js):
 async def test_replication_over_utp_python_clones_js(js):
     count, size = 2000, 1000
     async with JSProcess("utp_store_peer.js", "serve", str(count), str(size), "a") as peer, \
-            udp() as utp, Corestore() as store:
+            udp() as utp, Corestore() as store, open_replication_server(store) as server:
         ready = await peer.wait_for("listening")
         feed = await store.get(bytes.fromhex(ready["key"]))
         async with trio.open_nursery() as n:
             with trio.fail_after(60):
                 stream = await utp.connect("127.0.0.1", ready["port"])
-                session = await n.start(functools.partial(store.replicate, stream, initiator=True))
+                session = await n.start(functools.partial(server.replicate, stream, initiator=True))
                 assert session.remote_public_key is not None  # the Noise handshake went through
                 await replicator_of(feed).update(count)
                 await replicator_of(feed).download(0, count)
@@ -155,7 +156,7 @@ async def test_replication_over_utp_python_clones_js(js):
 
 async def test_replication_over_utp_js_clones_python(js):
     count, size = 2000, 1000
-    async with udp() as utp, Corestore() as store:
+    async with udp() as utp, Corestore() as store, open_replication_server(store) as server:
         feed = await store.get()
         blocks = [feed_block("b", i, size) for i in range(count)]
         await feed.append(blocks)
@@ -164,7 +165,7 @@ async def test_replication_over_utp_js_clones_python(js):
                 JSProcess("utp_store_peer.js", "clone", str(utp.port), feed.key.hex(), str(count)) as peer:
             with trio.fail_after(60):
                 stream = await utp.accept()
-                n.start_soon(functools.partial(store.replicate, stream, initiator=False))
+                n.start_soon(functools.partial(server.replicate, stream, initiator=False))
                 done = await peer.wait_for("downloaded")
             n.cancel_scope.cancel()
         assert done["length"] == count

@@ -562,8 +562,8 @@ async def test_nodes_clone_a_drive_they_found_with_one_connection_between_them(t
                 assert await copy.read_file("/found.txt", "utf-8") == "found on the DHT"
                 # both announce and look up, so each dials the other: one connection must remain
                 await trio.sleep(1.5)
-                live = [s for s in a_.store.sessions if not s.stream.closed]
-                assert len(live) == 1 and len([s for s in b_.store.sessions if not s.stream.closed]) == 1
+                live = [s for s in a_.server.sessions if not s.closed]
+                assert len(live) == 1 and len([s for s in b_.server.sessions if not s.closed]) == 1
                 await drive.write_file("/later.txt", "still in sync")
                 with trio.fail_after(10):
                     while not await copy.exists("/later.txt"):

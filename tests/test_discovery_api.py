@@ -22,6 +22,7 @@ from hypernode.discovery.local import LocalDiscovery, open_local_discovery
 from hypernode.discovery.peering import Peering, open_peering
 from hypernode.discovery.rpc import RPCConfig
 from hypernode.discovery.swarm import DHTNode, QueryResult, Swarm
+from hypernode.replication.server import open_replication_server
 from hypernode.wire.noise import KeyPair
 
 FAST = RPCConfig(attempt_timeout=0.2, final_timeout=0.4)
@@ -258,29 +259,31 @@ async def test_peering_runs_from_a_store_a_key_pair_and_a_port_without_a_node():
     opts = {"config": FAST, "refresh": 0.2, "dedup_interval": 0.1}
     with trio.fail_after(30):
         async with DHTNode(host="127.0.0.1", ephemeral=False, config=FAST) as boot, \
-                Corestore() as a, Corestore() as b, Corestore() as c:
+                Corestore() as a, open_replication_server(a) as a_net, Corestore() as b, \
+                open_replication_server(b) as b_net, Corestore() as c, open_replication_server(c) as c_net:
             boot.store.add(topic.hex(), encode_peer("127.0.0.1", dead))  # gone since
             bootstrap = [boot.address]
             ka, kb, kc = KeyPair.generate(), KeyPair.generate(), KeyPair.generate()
-            port = await a.listen(key_pair=ka)
+            port = await a_net.listen(key_pair=ka)
             errors: dict[tuple[str, int], str] = {}
-            async with open_peering(server=a, key_pair=ka, port=port, bootstrap=bootstrap, **opts) as pa, \
-                    Peering(server=b, key_pair=kb, port=None, bootstrap=bootstrap, peer_errors=errors,
+            async with open_peering(server=a_net, key_pair=ka, port=port, bootstrap=bootstrap,
+                                    **opts) as pa, \
+                    Peering(server=b_net, key_pair=kb, port=None, bootstrap=bootstrap, peer_errors=errors,
                             **opts) as pb, \
-                    Peering(server=c, key_pair=kc, port=None, bootstrap=bootstrap,
+                    Peering(server=c_net, key_pair=kc, port=None, bootstrap=bootstrap,
                             handled=lambda addr: addr == ("127.0.0.1", port), **opts) as pc:
                 pa.join(topic)
                 await pa.swarm.flush()
                 seen_by_c = pc.swarm.peers()
                 pb.join(topic)
                 pc.join(topic)
-                while not any(s.remote_public_key == kb.public_key for s in a.sessions):
+                while not any(s.remote_public_key == kb.public_key for s in a_net.sessions):
                     await trio.sleep(0.05)
-                assert [s.remote_public_key for s in b.sessions] == [ka.public_key]
+                assert [s.remote_public_key for s in b_net.sessions] == [ka.public_key]
                 while ("127.0.0.1", port) not in {(p.host, p.port) for p in _drain(seen_by_c)}:
                     await trio.sleep(0.05)
                 await trio.testing.wait_all_tasks_blocked()  # pc has read it too
-                assert ("127.0.0.1", port) not in pc.dialling and c.sessions == []
+                assert ("127.0.0.1", port) not in pc.dialling and c_net.sessions == []
                 while ("127.0.0.1", dead) not in errors:
                     await trio.sleep(0.05)
                 assert errors[("127.0.0.1", dead)] == "connection refused"
@@ -288,8 +291,11 @@ async def test_peering_runs_from_a_store_a_key_pair_and_a_port_without_a_node():
 
 
 async def test_peering_needs_its_parts():
-    with pytest.raises(TypeError, match="server= and key_pair="):
-        Peering(bootstrap=[])
+    with pytest.raises(TypeError, match="server"):
+        Peering(bootstrap=[])  # type: ignore[call-arg]
+    async with Corestore() as store, open_replication_server(store) as server:  # no key pair
+        with pytest.raises(TypeError, match="key_pair="):
+            Peering(server=server, bootstrap=[])
 
 
 # -- structure -------------------------------------------------------------------------------------

@@ -29,6 +29,7 @@ from hypernode.drive import (
 from hypernode.drive.hyperdrive import WRITE_BLOCK_SIZE
 from hypernode.drive.stat import Mount
 from hypernode.replication import replicator_of
+from hypernode.replication.server import open_replication_server
 from hypernode.trie import CorruptTrieError, TrieNode
 from hypernode.trie.node import NodeMessage as TrieNodeMessage
 from hypernode.varint import encode_varint
@@ -535,13 +536,14 @@ async def test_reopen_from_disk(tmp_path):
 
 
 async def test_replication_between_python_stores():
-    async with open_store() as a, open_store() as b:
+    async with open_store() as a, open_replication_server(a) as a_net, open_store() as b, \
+            open_replication_server(b) as b_net:
         src = await Hyperdrive.open(a)
         await src.write_file("/doc.txt", b"shared")
         await src.write_file("/dir/big", os.urandom(2 * WRITE_BLOCK_SIZE))
-        port = await a.listen("127.0.0.1", 0)
+        port = await a_net.listen("127.0.0.1", 0)
         replica = await Hyperdrive.open(b, src.key)
-        await b.connect("127.0.0.1", port)
+        await b_net.connect("127.0.0.1", port)
         with trio.fail_after(20):
             await replica.update(src.version)
             await replica.download("/")
@@ -555,12 +557,13 @@ async def test_replication_between_python_stores():
 
 
 async def test_replica_content_with_no_peer_to_ask():
-    async with open_store() as a, open_store(sparse=True) as b:
+    async with open_store() as a, open_replication_server(a) as a_net, open_store() as b, \
+            open_replication_server(b, sparse=True) as b_net:
         src = await Hyperdrive.open(a)
         await src.write_file("/f", b"only on the writer")
-        port = await a.listen("127.0.0.1", 0)
+        port = await a_net.listen("127.0.0.1", 0)
         replica = await Hyperdrive.open(b, src.key)
-        session = await b.connect("127.0.0.1", port)
+        session = await b_net.connect("127.0.0.1", port)
         with trio.fail_after(10):
             await replica.update(src.version)
             assert (await replica.stat("/f")).size == 18  # the metadata came; no content block asked
@@ -568,13 +571,13 @@ async def test_replica_content_with_no_peer_to_ask():
             while not replicator_of(content).peers:
                 await trio.sleep(0.01)
             await session.aclose()
-            while b.sessions:
+            while b_net.sessions:
                 await trio.sleep(0.01)
         assert content.downloaded() == 0
         with pytest.raises(ContentNotAvailable) as info:  # no one to ask: an error, not a wait forever
             await replica.read_file("/f")
         assert info.value.errno == errno.ENODATA and isinstance(info.value, OSError)
-        await b.connect("127.0.0.1", port)
+        await b_net.connect("127.0.0.1", port)
         with trio.fail_after(10):
             assert await replica.read_file("/f") == b"only on the writer"  # a peer again: fetched
 
@@ -583,14 +586,15 @@ async def test_replica_reads_entries_claiming_absurd_block_counts():
     """A peer's Stat may claim 2**62 blocks: reads ask for a window of blocks at a time, so the real
     bytes come back, and a pointer where nothing exists waits (for the caller's timeout), as in JS,
     without asking for (or counting) 2**62 blocks."""
-    async with open_store() as a, open_store(sparse=True) as b:
+    async with open_store() as a, open_replication_server(a) as a_net, open_store() as b, \
+            open_replication_server(b, sparse=True) as b_net:
         src = await Hyperdrive.open(a)
         await src.write_file("/ok", b"fine")
         await src.trie.put("huge", Stat.file(offset=0, blocks=2**62, size=4).encode())
         await src.trie.put("nowhere", Stat.file(offset=2**62, blocks=2**62, size=4).encode())
-        port = await a.listen("127.0.0.1", 0)
+        port = await a_net.listen("127.0.0.1", 0)
         replica = await Hyperdrive.open(b, src.key)
-        await b.connect("127.0.0.1", port)
+        await b_net.connect("127.0.0.1", port)
         with trio.fail_after(10):
             await replica.update(src.version)
             assert await replica.read_file("/huge") == b"fine"
@@ -605,13 +609,14 @@ async def test_replica_reads_entries_claiming_absurd_block_counts():
 async def test_replica_range_read_fetches_only_the_blocks_of_the_range():
     """A stream of a byte range asks peers for the blocks holding it and no more (a stream to the end
     of the file reads ahead); the blocks before the range are fetched only to learn their sizes."""
-    async with open_store() as a, open_store(sparse=True) as b:
+    async with open_store() as a, open_replication_server(a) as a_net, open_store() as b, \
+            open_replication_server(b, sparse=True) as b_net:
         src = await Hyperdrive.open(a)
         data = os.urandom(8 * WRITE_BLOCK_SIZE)
         await src.write_file("/big", data)
-        port = await a.listen("127.0.0.1", 0)
+        port = await a_net.listen("127.0.0.1", 0)
         replica = await Hyperdrive.open(b, src.key)
-        await b.connect("127.0.0.1", port)
+        await b_net.connect("127.0.0.1", port)
         with trio.fail_after(10):
             await replica.update(src.version)
             content = await replica.content_feed()
@@ -624,3 +629,23 @@ async def test_replica_range_read_fetches_only_the_blocks_of_the_range():
             assert got == data[start:start + 100]
             await trio.sleep(0.2)
             assert content.downloaded() == 2 and content.has(0) and content.has(1)
+
+
+async def test_a_content_feed_no_one_uses_is_freed_with_its_content_log():
+    """The registry of ContentLogs (one per content feed, drive/content.py) holds them weakly: a
+    content feed dropped by everyone is freed with its log. (The log referenced its feed, the key of
+    the weak registry, so neither was ever freed: every drive a long-running node opened stayed.)"""
+    import gc
+    import weakref
+
+    from hypernode.drive import content as content_module
+
+    async with Corestore() as store:
+        drive = await Hyperdrive.open(store)
+        await drive.write_file("/f", b"x")
+        feed_ref = weakref.ref(await drive.content_feed())
+        assert feed_ref() in content_module._logs
+        await drive.close()
+    del drive, store
+    gc.collect()
+    assert feed_ref() is None

@@ -26,6 +26,7 @@ from hypernode.drive import stat as stat_module
 from hypernode.errors import BlockNotAvailableError
 from hypernode.feed import Feed
 from hypernode.replication import replicator_of
+from hypernode.replication.server import open_replication_server
 from tests.stores import open_store
 
 
@@ -262,14 +263,15 @@ async def test_stats_and_clear(store, drive):
 async def test_cleared_blocks_come_back_from_a_peer():
     """A replica clears a file it downloaded and reads it again: fetched from the writer. The writer
     clears a file: the replica's peer learns it (Unhave) and no longer counts on it."""
-    async with open_store() as a, open_store(sparse=True) as b:
+    async with open_store() as a, open_replication_server(a) as a_net, open_store() as b, \
+            open_replication_server(b, sparse=True) as b_net:
         drive = await Hyperdrive.open(a)
         data = os.urandom(1_100_000)
         await drive.write_file("/f", data)
         await drive.write_file("/g", b"g")
-        port = await a.listen("127.0.0.1", 0)
+        port = await a_net.listen("127.0.0.1", 0)
         replica = await Hyperdrive.open(b, drive.key)
-        await b.connect("127.0.0.1", port)
+        await b_net.connect("127.0.0.1", port)
         with trio.fail_after(10):
             await replica.update(drive.version)
             assert await replica.read_file("/f") == data
@@ -292,15 +294,16 @@ async def test_cleared_blocks_come_back_from_a_peer():
 
 
 async def test_mirror_follows_mounts_and_new_writes():
-    async with open_store() as a, open_store(sparse=True) as b:
+    async with open_store() as a, open_replication_server(a) as a_net, open_store() as b, \
+            open_replication_server(b, sparse=True) as b_net:
         drive = await Hyperdrive.open(a)
         inner = await Hyperdrive.open(a)
         await inner.write_file("/in.txt", b"inside")
         await drive.write_file("/f", b"f")
         await drive.mount("/m", inner.key)
-        port = await a.listen("127.0.0.1", 0)
+        port = await a_net.listen("127.0.0.1", 0)
         replica = await Hyperdrive.open(b, drive.key)
-        await b.connect("127.0.0.1", port)
+        await b_net.connect("127.0.0.1", port)
 
         def feeds_of(d: Hyperdrive) -> list[Feed]:
             return [f for f in (d.metadata, d.content) if f is not None]

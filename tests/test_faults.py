@@ -22,6 +22,7 @@ from hypernode.corestore import Corestore
 from hypernode.errors import CorruptStorageError, HypernodeError
 from hypernode.node import Node
 from hypernode.replication import replicator_of
+from hypernode.replication.server import open_replication_server
 from tests.hostile import expected_digests, fill_drive
 
 
@@ -71,10 +72,11 @@ class CuttingProxy:
 async def test_a_cut_transfer_resumes_without_downloading_verified_blocks_again(tmp_path):
     n = 4000
     blocks = [os.urandom(4096) for _ in range(n)]  # 16 MiB
-    async with Corestore(tmp_path / "server") as server, trio.open_nursery() as nursery:
+    async with Corestore(tmp_path / "server") as server, open_replication_server(server) as server_net, \
+            trio.open_nursery() as nursery:
         src = await server.get(name="src")
         await src.append(blocks)
-        port = await server.listen()
+        port = await server_net.listen()
         proxy = CuttingProxy(port)
         await nursery.start(proxy.run)
         cuts = []
@@ -85,7 +87,7 @@ async def test_a_cut_transfer_resumes_without_downloading_verified_blocks_again(
                     while feed.downloaded() < fraction * n:
                         await feed.wait_for_change()
                     proxy.cut()
-                    while client.store.sessions:
+                    while client.server.sessions:
                         await trio.sleep(0.01)
                     cuts.append(feed.downloaded())
                     # what the next connection may download: only what is missing now

@@ -29,11 +29,7 @@ PACKAGE = Path(hypernode.__file__).parent
 # Cycles (as the sets of modules of a strongly connected component) still to be broken. Each entry is
 # removed by the change that breaks it; the lists end empty.
 ALLOWED: list[frozenset[str]] = []
-ALLOWED_WITH_TYPES: list[frozenset[str]] = [
-    # the session serves a Corestore, which starts the sessions (issue 17's second step: networking
-    # moves out of the store, and the session sees the store as a FeedSource protocol)
-    frozenset({"hypernode.corestore", "hypernode.replication.session"}),
-]
+ALLOWED_WITH_TYPES: list[frozenset[str]] = []
 
 
 def all_modules() -> list[str]:
@@ -162,8 +158,8 @@ def test_the_cycle_finder_finds_cycles() -> None:
 
 def test_imports_are_found_in_functions_and_not_under_type_checking() -> None:
     graph = import_graph()
-    # corestore imports the session inside a function (Corestore.replicate) ...
-    assert "hypernode.replication.session" in graph["hypernode.corestore"]
+    # the node imports seeds inside a function (Node.forget_drive) ...
+    assert "hypernode.seeds" in graph["hypernode.node"]
     # ... and the trie names Feed only under TYPE_CHECKING
     assert "hypernode.feed" not in graph["hypernode.trie.trie"]
     assert "hypernode.feed" in import_graph(type_checking=True)["hypernode.trie.trie"]
@@ -189,4 +185,14 @@ def test_no_import_cycle_counting_type_imports() -> None:
 def test_the_feed_knows_nothing_of_peers() -> None:
     """Feed is a verified log: it imports nothing from replication or the wire, not even for types."""
     deps = module_imports("hypernode.feed", type_checking=True)
+    assert not {d for d in deps if d.startswith(("hypernode.replication", "hypernode.wire"))}, deps
+
+
+def test_replication_knows_nothing_of_the_store():
+    """The session sees the store as a FeedSource protocol: nothing in replication (or the wire)
+    imports corestore, not even for types; and the store imports nothing of the network."""
+    for name in all_modules():
+        if name.startswith(("hypernode.replication", "hypernode.wire")):
+            assert "hypernode.corestore" not in module_imports(name, type_checking=True), name
+    deps = module_imports("hypernode.corestore", type_checking=True)
     assert not {d for d in deps if d.startswith(("hypernode.replication", "hypernode.wire"))}, deps

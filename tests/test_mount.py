@@ -278,7 +278,7 @@ def test_read_only_drive_sparse_reads_live_follow_and_erofs(tmp_path: Path) -> N
 
 def content_blocks(store: Path, key: str) -> int:
     async def count() -> int:
-        async with Corestore(store, sparse=True) as cs:
+        async with Corestore(store) as cs:
             drive = await Hyperdrive.open(cs, key)
             content = await drive.content_feed()
             return content.downloaded(0, content.length)

@@ -13,6 +13,7 @@ import trio
 from hypernode.corestore import Corestore
 from hypernode.drive import Hyperdrive, PermissionDenied
 from hypernode.multi import CLOCK_KEY, MultiDrive, VersionVector
+from hypernode.replication.server import ReplicationServer, open_replication_server
 from tests.stores import open_store
 
 
@@ -22,11 +23,12 @@ async def store():
         yield s
 
 
-async def replica_of(store_a: Corestore, drive: Hyperdrive, store_b: Corestore) -> Hyperdrive:
-    """A read-only copy of ``drive`` in ``store_b``, filled by replication over loopback TCP."""
-    port = await store_a.listen("127.0.0.1", 0)
-    copy = await Hyperdrive.open(store_b, drive.key)
-    await store_b.connect("127.0.0.1", port)
+async def replica_of(net_a: ReplicationServer, drive: Hyperdrive, net_b: ReplicationServer) -> Hyperdrive:
+    """A read-only copy of ``drive`` in the store ``net_b`` serves, filled by replication over loopback
+    TCP (from the store ``net_a`` serves)."""
+    port = await net_a.listen("127.0.0.1", 0)
+    copy = await Hyperdrive.open(net_b.feeds, drive.key)
+    await net_b.connect("127.0.0.1", port)
     with trio.fail_after(10):
         while copy.version < drive.version:
             await copy.update()
@@ -95,9 +97,10 @@ async def test_read_from_multiple_drives_with_conflicting_files(store):
 
 
 async def test_write_files_needs_a_writer(store):
-    async with open_store() as other:
+    async with open_store() as other, open_replication_server(store) as store_net, \
+            open_replication_server(other) as other_net:
         drive1 = await Hyperdrive.open(store)
-        drive2 = await replica_of(store, drive1, other)
+        drive2 = await replica_of(store_net, drive1, other_net)
         multi = MultiDrive(drive2)
         assert not multi.writable and multi.writer is None
         with pytest.raises(PermissionDenied) as e:
@@ -111,11 +114,12 @@ async def test_write_files_needs_a_writer(store):
 
 
 async def test_delete_other_peers_files_and_directories(store):
-    async with open_store() as other:
+    async with open_store() as other, open_replication_server(store) as store_net, \
+            open_replication_server(other) as other_net:
         drive1 = await Hyperdrive.open(store)
         await drive1.write_file("/example.txt", "Hello World")
         await drive1.mkdir("/folder")
-        clone = await replica_of(store, drive1, other)
+        clone = await replica_of(store_net, drive1, other_net)
         drive2 = await Hyperdrive.open(other)
         multi = MultiDrive(clone)
         await multi.add_drive(drive2)
@@ -177,11 +181,12 @@ async def test_properties_and_run_all(store):
 
 
 async def test_parent_folders_of_other_drives_are_created_in_the_writer(store):
-    async with open_store() as other:
+    async with open_store() as other, open_replication_server(store) as store_net, \
+            open_replication_server(other) as other_net:
         remote = await Hyperdrive.open(store)
         await remote.mkdir("/shared")
         await remote.write_file("/shared/deep/x.txt", "x")
-        replica = await replica_of(store, remote, other)
+        replica = await replica_of(store_net, remote, other_net)
         writer = await Hyperdrive.open(other)
         multi = MultiDrive(replica)
         await multi.add_drive(writer)
@@ -363,10 +368,11 @@ async def test_mounts_merged_and_download(store):
     mounts = await multi.get_all_mounts()
     assert set(mounts) == {"/", "/mnt"} and mounts["/mnt"].key == inner.key
     # a sparse replica downloads only what the view needs
-    async with open_store(sparse=True) as sparse:
-        port = await store.listen("127.0.0.1", 0)
+    async with open_store() as sparse, open_replication_server(sparse, sparse=True) as sparse_net, \
+            open_replication_server(store) as store_net:
+        port = await store_net.listen("127.0.0.1", 0)
         ra = await Hyperdrive.open(sparse, a.key)
-        await sparse.connect("127.0.0.1", port)
+        await sparse_net.connect("127.0.0.1", port)
         with trio.fail_after(10):
             while ra.version < a.version:
                 await ra.update()
@@ -430,10 +436,11 @@ async def test_read_file_reads_what_the_drive_reads(store):
     await a.close(fd)
     assert await multi.read_file("/open.txt") == b"partly"
     # a sparse replica: the blocks are not here, the drive fetches them
-    async with open_store(sparse=True) as sparse:
-        port = await store.listen("127.0.0.1", 0)
+    async with open_store() as sparse, open_replication_server(sparse, sparse=True) as sparse_net, \
+            open_replication_server(store) as store_net:
+        port = await store_net.listen("127.0.0.1", 0)
         ra = await Hyperdrive.open(sparse, a.key)
-        await sparse.connect("127.0.0.1", port)
+        await sparse_net.connect("127.0.0.1", port)
         with trio.fail_after(10):
             while ra.version < a.version:
                 await ra.update()
@@ -492,12 +499,12 @@ async def test_replicate_every_drive_over_one_connection(store):
     await b.write_file("/b.txt", "from b")
     multi = MultiDrive(a)
     await multi.add_drive(b)
-    async with open_store() as other:
+    async with open_store() as other, open_replication_server(other) as other_net:
         ra, rb = await Hyperdrive.open(other, a.key), await Hyperdrive.open(other, b.key)
         left, right = trio.testing.memory_stream_pair()
         async with trio.open_nursery() as nursery:
             nursery.start_soon(functools.partial(multi.replicate, left, initiator=True))
-            nursery.start_soon(functools.partial(other.replicate, right, initiator=False))
+            nursery.start_soon(functools.partial(other_net.replicate, right, initiator=False))
             with trio.fail_after(10):
                 while ra.version < a.version or rb.version < b.version:
                     await trio.sleep(0.01)
@@ -517,12 +524,13 @@ async def test_rename_across_drives(store):
     """A file of another drive moves by a copy into the writer (and a tombstone hides it where it
     was); the writer's own file moves within the writer; folders move entry by entry; a renamed
     file wins over another drive's file at the destination."""
-    async with open_store() as other:
+    async with open_store() as other, open_replication_server(store) as store_net, \
+            open_replication_server(other) as other_net:
         theirs = await Hyperdrive.open(store)
         await theirs.write_file("/theirs.txt", "from them")
         await theirs.write_file("/dir/inner.txt", "inner")
         await theirs.write_file("/taken.txt", "their old copy")
-        clone = await replica_of(store, theirs, other)
+        clone = await replica_of(store_net, theirs, other_net)
         mine = await Hyperdrive.open(other)
         multi = MultiDrive(clone)
         await multi.add_drive(mine)

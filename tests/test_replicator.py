@@ -18,6 +18,7 @@ from hypernode.feed import Feed
 from hypernode.replication import FeedPeer, Replicator, replicator_of
 from hypernode.replication import extensions as extensions_module
 from hypernode.replication import replicator as replicator_module
+from hypernode.replication.server import open_replication_server
 from hypernode.wire import messages
 
 
@@ -175,17 +176,18 @@ async def test_a_blocks_put_by_the_user_is_announced_to_the_peers_as_in_js():
 
 
 async def test_extension_messages_as_an_async_iterator():
-    async with Corestore() as a, Corestore() as b:
+    async with Corestore() as a, open_replication_server(a) as a_net, Corestore() as b, \
+            open_replication_server(b) as b_net:
         feed = await a.get()
         await feed.append(b"x")
-        port = await a.listen("127.0.0.1", 0)
+        port = await a_net.listen("127.0.0.1", 0)
         copy = await b.get(feed.key)
         sender = replicator_of(feed).register_extension("chat", "json")
         inbox = replicator_of(copy).register_extension("chat", "json")
         heard: list[object] = []
         other = replicator_of(copy).register_extension("other", "utf-8",
                                                        lambda message, peer: heard.append(message))
-        await b.connect("127.0.0.1", port)
+        await b_net.connect("127.0.0.1", port)
         with trio.fail_after(10):
             await replicator_of(copy).get(0)
             peers = replicator_of(feed).peers
@@ -220,12 +222,13 @@ async def test_extension_messages_as_an_async_iterator():
 
 
 async def test_seek_fetches_the_blocks_whose_sizes_are_not_known():
-    async with Corestore() as a, Corestore(sparse=True) as b:
+    async with Corestore() as a, open_replication_server(a) as a_net, Corestore() as b, \
+            open_replication_server(b, sparse=True) as b_net:
         feed = await a.get()
         await feed.append([b"a" * 10, b"b" * 20, b"c" * 30, b"d" * 40])
-        port = await a.listen("127.0.0.1", 0)
+        port = await a_net.listen("127.0.0.1", 0)
         copy = await b.get(feed.key)
-        await b.connect("127.0.0.1", port)
+        await b_net.connect("127.0.0.1", port)
         with trio.fail_after(10):
             assert await replicator_of(copy).seek(0, 4, 35) == (2, 5)
             assert await replicator_of(copy).seek(1, 4, 95) == (4, 0)
@@ -235,14 +238,16 @@ async def test_seek_fetches_the_blocks_whose_sizes_are_not_known():
 async def test_full_mode_fetches_every_block_unasked_and_sparse_mode_nothing():
     """``Corestore(sparse=False)`` (the default): its sessions make every replicated feed that is not
     writable want everything, live; a sparse store fetches only what is asked for."""
-    async with Corestore() as a, Corestore() as full, Corestore(sparse=True) as sparse:
+    async with Corestore() as a, open_replication_server(a) as a_net, Corestore() as full, \
+            open_replication_server(full) as full_net, Corestore() as sparse, \
+            open_replication_server(sparse, sparse=True) as sparse_net:
         feed = await a.get()
         await feed.append([b"%d" % i for i in range(100)])
-        port = await a.listen("127.0.0.1", 0)
+        port = await a_net.listen("127.0.0.1", 0)
         full_copy = await full.get(feed.key)
         sparse_copy = await sparse.get(feed.key)
-        await full.connect("127.0.0.1", port)
-        await sparse.connect("127.0.0.1", port)
+        await full_net.connect("127.0.0.1", port)
+        await sparse_net.connect("127.0.0.1", port)
         with trio.fail_after(10):
             while full_copy.downloaded() < 100:
                 await full_copy.wait_for_change()
@@ -253,3 +258,38 @@ async def test_full_mode_fetches_every_block_unasked_and_sparse_mode_nothing():
         assert sparse_copy.downloaded() == 0
         assert len(replicator_of(full_copy).wants.ranges) == 1  # once, however many sessions
         assert replicator_of(feed).wants.ranges == []  # a writable feed wants nothing
+
+
+async def test_the_store_announces_feeds_and_the_server_offers_them_on_live_connections():
+    """Corestore announces the feeds it opens and the ones that close (StoreListener); the replication
+    server offers a feed opened after the connection was made on it, and a feed that closes leaves
+    every connection (its channel closes, the remote's peer goes)."""
+
+    class Heard:
+        def __init__(self) -> None:
+            self.events: list[tuple[str, bytes]] = []
+
+        def feed_opened(self, feed: Feed) -> None:
+            self.events.append(("opened", feed.key))
+
+        def feed_closed(self, feed: Feed) -> None:
+            self.events.append(("closed", feed.key))
+
+    async with Corestore() as a, Corestore() as b, open_replication_server(a) as net_a, \
+            open_replication_server(b, sparse=True) as net_b:
+        heard = Heard()
+        a.add_listener(heard)
+        port = await net_a.listen("127.0.0.1", 0)
+        session = await net_b.connect("127.0.0.1", port)
+        assert session.initiator and not session.closed and net_b.sessions == [session]
+        feed = await a.get()  # opened after the connection was made
+        await feed.append(b"late")
+        copy = await b.get(feed.key)
+        with trio.fail_after(10):
+            assert await replicator_of(copy).get(0) == b"late"
+        await feed.close()
+        assert heard.events == [("opened", feed.key), ("closed", feed.key)]
+        with trio.fail_after(10):
+            while replicator_of(copy).peers:  # the remote closed the channel of the feed it closed
+                await trio.sleep(0.01)
+        assert not session.closed  # the connection carries on

@@ -1,9 +1,9 @@
 """Exceptions propagate (hypernode.tasks): whatever an object does in the background, an exception raised
 in the body of its ``async with`` comes out unchanged, a background failure comes out alone (not in a
 group), and KeyboardInterrupt and cancellation are never swallowed. Each object is busy while the body
-raises: a store that listens and has a live connection, a node with a peer and discovery, a DHT node
-and a swarm on loopback, a protocol stream mid-connection; and discovery's objects again, opened by their
-``open_*`` functions."""
+raises: a store's replication server that listens and has a live connection, a node with a peer and
+discovery, a DHT node and a swarm on loopback, a protocol stream mid-connection; and discovery's objects
+again, opened by their ``open_*`` functions."""
 
 from __future__ import annotations
 
@@ -23,23 +23,25 @@ from hypernode.drive import Hyperdrive
 from hypernode.multi import MultiDrive
 from hypernode.node import Node
 from hypernode.replication import replicator_of
+from hypernode.replication.server import open_replication_server
 from hypernode.tasks import cleanup, leaf, open_service_nursery
 from hypernode.wire.noise import KeyPair
 from hypernode.wire.stream import ProtocolStream
 
 
 @contextlib.asynccontextmanager
-async def busy_corestore() -> AsyncIterator[Any]:
-    async with Corestore() as other:
+async def busy_replication_server() -> AsyncIterator[Any]:
+    """A store's replication server that listens and has a live connection."""
+    async with Corestore() as other, open_replication_server(other) as other_net:
         feed = await other.get(name="f")
         await feed.append(b"x")
-        port = await other.listen()
-        async with Corestore() as store:
-            await store.listen()
+        port = await other_net.listen()
+        async with Corestore() as store, open_replication_server(store) as store_net:
+            await store_net.listen()
             copy = await store.get(feed.key)
-            await store.connect("127.0.0.1", port)
+            await store_net.connect("127.0.0.1", port)
             await replicator_of(copy).download(0, 1)
-            yield store
+            yield store_net
 
 
 @contextlib.asynccontextmanager
@@ -78,7 +80,8 @@ async def busy_local() -> AsyncIterator[Any]:
 
 @contextlib.asynccontextmanager
 async def busy_peering() -> AsyncIterator[Any]:
-    async with Node(None, port=0) as node, Peering(node, bootstrap=[]) as peering:
+    async with Node(None, port=0) as node, \
+            Peering(server=node.server, key_pair=node.key_pair, port=node.port, bootstrap=[]) as peering:
         yield peering
 
 
@@ -111,10 +114,10 @@ async def busy_open_local_discovery() -> AsyncIterator[Any]:
 @contextlib.asynccontextmanager
 async def busy_open_peering() -> AsyncIterator[Any]:
     """The explicit form: a store that listens, no node."""
-    async with Corestore() as store:
+    async with Corestore() as store, open_replication_server(store) as store_net:
         key_pair = KeyPair.generate()
-        port = await store.listen(key_pair=key_pair)
-        async with open_peering(server=store, key_pair=key_pair, port=port, bootstrap=[]) as peering:
+        port = await store_net.listen(key_pair=key_pair)
+        async with open_peering(server=store_net, key_pair=key_pair, port=port, bootstrap=[]) as peering:
             peering.join(b"t" * 32)
             yield peering
 
@@ -138,7 +141,8 @@ async def busy_multidrive() -> AsyncIterator[Any]:
 
 
 OBJECTS: dict[str, Callable[[], contextlib.AbstractAsyncContextManager[Any]]] = {
-    "Corestore": busy_corestore, "Node": busy_node, "DHTNode": busy_dht, "Swarm": busy_swarm,
+    "open_replication_server": busy_replication_server, "Node": busy_node, "DHTNode": busy_dht,
+    "Swarm": busy_swarm,
     "LocalDiscovery": busy_local, "Peering": busy_peering, "ProtocolStream": busy_stream,
     "MultiDrive": busy_multidrive, "open_dht_node": busy_open_dht_node, "open_swarm": busy_open_swarm,
     "open_local_discovery": busy_open_local_discovery, "open_peering": busy_open_peering,
@@ -157,8 +161,8 @@ async def test_an_exception_in_the_body_comes_out_unchanged(name):
 
 async def test_the_reported_case_a_listening_store():
     with pytest.raises(ValueError):
-        async with Corestore() as s:
-            await s.listen()
+        async with Corestore() as s, open_replication_server(s) as s_net:
+            await s_net.listen()
             raise ValueError
 
 

@@ -24,7 +24,7 @@ from hypernode.wire import (
 )
 from hypernode.wire.cipher import XSalsa20Stream
 from hypernode.wire.frames import MAX_FRAME, FrameDecoder, encode_frame, varint
-from hypernode.wire.stream import ProtocolStream
+from hypernode.wire.stream import ConnectionClosed, ProtocolStream
 
 
 def pump(a: Connection, b: Connection) -> tuple[list, list]:
@@ -219,31 +219,73 @@ async def test_stream_over_memory_pair_and_extensions():
 
 async def test_silent_peer_times_out():
     left, right = trio.testing.memory_stream_pair()
-    with trio.fail_after(10):
+    with trio.fail_after(10), pytest.raises(ProtocolError, match="handshake"):  # raised, never stored
         async with ProtocolStream(left, initiator=True, timeout=0.5) as a:
             # the other end never answers the handshake
             async for _ in a:
                 pass
-    assert a.error is not None and "handshake" in str(a.error)
     await right.aclose()
 
 
+class Freezable(trio.abc.Stream):
+    """A transport that stops reading and writing (the socket staying open) once ``frozen``."""
+
+    def __init__(self, inner: trio.abc.Stream) -> None:
+        self.inner = inner
+        self.frozen = False
+
+    async def send_all(self, data: bytes | bytearray | memoryview) -> None:
+        if self.frozen:
+            await trio.sleep_forever()
+        await self.inner.send_all(data)
+
+    async def wait_send_all_might_not_block(self) -> None:
+        await self.inner.wait_send_all_might_not_block()
+
+    async def receive_some(self, max_bytes: int | None = None) -> bytes | bytearray:
+        if self.frozen:
+            await trio.sleep_forever()
+        return await self.inner.receive_some(max_bytes)
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
+
+
 async def test_peer_that_never_reads_is_dropped():
-    """Python sends a lot to a peer that completed the handshake and then stopped reading."""
+    """Python sends a lot to a peer that completed the handshake and then stopped reading: the
+    connection ends, and why is raised out of the stream's ``async with``."""
     a_sock, b_sock = trio.testing.lockstep_stream_pair()
-    async with ProtocolStream(a_sock, initiator=True, timeout=1.0, keep_alive=0.2) as a, \
-            ProtocolStream(b_sock, initiator=False, timeout=None) as b:
-        await a.wait_handshake()
-        await b.wait_handshake()
-        ch, _ = a.open_channel(crypto.key_pair().public_key)
-        b._nursery.cancel_scope.cancel()  # b stops reading and writing, the socket stays open
-        for _ in range(200):
-            a.conn._send_frame(ch.local_id, 9, messages.Data(index=1, value=bytes(60000)))
-        a._flush()
-        with trio.fail_after(10):
+    b_side = Freezable(b_sock)
+    with trio.fail_after(10), pytest.raises(ConnectionClosed, match="does not read|silent"):
+        async with ProtocolStream(a_sock, initiator=True, timeout=1.0, keep_alive=0.2) as a, \
+                ProtocolStream(b_side, initiator=False, timeout=None) as b:
+            await a.wait_handshake()
+            await b.wait_handshake()
+            ch, _ = a.open_channel(crypto.key_pair().public_key)
+            b_side.frozen = True  # b stops reading and writing, the socket stays open
+            for _ in range(200):
+                a.conn._send_frame(ch.local_id, 9, messages.Data(index=1, value=bytes(60000)))
+            a._flush()
             async for _ in a:
                 pass
-        assert a.error is not None
+
+
+async def test_the_remote_closing_after_the_handshake_ends_the_events_cleanly():
+    """A clean end (the remote closes after the handshake): the iteration ends, nothing is raised.
+    A close during the handshake is a failure, raised."""
+    left, right = trio.testing.memory_stream_pair()
+    with trio.fail_after(10):
+        async with ProtocolStream(left, initiator=True) as a:
+            async with ProtocolStream(right, initiator=False) as b:
+                await b.wait_handshake()
+                await a.wait_handshake()
+            async for _ in a:  # b closed: the events end
+                pass
+    left, right = trio.testing.memory_stream_pair()
+    with trio.fail_after(10), pytest.raises(ConnectionClosed, match="during the handshake"):
+        async with ProtocolStream(left, initiator=True):
+            await right.send_stream.aclose()  # the remote ends its side before answering
+            await trio.sleep_forever()
 
 
 async def test_drain_returns_for_every_waiter():

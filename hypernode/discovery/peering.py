@@ -1,10 +1,10 @@
-"""Peering: the peers a :class:`~hypernode.discovery.swarm.Swarm` finds, connected to a node's store.
+"""Peering: the peers a :class:`~hypernode.discovery.swarm.Swarm` finds, connected to a replication server.
 
 :class:`Peering` runs the swarm for a :class:`hypernode.node.Node`: each drive's discovery key is joined
 (announced when the node listens, looked up always), and each peer found (read from the swarm's
 :meth:`~hypernode.discovery.swarm.Swarm.peers` channel by a task of its own) is connected over TCP and
-replicated through the node's :class:`~hypernode.corestore.Corestore`, as hyperswarm 2 does for
-hyperdrive. One peer, one connection:
+replicated through the node's :class:`~hypernode.replication.server.ReplicationServer`, as
+hyperswarm 2 does for hyperdrive. One peer, one connection:
 
 - by address: a peer already connected, being connected, or given to the node with ``--peer`` is not
   dialled again; neither is our own address;
@@ -19,82 +19,35 @@ forgotten until the next lookup finds it again; why it could not be reached is k
 :attr:`Peering.peer_errors` (the node's, which names it when a wait for a peer gives up).
 
 What Peering needs of the node is explicit: the replication ``server`` (its live ``sessions``, and
-``replicate`` over a new connection: today the node's :class:`~hypernode.corestore.Corestore`), the
-node's Noise ``key_pair`` and listening ``port``/``host``, and ``handled``, a predicate for the addresses
-the node connects to itself (``--peer``). ``Peering(node, ...)``, the node standing for all of them, is
-the form :class:`hypernode.node.Node` uses until it passes the parts.
+``replicate`` over a new connection), the node's Noise ``key_pair`` (the server's by default) and
+listening ``port``/``host``, and ``handled``, a predicate for the addresses the node connects to itself
+(``--peer``). Peering never sets anything on a session: the connections it closed as duplicates are in
+a set of its own.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
-from collections.abc import AsyncIterator, Callable, Iterable, Sequence
-from typing import Any, Protocol
+from collections.abc import AsyncIterator, Callable, Iterable
+from typing import Any
 
 import trio
 
 from hypernode.discovery.found import DroppingChannel, PeerFound
 from hypernode.discovery.swarm import Swarm
 from hypernode.errors import connect_reason
-from hypernode.tasks import Service, open_service_nursery, opener
+from hypernode.replication.server import ReplicationServer, log_connection_end
+from hypernode.replication.session import ReplicationSession
+from hypernode.tasks import Service, open_service_nursery, open_task_nursery, opener
 from hypernode.wire.noise import KeyPair
 
 log = logging.getLogger(__name__)
 
-__all__ = ["Peering", "ReplicationServer", "open_peering"]
+__all__ = ["Peering", "open_peering"]
 
 Address = tuple[str, int]
-
-
-class ReplicationServer(Protocol):
-    """What Peering needs of the node's replication (today :class:`~hypernode.corestore.Corestore`
-    has it): the live sessions, and replicating over a new connection until it ends, the session
-    handed to ``task_status`` once its handshake is done."""
-
-    @property
-    def sessions(self) -> Sequence[Any]: ...
-
-    async def replicate(self, transport: trio.abc.Stream, *, initiator: bool, key_pair: KeyPair,
-                        task_status: Any = ...) -> Any: ...
-
-
-class _Node(Protocol):
-    """A node as ``Peering(node, ...)`` reads it (the transitional form, see the module's docstring)."""
-
-    @property
-    def store(self) -> Any: ...
-
-    @property
-    def key_pair(self) -> KeyPair: ...
-
-    @property
-    def port(self) -> int | None: ...
-
-    @property
-    def host(self) -> str: ...
-
-    @property
-    def peer_errors(self) -> dict[Address, str]: ...
-
-    @property
-    def _peer_scopes(self) -> dict[Address, Any]: ...
-
-
-# How a session looks today (the replication layer's ReplicationSession); Peering reads it here only,
-# so that the next step (sessions with `initiator` and `closed`, their failure raised by `replicate`)
-# changes these three functions.
-def _closed(session: Any) -> bool:
-    return bool(session.stream.closed)
-
-
-def _initiator(session: Any) -> bool:
-    return bool(session.stream.conn.initiator)
-
-
-def _failure(session: Any) -> BaseException | None:
-    error: BaseException | None = getattr(session, "error", None)
-    return error
 
 
 def _nothing_handled(address: Address) -> bool:
@@ -105,19 +58,17 @@ class Peering(Service):
     """A swarm whose peers found are connected and replicated. Open it with ``async with
     Peering(...)`` or :func:`open_peering`."""
 
-    def __init__(self, node: _Node | None = None, /, *, server: ReplicationServer | None = None,
-                 key_pair: KeyPair | None = None, port: int | None = None, host: str = "127.0.0.1",
+    def __init__(self, *, server: ReplicationServer, key_pair: KeyPair | None = None,
+                 port: int | None = None, host: str = "127.0.0.1",
                  handled: Callable[[Address], bool] = _nothing_handled,
                  peer_errors: dict[Address, str] | None = None,
                  bootstrap: Iterable[Address] | None, local: bool = False,
                  retry_delays: tuple[float, ...] = (1.0, 5.0, 15.0), dedup_interval: float = 1.0,
                  **swarm_options: Any) -> None:
-        if node is not None:  # Peering(node, ...): the node stands for the parts
-            server, key_pair, port, host = node.store, node.key_pair, node.port, node.host
-            handled, peer_errors = node._peer_scopes.__contains__, node.peer_errors
-        if server is None or key_pair is None:
-            raise TypeError("Peering needs server= and key_pair=")
-        self.server: ReplicationServer = server
+        key_pair = key_pair or server.key_pair
+        if key_pair is None:
+            raise TypeError("Peering needs a key_pair= (or a server with one): peers dedup by it")
+        self.server = server
         self.key_pair = key_pair
         self.port = port  # ours: announced, and never dialled
         self.host = host
@@ -130,10 +81,12 @@ class Peering(Service):
         use_dht = bootstrap is None or bool(list(bootstrap))
         self.swarm = Swarm(bootstrap=None if bootstrap is None else list(bootstrap), port=port,
                            local=local, dht=use_dht, **swarm_options)
-        self.dialling: dict[Address, Any] = {}  # address -> live session (None while connecting)
+        # address -> live session (None while connecting)
+        self.dialling: dict[Address, ReplicationSession | None] = {}
         self.duplicates_closed = 0
         self._duplicate_of: dict[Address, bytes] = {}  # address -> key we are connected to already
-        self._closed_as_duplicates: set[Any] = set()  # our sessions closed by the rule, until they end
+        # our sessions closed by the rule, until they end
+        self._closed_as_duplicates: set[ReplicationSession] = set()
         self._nursery: trio.Nursery | None = None
 
     @contextlib.asynccontextmanager
@@ -169,7 +122,7 @@ class Peering(Service):
             return
         key = self._duplicate_of.get(addr)
         if key is not None:
-            if any(s.remote_public_key == key and not _closed(s) for s in self.server.sessions):
+            if any(s.remote_public_key == key and not s.closed for s in self.server.sessions):
                 return  # that peer is connected already (it dialled us)
             del self._duplicate_of[addr]
         if self.port is not None and peer.port == self.port and peer.host in (
@@ -193,29 +146,31 @@ class Peering(Service):
                     failures += 1
                 else:
                     failures = 0
-                    async with trio.open_nursery() as nursery:
-                        session = await nursery.start(self._replicate, tcp)
-                        self.dialling[addr] = session
-                        if _failure(session) is None:
+                    session: ReplicationSession | None = None
+                    error: Exception | None = None
+                    try:
+                        async with open_task_nursery() as nursery:
+                            session = await nursery.start(functools.partial(
+                                self.server.replicate, tcp, initiator=True, key_pair=self.key_pair))
+                            self.dialling[addr] = session
                             self.peer_errors.pop(addr, None)
-                        self._dedup()
+                            self._dedup()
+                    except Exception as e:  # noqa: BLE001 - this connection failed: retried
+                        error = e
                     self.dialling[addr] = None
-                    if session in self._closed_as_duplicates:
+                    if session is not None and session in self._closed_as_duplicates:
                         self._closed_as_duplicates.discard(session)
                         if session.remote_public_key is not None:
                             self._duplicate_of[addr] = session.remote_public_key
                             if len(self._duplicate_of) > 4096:
                                 self._duplicate_of.pop(next(iter(self._duplicate_of)))
                         return
-                    log.info("connection to found peer %s:%d ended: %s", *addr, _failure(session) or "closed")
+                    log_connection_end(log, f"found peer {addr[0]}:{addr[1]}", error)
                     failures += 1
                 if failures and failures <= len(self.retry_delays):
                     await trio.sleep(self.retry_delays[failures - 1])
         finally:
             self.dialling.pop(addr, None)
-
-    async def _replicate(self, tcp: trio.abc.Stream, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
-        await self.server.replicate(tcp, initiator=True, key_pair=self.key_pair, task_status=task_status)
 
     # -- one connection per peer -------------------------------------------------------------------
 
@@ -227,9 +182,9 @@ class Peering(Service):
     def _dedup(self) -> None:
         """Close our outgoing found-peer connections that hyperswarm's rule makes the duplicates."""
         ours = self.key_pair.public_key
-        sessions = [s for s in self.server.sessions if s.remote_public_key is not None and not _closed(s)]
+        sessions = [s for s in self.server.sessions if s.remote_public_key is not None and not s.closed]
         for addr, session in list(self.dialling.items()):
-            if session is None or _closed(session):
+            if session is None or session.closed:
                 continue
             remote = session.remote_public_key
             if remote is None:
@@ -240,13 +195,13 @@ class Peering(Service):
             for other in sessions:
                 if other is session or other.remote_public_key != remote:
                     continue
-                incoming = not _initiator(other)
+                incoming = not other.initiator
                 older = sessions.index(other) < sessions.index(session)
                 if (incoming and ours > remote) or (not incoming and older):
                     self._close(session, f"duplicate of another connection to {addr[0]}:{addr[1]}")
                     break
 
-    def _close(self, session: Any, why: str) -> None:
+    def _close(self, session: ReplicationSession, why: str) -> None:
         log.info("closing connection: %s", why)
         self._closed_as_duplicates.add(session)
         self.duplicates_closed += 1

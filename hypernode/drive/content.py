@@ -148,9 +148,17 @@ class ContentLog:
     and the sizes of files being written through descriptors (which ``stat`` reports, as JS does)."""
 
     def __init__(self, feed: Feed) -> None:
-        self.feed = feed
+        # weakly: the registry of logs is keyed weakly by the feed, and a value holding its key would
+        # keep both forever
+        self._feed = weakref.ref(feed)
         self.lock = trio.Lock()  # taken and released inside one call, never across calls
         self.writing: dict[str, FileWrite] = {}  # trie key -> the descriptor write showing its size
+
+    @property
+    def feed(self) -> Feed:
+        feed = self._feed()
+        assert feed is not None, "a content log outlived its feed"  # a caller holds the feed
+        return feed
 
     async def append(self, blocks: Iterable[bytes]) -> Extent:
         """Append ``blocks`` as one run; an empty ``blocks`` gives an empty extent at the tail."""

@@ -93,6 +93,7 @@ from hypernode.feed import Feed
 from hypernode.messages import mountable_hypertrie as _mount_schema
 from hypernode.replication import FeedExtension, FeedPeer, Want, replicator_of
 from hypernode.replication.extensions import OnMessage
+from hypernode.replication.server import sessions_of
 from hypernode.trie import CorruptTrieError, Hypertrie, TrieNode
 from hypernode.varint import DecodeError, decode_varint, encode_varint
 
@@ -496,7 +497,7 @@ class Hyperdrive:
         if end > content.length and content.writable:
             raise CorruptEntry(f"{path} points past the end of its content feed "
                                f"(blocks {st.offset}..{end}, feed length {content.length})", path)
-        if not content.writable and not (replicator_of(content).peers or self.store.sessions) and \
+        if not content.writable and not (replicator_of(content).peers or sessions_of(self.store)) and \
                 content.downloaded(st.offset, min(end, content.length)) < st.blocks:
             raise ContentNotAvailable(f"{path}: its content is not stored here and no peer is connected",
                                       path)

@@ -47,6 +47,7 @@ from hypernode.multi.tombstones import Tombstone
 from hypernode.protobuf import DecodeError
 from hypernode.replication import FeedExtension, FeedPeer, replicator_of
 from hypernode.replication.extensions import OnMessage
+from hypernode.replication.server import open_replication_server
 from hypernode.tasks import run_cleanup
 
 if TYPE_CHECKING:
@@ -995,13 +996,18 @@ class MultiDrive:
             for name in await self.readdir(path):
                 await self.download(paths.join(path, name))
 
-    async def replicate(self, transport: trio.abc.Stream, *, initiator: bool, **options: Any) -> Any:
-        """Replicate every drive of the view over one connection (they must share one Corestore)."""
+    async def replicate(self, transport: trio.abc.Stream, *, initiator: bool, sparse: bool = False,
+                        **options: Any) -> Any:
+        """Replicate every drive of the view over one connection (they must share one Corestore) until
+        it ends: returns the session when it ends cleanly, raises why it ended otherwise (see
+        :meth:`ReplicationServer.replicate <hypernode.replication.server.ReplicationServer.replicate>`).
+        ``sparse=False``: the drives that are not writable are fetched whole."""
         stores = {id(d.store): d.store for d in self.drives}
         if len(stores) != 1:
             raise InvalidArgument("the drives of this MultiDrive live in different Corestores")
         (store,) = stores.values()
-        return await store.replicate(transport, initiator=initiator, **options)
+        async with open_replication_server(store, sparse=sparse) as server:
+            return await server.replicate(transport, initiator=initiator, **options)
 
     def register_extension(self, name: str, encoding: str = "binary",
                            on_message: OnMessage | None = None) -> FeedExtension:

@@ -7,7 +7,10 @@
 - :mod:`~hypernode.replication.peer`: :class:`FeedPeer`, one feed with one remote over one channel
   (sans-IO: messages in, messages out);
 - :mod:`~hypernode.replication.extensions`: extension messages on a feed's channels;
-- :mod:`~hypernode.replication.session`: one connection replicating every feed two stores share.
+- :mod:`~hypernode.replication.session`: one connection replicating every feed two stores share (it
+  sees the store as a :class:`~hypernode.replication.session.FeedSource`);
+- :mod:`~hypernode.replication.server`: the network side, ``open_replication_server(store)``: listening,
+  connecting, replicating over any stream, full or sparse.
 """
 
 from hypernode.replication.extensions import FeedExtension

@@ -260,8 +260,8 @@ class Replicator:
 
     def want_all(self) -> None:
         """Want every block, now and later, for as long as the feed is open (full, non-sparse
-        replication; the sessions of a ``Corestore(sparse=False)`` ask it of every feed they
-        replicate that is not writable). Idempotent."""
+        replication; the sessions of a replication server that is not sparse ask it of every feed
+        they replicate that is not writable). Idempotent."""
         if self._full is None:
             self._check_open()
             self._full = Want(self, 0, None, first=True)  # ahead of the wants made before

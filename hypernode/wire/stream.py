@@ -1,14 +1,22 @@
 """The trio adapter: runs a sans-IO :class:`~hypernode.wire.connection.Connection` over a trio stream.
 
-``async with ProtocolStream(tcp_stream, initiator=True) as ps:`` starts, in a nursery of its own, a
-reader (bytes in, events out through ``async for event in ps``), a writer (drains what the connection
-queued; a single task, so frames keep their order) and a keep-alive. The connection ends with an
-error stored in :attr:`ProtocolStream.error` when the remote breaks the protocol, does not finish the
-handshake within ``handshake_timeout`` of the start (however it trickles bytes), stays silent longer
-than ``timeout`` (keep-alives count), or does not read what we send for that long; the end of the
-connection cancels the body of the ``async with`` (quietly: the reason is in ``error``). Leaving the
-block closes the transport and cancels the tasks; an exception raised in the body comes out unchanged
-(see :mod:`hypernode.tasks`).
+``async with ProtocolStream(tcp_stream, initiator=True) as ps:`` (or :func:`open_protocol_stream`)
+starts, in a nursery of its own, a reader (bytes in, events out through ``async for event in ps``), a
+writer (drains what the connection queued; a single task, so frames keep their order) and a
+keep-alive.
+
+How the connection ends decides what comes out of the ``async with``:
+
+- we close it (:meth:`ProtocolStream.aclose`, or leaving the block): the events end, nothing is raised;
+- the remote closes it cleanly (end of stream after the handshake): the events end, nothing is raised;
+- it fails: the remote breaks the protocol (:class:`~hypernode.wire.connection.ProtocolError`), does
+  not finish the handshake within ``handshake_timeout`` of the start (however it trickles bytes),
+  closes it during the handshake, resets it, stays silent longer than ``timeout`` (keep-alives count),
+  or does not read what we send for that long (:class:`ConnectionClosed`): the body is cancelled and
+  that error is raised out of the ``async with`` (the reason is never stored on the object).
+
+An exception raised in the body comes out unchanged (see :mod:`hypernode.tasks`); leaving the block
+closes the transport and cancels the tasks.
 """
 
 from __future__ import annotations
@@ -16,13 +24,12 @@ from __future__ import annotations
 import contextlib
 import math
 from collections.abc import AsyncIterator, Callable
-from types import TracebackType
 from typing import Any
 
 import trio
 
 from hypernode.errors import HypernodeError
-from hypernode.tasks import cleanup, open_service_nursery
+from hypernode.tasks import Service, cleanup, open_service_nursery, opener
 from hypernode.wire.connection import (
     Channel,
     Connection,
@@ -42,7 +49,9 @@ class ConnectionClosed(HypernodeError):
     pass
 
 
-class ProtocolStream:
+class ProtocolStream(Service):
+    """One Hypercore protocol connection over a trio stream (see the module's docstring)."""
+
     def __init__(self, transport: trio.abc.Stream, *, initiator: bool, key_pair: KeyPair | None = None,
                  timeout: float | None = 20.0, keep_alive: float | None = None,
                  handshake_timeout: float | None = None) -> None:
@@ -51,10 +60,8 @@ class ProtocolStream:
         self.timeout = timeout
         self.keep_alive = keep_alive if keep_alive is not None else (timeout / 2 if timeout else None)
         self.handshake_timeout = handshake_timeout if handshake_timeout is not None else timeout
-        self.error: BaseException | None = None
         self.closed = False
         self._nursery: trio.Nursery | None = None
-        self._stack: contextlib.AsyncExitStack | None = None
         self._wake_writer = trio.Event()
         self._drained = trio.Event()
         self._handshake_done = trio.Event()
@@ -67,25 +74,19 @@ class ProtocolStream:
 
     # -- lifecycle ---------------------------------------------------------------------------------
 
-    async def __aenter__(self) -> ProtocolStream:
-        async with contextlib.AsyncExitStack() as stack:
-            self._nursery = await stack.enter_async_context(open_service_nursery())
-            await stack.enter_async_context(cleanup(self.aclose))  # closes the transport, then the tasks end
-            self._last_received = self._started_at = trio.current_time()
-            self.conn.start()
-            self._flush()
-            self._nursery.start_soon(self._reader)
-            self._nursery.start_soon(self._writer)
-            self._nursery.start_soon(self._watchdog)
-            self._stack = stack.pop_all()
-        return self
-
-    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                        tb: TracebackType | None) -> bool | None:
-        stack, self._stack = self._stack, None
-        assert stack is not None, "the stream was not entered"
+    @contextlib.asynccontextmanager
+    async def _lifetime(self) -> AsyncIterator[None]:
         try:
-            return await stack.__aexit__(exc_type, exc, tb)
+            async with open_service_nursery() as nursery:
+                self._nursery = nursery
+                async with cleanup(self.aclose):  # closes the transport, then the tasks end
+                    self._last_received = self._started_at = trio.current_time()
+                    self.conn.start()
+                    self._flush()
+                    nursery.start_soon(self._reader)
+                    nursery.start_soon(self._writer)
+                    nursery.start_soon(self._watchdog)
+                    yield
         finally:
             self._nursery = None
 
@@ -95,7 +96,8 @@ class ProtocolStream:
             self.closed = True
             closing = self.conn.close()
             if closing:
-                self._send_events.send_nowait(closing)
+                with contextlib.suppress(trio.ClosedResourceError):  # the remote ended them already
+                    self._send_events.send_nowait(closing)
             self._send_events.close()
             self._handshake_done.set()
             with trio.CancelScope(shield=True):
@@ -103,11 +105,10 @@ class ProtocolStream:
         if self._nursery is not None:
             self._nursery.cancel_scope.cancel()
 
-    def _fail(self, err: BaseException) -> None:
-        if self.error is None:
-            self.error = err
-        if self._nursery is not None:
-            self._nursery.start_soon(self.aclose)
+    def _end_events(self) -> None:
+        """The remote ended the connection cleanly: the events end (the consumer's loop finishes)."""
+        self._send_events.close()
+        self._handshake_done.set()
 
     # -- events ------------------------------------------------------------------------------------
 
@@ -125,10 +126,11 @@ class ProtocolStream:
             yield batch
 
     async def wait_handshake(self) -> bytes:
-        """Wait for the handshake; returns the remote's static public key."""
+        """Wait for the handshake; returns the remote's static public key. (A failure of the handshake
+        is raised out of the ``async with``; this raises only if the connection was closed first.)"""
         await self._handshake_done.wait()
         if self.conn.remote_public_key is None:
-            raise self.error or ConnectionClosed("the connection closed during the handshake")
+            raise ConnectionClosed("the connection closed during the handshake")
         return self.conn.remote_public_key
 
     @property
@@ -182,6 +184,8 @@ class ProtocolStream:
     # -- tasks -------------------------------------------------------------------------------------
 
     async def _reader(self) -> None:
+        """Bytes in, events out. Returns when the remote ends the connection cleanly; raises why the
+        connection failed otherwise."""
         try:
             while True:
                 if self.conn.pending_output > HIGH_WATER:
@@ -191,9 +195,16 @@ class ProtocolStream:
                 try:
                     data = await self.transport.receive_some(READ_SIZE)
                 except (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as e:
+                    if self.closed:  # our own close: the reader ends quietly
+                        return
                     raise ConnectionClosed(f"connection lost: {e}") from None
                 if not data:
-                    raise ConnectionClosed("the remote closed the connection")
+                    if not self.conn.handshake_complete:
+                        raise ConnectionClosed("the remote closed the connection during the handshake")
+                    self._end_events()  # a clean end
+                    return
+                if self.closed:  # closed by us while this read was on its way
+                    return
                 self._last_received = trio.current_time()
                 try:
                     events = self.conn.receive_data(data)
@@ -210,10 +221,9 @@ class ProtocolStream:
                 if events:
                     self._send_events.send_nowait(events)
                 self._flush()
-        except (ProtocolError, ConnectionClosed) as e:
-            self._fail(e)
         except trio.ClosedResourceError:
-            self._fail(ConnectionClosed("closed"))
+            if not self.closed:  # our own close ends the reader quietly
+                raise ConnectionClosed("closed") from None
 
     async def _writer(self) -> None:
         try:
@@ -230,9 +240,8 @@ class ProtocolStream:
                 if not self.conn.pending_output:
                     self._drained.set()
         except (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as e:
-            self._fail(ConnectionClosed(f"connection lost: {e}"))
-        except ConnectionClosed as e:
-            self._fail(e)
+            if not self.closed:
+                raise ConnectionClosed(f"connection lost: {e}") from None
 
     async def _watchdog(self) -> None:
         tick = min(x for x in (self.keep_alive, self.timeout, self.handshake_timeout, 1.0) if x)
@@ -244,17 +253,18 @@ class ProtocolStream:
                 # counted from the start, not from the last byte: a peer trickling a byte at a time
                 # must not hold a half-open handshake forever
                 if self.handshake_timeout and now - self._started_at > self.handshake_timeout:
-                    self._fail(ProtocolError("handshake timed out"))
-                    return
+                    raise ProtocolError("handshake timed out")
                 continue
             if self.timeout and now - self._last_received > self.timeout:
-                self._fail(ConnectionClosed("the remote does not read what we send" if self._paused
-                                            else "ETIMEDOUT: the remote has been silent too long"))
-                return
+                raise ConnectionClosed("the remote does not read what we send" if self._paused
+                                       else "ETIMEDOUT: the remote has been silent too long")
             if self.keep_alive and now - last_ping >= self.keep_alive:
                 last_ping = now
                 self.conn.ping()
                 self._flush()
+
+
+open_protocol_stream = opener(ProtocolStream)
 
 
 def _in_trio() -> bool:

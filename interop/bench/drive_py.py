@@ -26,6 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent.parent))
 from hypernode.corestore import Corestore  # noqa: E402
 from hypernode.drive import Hyperdrive  # noqa: E402
 from hypernode.replication import replicator_of  # noqa: E402
+from hypernode.replication.server import open_replication_server  # noqa: E402
 
 
 def repeat(seed: str, size: int) -> bytes:
@@ -101,21 +102,22 @@ async def local(directory: str, spec: dict) -> dict:
 
 
 async def serve(directory: str, spec: dict) -> None:
-    async with open_store(directory) as store:
+    async with open_store(directory) as store, open_replication_server(store) as store_net:
         drive = await Hyperdrive.open(store, name="bench")
         await drive.write_file("/big.bin", big_file(spec["bigSize"]))
         for n in range(spec["smallCount"]):
             await drive.write_file(small_path(n), small_file(n, spec["smallSize"]))
-        port = await store.listen("127.0.0.1", 0)
+        port = await store_net.listen("127.0.0.1", 0)
         print(json.dumps({"key": drive.key.hex(), "port": port, "version": drive.version}), flush=True)
         await trio.sleep_forever()
 
 
 async def clone(directory: str, key: str, port: int, version: int) -> None:
-    async with open_store(directory) as store:  # full replication (the Corestore default)
+    async with open_store(directory) as store, \
+            open_replication_server(store) as store_net:  # full replication (the Corestore default)
         drive = await Hyperdrive.open(store, key)
         t0 = time.perf_counter()
-        await store.connect("127.0.0.1", port)
+        await store_net.connect("127.0.0.1", port)
         await drive.update(version)
         debug("version", t0)
         # the whole trie, as the JS reader does

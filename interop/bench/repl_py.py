@@ -17,6 +17,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent.parent))
 
 from hypernode.corestore import Corestore  # noqa: E402
 from hypernode.replication import replicator_of  # noqa: E402
+from hypernode.replication.server import open_replication_server  # noqa: E402
 
 
 def block(i: int, size: int) -> bytes:
@@ -24,21 +25,21 @@ def block(i: int, size: int) -> bytes:
 
 
 async def serve(directory: str, count: int, size: int) -> None:
-    async with Corestore(directory) as store:
+    async with Corestore(directory) as store, open_replication_server(store) as store_net:
         feed = await store.get(name="bench")
         if feed.length < count:
             for start in range(feed.length, count, 1000):
                 await feed.append([block(i, size) for i in range(start, min(count, start + 1000))])
-        port = await store.listen()
+        port = await store_net.listen()
         print(json.dumps({"key": feed.key.hex(), "port": port}), flush=True)
         await trio.sleep_forever()
 
 
 async def clone(directory: str, key: str, port: int, count: int) -> None:
-    async with Corestore(directory) as store:
+    async with Corestore(directory) as store, open_replication_server(store) as store_net:
         feed = await store.get(bytes.fromhex(key))
         start = time.perf_counter()
-        await store.connect("127.0.0.1", port)
+        await store_net.connect("127.0.0.1", port)
         await replicator_of(feed).update(count)
         await replicator_of(feed).download(0, count)
         seconds = time.perf_counter() - start

@@ -204,7 +204,7 @@ async def soak(seconds: float, seed: int = 1, directory: Path | None = None) -> 
             want = {p.lstrip("/"): h for p, h in m.acked.items() if h is not None}
             got = {p: v[1] for p, v in files.items() if v[0] != "dir"}
             assert got == want, (m.name, set(got) ^ set(want))
-        uploaded = sum(p.stats.uploaded_bytes for m in members for s in m.node.store.sessions
+        uploaded = sum(p.stats.uploaded_bytes for m in members for s in m.node.server.sessions
                        for p in s.peers.values())
         result = {
             "seconds": round(time.monotonic() - started, 1),

@@ -18,6 +18,7 @@ from hypernode.corestore import Corestore
 from hypernode.drive import Hyperdrive
 from hypernode.multi import MultiDrive
 from hypernode.replication import replicator_of
+from hypernode.replication.server import open_replication_server
 
 TOMBSTONE_FILES = 12
 
@@ -86,10 +87,10 @@ async def run_tombstone(directory: str, n: int) -> None:
 
 
 async def run_download(directory: str, port: int, key: bytes) -> None:
-    async with Corestore(directory) as store:
+    async with Corestore(directory) as store, open_replication_server(store) as store_net:
         feed = await store.get(key)
         say("ready")
-        await store.connect("127.0.0.1", port)
+        await store_net.connect("127.0.0.1", port)
         await replicator_of(feed).update(1)
         step = 64
         start = 0
