@@ -587,10 +587,11 @@ async def test_warm_reads_see_every_change_of_any_drive(store):
     await other.write_file("/f2.txt", "back")
     assert await multi.read_file("/f2.txt") == b"back"
     # a replica, following its writer live: each new version is read as soon as its blocks are here
-    async with open_store() as elsewhere:
+    async with open_store() as elsewhere, open_replication_server(elsewhere) as elsewhere_net, \
+            open_replication_server(store) as store_net:
         origin = await Hyperdrive.open(elsewhere)
         await origin.write_file("/live.txt", "v0")
-        copy = await replica_of(elsewhere, origin, store)
+        copy = await replica_of(elsewhere_net, origin, store_net)
         await multi.add_drive(copy)
         assert await multi.read_file("/live.txt") == b"v0"
         for v in range(1, 4):
