@@ -1,5 +1,6 @@
-"""Request digests that count the nodes on their way (replication.peer.InFlight), driven sans-IO: the
-test plays the uploader, answering each Request with the proof its digest asks for, in any order."""
+"""Requests in flight: digests that count the nodes on their way (replication.peer.InFlight), and the
+request timeout; driven sans-IO: the test plays the uploader, answering each Request with the proof its
+digest asks for, in any order."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from hypernode.bitfield import TreeIndex
 from hypernode.errors import VerificationError
 from hypernode.feed import Feed
 from hypernode.replication import FeedPeer, replicator_of
+from hypernode.replication.peer import ReplicationError
 from hypernode.wire import messages
 
 
@@ -118,3 +120,31 @@ async def test_a_plain_digest_answered_without_its_nodes_is_refused():
         with pytest.raises(VerificationError):
             peer.on_message(short)
         assert not copy.has(5)
+
+
+async def test_a_slow_uploader_that_keeps_answering_does_not_time_out():
+    """The request timeout counts from the last answer (as JS refreshes its timer), not from the
+    oldest request: an uploader answering one block every 15 s keeps the connection although its
+    last requests wait minutes in its queue; 21 s of silence with requests in flight ends it."""
+    now = [0.0]
+    src = await Feed.open(None)
+    await src.append([b"block %d" % i for i in range(64)])
+    copy = await Feed.open(None, key=src.key)
+    sent: list[object] = []
+    peer = FeedPeer(replicator_of(copy), sent.append, max_requests=16, request_timeout=20.0,
+                    clock=lambda: now[0])
+    peer.on_open()
+    peer.on_message(messages.Have(start=0, length=64))
+    remote_tree = TreeIndex()
+    async with replicator_of(copy).want(0, 64):
+        queue = _requests(sent)
+        for _ in range(8):
+            now[0] += 15.0
+            peer.check_timeouts()
+            peer.on_message(_data(src, queue.pop(0), remote_tree))
+            queue += _requests(sent)
+        assert now[0] - min(peer.inflight.values()) > 20.0  # the oldest request waited 2 minutes
+        peer.check_timeouts()
+        now[0] += 21.0
+        with pytest.raises(ReplicationError, match="timed out"):
+            peer.check_timeouts()

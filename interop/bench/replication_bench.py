@@ -39,8 +39,10 @@ def peak_rss_mb(pid: int) -> float:
 
 
 class JSNode:
-    def __init__(self, directory: str) -> None:
-        self.proc = subprocess.Popen(["node", STORE_PEER, directory], cwd=INTEROP, stdin=subprocess.PIPE,
+    """A JS peer script of interop/js driven by JSON lines (store_peer.js unless ``script``)."""
+
+    def __init__(self, directory: str, script: str = STORE_PEER) -> None:
+        self.proc = subprocess.Popen(["node", script, directory], cwd=INTEROP, stdin=subprocess.PIPE,
                                      stdout=subprocess.PIPE, text=True)
         self.wait("ready")
 
