@@ -143,12 +143,18 @@ class TreeIndex:
         return self.bits.get(i)
 
     def set(self, i: int) -> bool:
-        if not self.bits.set(i, True):
+        bits = self.bits
+        if bits.get(i):
             return False
-        while self.bits.get(flat_tree.sibling(i)):
-            i = flat_tree.parent(i)
-            if not self.bits.set(i, True):
+        bits.set(i, True)
+        get = bits.get
+        d = flat_tree.depth(i)
+        while get(i ^ (2 << d)):  # the sibling: their parent is complete too
+            i = (i | (1 << d)) & ~(2 << d)
+            d += 1
+            if get(i):
                 break
+            bits.set(i, True)
         return True
 
     def blocks(self) -> int:

@@ -92,6 +92,10 @@ class Feed:
         self._stored_here_from = length
         self._roots = roots
         self.byte_length = sum(r.size for r in roots)
+        # (block, its byte offset in data): the block after the last one placed, for the next read or
+        # put of it (replication moves block after block); a block's offset never changes (the log is
+        # append-only), except for blocks an append that failed had added (it resets the hint)
+        self._offset_hint = (-1, 0)
         self.closed = False
         self._lock = trio.Lock()
         self._changed = trio.Event()
@@ -299,6 +303,7 @@ class Feed:
             for k in range(n):
                 self.bitfield.set(start + k, False)
             self.tree.truncate(2 * start)
+            self._offset_hint = (-1, 0)
             self.bitfield.pages.dirty.update(offset // PAGE_SIZE for offset, _ in pages)
             raise
 
@@ -465,10 +470,13 @@ class Feed:
     def _data_offset(self, index: int, known: dict[int, Node]) -> tuple[int, Node]:
         """Byte offset of block ``index`` in ``data`` and its leaf node (``known`` nodes first)."""
         get = self._storage.get_node
-        offset = 0
-        for r in flat_tree.full_roots(2 * index):
-            offset += (known.get(r) or get(r)).size
         leaf = known.get(2 * index) or get(2 * index)
+        hint, offset = self._offset_hint
+        if hint != index:
+            offset = 0
+            for r in flat_tree.full_roots(2 * index):
+                offset += (known.get(r) or get(r)).size
+        self._offset_hint = (index + 1, offset + leaf.size)
         return offset, leaf
 
     def roots(self) -> list[Node]:
@@ -552,32 +560,40 @@ class Feed:
 
     def _put(self, index: int, data: bytes, remote: list[Node], signature: bytes | None) -> None:
         tree = self.tree
+        has = tree.bits.get
         st = self._storage
+        get_node = st.get_node
+        parent_hash = crypto.parent_hash
         top = Node(2 * index, crypto.data_hash(data), len(data))
         visited: list[Node] = []
         r = 0
+        n_remote = len(remote)
         new_roots: list[Node] | None = None
         new_length = 0
+        d = 0  # the depth of top (flat-tree math inlined: this runs for every block received)
         while True:
-            if tree.get(top.index):
-                stored = st.get_node(top.index)
+            i = top.index
+            if has(i):
+                stored = get_node(i)
                 if stored.hash != top.hash or stored.size != top.size:
                     raise VerificationError(f"block {index} does not match the feed's tree")
                 break
-            sib = flat_tree.sibling(top.index)
-            if r < len(remote) and remote[r].index == sib:
+            sib = i ^ (2 << d)
+            if r < n_remote and remote[r].index == sib:
                 node = remote[r]
                 r += 1
+                if len(node.hash) != 32 or node.size < 0:
+                    raise VerificationError("malformed tree node in proof")
                 visited.append(node)
-            elif tree.get(sib):
-                node = st.get_node(sib)
+            elif has(sib):
+                node = get_node(sib)
             else:
                 new_roots, new_length, extra = self._verify_roots(top, remote[r:], signature)
                 visited.extend(extra)
                 break
-            _check_node(node)
             visited.append(top)
-            top = Node(flat_tree.parent(top.index), crypto.parent_hash(top, node), top.size + node.size)
+            top = Node((i | (1 << d)) & ~(2 << d), parent_hash(top, node), top.size + node.size)
+            d += 1
 
         # verified: now write, data first, bitfield last
         known = {n.index: n for n in visited}
@@ -587,13 +603,14 @@ class Feed:
             raise VerificationError(f"the proof lacks the nodes that place block {index}") from None
         st.write_data(offset, data)
         for n in visited:
-            if not tree.get(n.index):
+            if not has(n.index):
                 st.put_node(n)
         if new_roots is not None and signature is not None:
             st.put_signature(new_length - 1, signature)
+        tree_set = tree.set
         for n in visited:
-            tree.set(n.index)
-        tree.set(2 * index)
+            tree_set(n.index)
+        tree_set(2 * index)
         self.bitfield.set(index, True)
         if new_roots is not None and new_length > self.length:
             self.length = new_length

@@ -75,7 +75,8 @@ class RawPeer:
         await self.flush()
         with trio.fail_after(timeout):
             while not self.conn.handshake_complete:
-                await self.receive_once()
+                if not await self.receive_once():
+                    return  # the node closed it (a handshake timeout under load): nothing to wait for
 
     async def flush(self) -> None:
         await self.send_raw(self.conn.data_to_send())

@@ -48,7 +48,7 @@ if TYPE_CHECKING:
     from hypernode.feed import Feed
 
 log = logging.getLogger(__name__)
-OUTPUT_LIMIT = 4 * 1024 * 1024  # bytes of uploads queued on one connection before requests wait
+OUTPUT_LIMIT = 1024 * 1024  # bytes of uploads queued on one connection before requests wait
 
 
 class FeedsListener(Protocol):

@@ -2,6 +2,8 @@
 
     repl_py.py serve DIR COUNT SIZE   -> prints {"key", "port"}, then serves until killed
     repl_py.py clone DIR KEY PORT COUNT -> downloads everything, prints {"seconds"}
+
+DIR ``memory`` keeps the store in memory (``Corestore(None)``).
 """
 
 from __future__ import annotations
@@ -20,12 +22,16 @@ from hypernode.replication import replicator_of  # noqa: E402
 from hypernode.replication.server import open_replication_server  # noqa: E402
 
 
+def store_dir(directory: str) -> str | None:
+    return None if directory == "memory" else directory
+
+
 def block(i: int, size: int) -> bytes:
     return (i.to_bytes(8, "big") * (size // 8 + 1))[:size]
 
 
 async def serve(directory: str, count: int, size: int) -> None:
-    async with Corestore(directory) as store, open_replication_server(store) as store_net:
+    async with Corestore(store_dir(directory)) as store, open_replication_server(store) as store_net:
         feed = await store.get(name="bench")
         if feed.length < count:
             for start in range(feed.length, count, 1000):
@@ -36,7 +42,7 @@ async def serve(directory: str, count: int, size: int) -> None:
 
 
 async def clone(directory: str, key: str, port: int, count: int) -> None:
-    async with Corestore(directory) as store, open_replication_server(store) as store_net:
+    async with Corestore(store_dir(directory)) as store, open_replication_server(store) as store_net:
         feed = await store.get(bytes.fromhex(key))
         start = time.perf_counter()
         await store_net.connect("127.0.0.1", port)
