@@ -7,7 +7,7 @@ NODE_STAMP := interop/node_modules/.installed
 # to the whole package.
 MYPY_STRICT := hypernode/__init__.py hypernode/errors.py hypernode/varint.py hypernode/protobuf.py \
 	hypernode/messages hypernode/wire hypernode/utp hypernode/replication hypernode/feed.py
-MYPY_STRICT += hypernode/tasks.py hypernode/discovery
+MYPY_STRICT += hypernode/tasks.py hypernode/discovery hypernode/limits.py
 
 # the suite runs in TEST_WORKERS processes (pytest-xdist): most tests wait on sockets, subprocesses and
 # the JS peers, so three share two cores well (make test TEST_WORKERS=0 runs it in one process)

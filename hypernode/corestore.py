@@ -34,6 +34,7 @@ import trio
 from hypernode import crypto
 from hypernode.errors import CorruptStorageError, HypernodeError
 from hypernode.feed import Feed
+from hypernode.limits import AddressLimiter
 from hypernode.storelock import StoreLock
 from hypernode.tasks import cleanup, open_service_nursery
 from hypernode.varint import DecodeError, decode_varint, encode_varint
@@ -92,6 +93,7 @@ class Corestore:
         self._nursery: trio.Nursery | None = None
         self._stack: contextlib.AsyncExitStack | None = None
         self.listeners: list[trio.SocketListener] = []
+        self.limiter = AddressLimiter()  # incoming connections per remote address (TCP and uTP)
 
     # -- keys and paths ----------------------------------------------------------------------------
 
@@ -256,7 +258,16 @@ class Corestore:
         self.listeners.extend(listeners)
 
         async def handle(stream: trio.SocketStream) -> None:
-            await self.replicate(stream, initiator=False, **stream_options)
+            try:
+                host = str(stream.socket.getpeername()[0])
+            except OSError:  # gone already
+                await trio.aclose_forcefully(stream)
+                return
+            with self.limiter.admit(host) as admitted:
+                if admitted:
+                    await self.replicate(stream, initiator=False, **stream_options)
+                else:
+                    await trio.aclose_forcefully(stream)
 
         nursery.start_soon(trio.serve_listeners, handle, listeners)
         return listeners[0].socket.getsockname()[1]

@@ -37,7 +37,9 @@ import trio
 from hypernode.discovery.found import DroppingChannel, PeerFound
 from hypernode.discovery.swarm import Swarm
 from hypernode.errors import connect_reason
+from hypernode.limits import AddressLimiter
 from hypernode.tasks import Service, open_service_nursery, opener
+from hypernode.utp.socket import UTPSocket, UTPStream
 from hypernode.wire.noise import KeyPair
 
 log = logging.getLogger(__name__)
@@ -111,10 +113,11 @@ class Peering(Service):
                  peer_errors: dict[Address, str] | None = None,
                  bootstrap: Iterable[Address] | None, local: bool = False,
                  retry_delays: tuple[float, ...] = (1.0, 5.0, 15.0), dedup_interval: float = 1.0,
-                 **swarm_options: Any) -> None:
+                 utp: bool = True, limiter: AddressLimiter | None = None, **swarm_options: Any) -> None:
         if node is not None:  # Peering(node, ...): the node stands for the parts
             server, key_pair, port, host = node.store, node.key_pair, node.port, node.host
             handled, peer_errors = node._peer_scopes.__contains__, node.peer_errors
+            limiter = limiter or getattr(node.store, "limiter", None)
         if server is None or key_pair is None:
             raise TypeError("Peering needs server= and key_pair=")
         self.server: ReplicationServer = server
@@ -129,7 +132,9 @@ class Peering(Service):
         self.dedup_interval = dedup_interval
         use_dht = bootstrap is None or bool(list(bootstrap))
         self.swarm = Swarm(bootstrap=None if bootstrap is None else list(bootstrap), port=port,
-                           local=local, dht=use_dht, **swarm_options)
+                           local=local, dht=use_dht, utp=utp, **swarm_options)
+        # incoming connections per remote address, TCP and uTP together (shared with the TCP listener)
+        self.limiter = limiter or AddressLimiter()
         self.dialling: dict[Address, Any] = {}  # address -> live session (None while connecting)
         self.duplicates_closed = 0
         self._duplicate_of: dict[Address, bytes] = {}  # address -> key we are connected to already
@@ -145,6 +150,9 @@ class Peering(Service):
                     self._nursery = nursery
                     nursery.start_soon(self._sweep)
                     nursery.start_soon(self._dial_found, found)
+                    if self.swarm.utp is not None and self.port is not None:
+                        self.swarm.utp.listen()
+                        nursery.start_soon(self._accept_utp, self.swarm.utp)
                     yield
             finally:
                 self._nursery = None
@@ -176,20 +184,18 @@ class Peering(Service):
                 self.host, "127.0.0.1", "0.0.0.0"):
             return
         self.dialling[addr] = None
-        self._nursery.start_soon(self._connect, addr)
+        self._nursery.start_soon(self._connect, addr, peer.referrer)
 
-    async def _connect(self, addr: Address) -> None:
+    async def _connect(self, addr: Address, referrer: Address | None = None) -> None:
         failures = 0
         try:
             while failures <= len(self.retry_delays):
                 try:
-                    with trio.fail_after(10):
-                        tcp = await trio.open_tcp_stream(*addr)
-                except (OSError, trio.TooSlowError) as e:
-                    # named when a wait gives up
-                    self.peer_errors[addr] = "timed out" if isinstance(e, trio.TooSlowError) \
-                        else connect_reason(e)
-                    log.info("found peer %s:%d unreachable: %s", *addr, e)
+                    tcp = await self.swarm.connect(*addr, referrer=referrer)
+                except OSError as e:
+                    # named when a wait gives up: each way tried, and why it failed
+                    self.peer_errors[addr] = str(e).split(": ", 1)[-1] if str(e) else connect_reason(e)
+                    log.info("found peer %s:%d unreachable: %s", *addr, self.peer_errors[addr])
                     failures += 1
                 else:
                     failures = 0
@@ -216,6 +222,25 @@ class Peering(Service):
 
     async def _replicate(self, tcp: trio.abc.Stream, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
         await self.server.replicate(tcp, initiator=True, key_pair=self.key_pair, task_status=task_status)
+
+    async def _accept_utp(self, utp: UTPSocket) -> None:
+        """Replicate over each uTP connection made to us (within the per-address limit)."""
+        assert self._nursery is not None
+        while True:
+            try:
+                stream = await utp.accept()
+            except trio.ClosedResourceError:
+                return
+            punched = self.swarm.dht.rpc.punched if self.swarm.dht is not None else {}
+            at = punched.get(stream.remote_address)
+            stream.holepunched = at is not None and trio.current_time() - at < 30
+            self._nursery.start_soon(self._serve_utp, stream)
+
+    async def _serve_utp(self, stream: UTPStream) -> None:
+        async with stream:
+            with self.limiter.admit(stream.remote_address[0]) as admitted:
+                if admitted:
+                    await self.server.replicate(stream, initiator=False, key_pair=self.key_pair)
 
     # -- one connection per peer -------------------------------------------------------------------
 

@@ -131,6 +131,7 @@ class UTPStream(trio.abc.HalfCloseableStream):
         self.socket = utp
         self.connection = conn
         self.remote_address: Address = conn.address
+        self.holepunched = False  # through a NAT by a DHT holepunch (set by whoever knows it)
         self._lot = trio.lowlevel.ParkingLot()
         self._error: UTPConnectionError | None = None
         self._closed = False  # by us
