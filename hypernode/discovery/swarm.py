@@ -481,7 +481,8 @@ class Swarm(Service):
         tried at once, the uTP one after a holepunch relayed by ``referrer`` (the DHT node that told us
         of the peer) when there is one; the first to connect wins and the others are closed. Raises
         OSError naming why each way failed, at once when all have, or after ``timeout`` (the swarm's
-        ``connect_timeout``, hyperswarm's 10 s). :func:`transport_of` says which way won."""
+        ``connect_timeout``, hyperswarm's 10 s). As in hyperswarm, a holepunch that gets no answer (about
+        6 s: a symmetric NAT on either side, or a referrer that does not relay) ends the uTP way. :func:`transport_of` says which way won."""
         timeout = self.connect_timeout if timeout is None else timeout
         winner: list[trio.abc.Stream] = []
         why: dict[str, str] = {}
@@ -506,8 +507,8 @@ class Swarm(Service):
             punched = False
             if referrer is not None and self.dht is not None and self.dht._nursery is not None:
                 punched = await self.dht.holepunch((host, port), referrer)
-                if not punched:
-                    why["holepunch"] = f"no answer through {referrer[0]}:{referrer[1]}"
+                if not punched:  # hyperswarm 2 gives the uTP way up then
+                    raise OSError(f"no answer through {referrer[0]}:{referrer[1]}")
             stream = await self.utp.connect(host, port)
             stream.holepunched = punched
             return stream
@@ -516,12 +517,12 @@ class Swarm(Service):
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(attempt, "TCP", tcp, nursery)
                 if self.utp is not None:
-                    nursery.start_soon(attempt, "uTP", utp, nursery)
+                    nursery.start_soon(attempt, "holepunch" if referrer else "uTP", utp, nursery)
         if winner:
             return winner[0]
         if timer.cancelled_caught:
             why.setdefault("TCP", "timed out")
-            if self.utp is not None:
+            if self.utp is not None and "holepunch" not in why:
                 why.setdefault("uTP", "timed out")
         reasons = "; ".join(f"{k}: {v}" for k, v in why.items())
         if referrer is not None and "holepunch" in why:

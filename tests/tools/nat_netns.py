@@ -163,7 +163,7 @@ async def symmetric(tmp: Path) -> dict[str, Any]:
         async with share:
             started = time.monotonic()
             out = await run_in("peer2", tmp / "b-store", "clone", key, str(tmp / "clone"), "--bootstrap",
-                               BOOTSTRAP, "--timeout", "15")
+                               BOOTSTRAP, "--timeout", "10")
             return result(out, started)
 
 
