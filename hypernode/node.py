@@ -32,6 +32,7 @@ import logging
 import math
 import os
 import random
+from collections import Counter
 from collections.abc import AsyncIterator, Collection, Iterable
 from pathlib import Path
 from types import TracebackType
@@ -46,6 +47,7 @@ from hypernode.feed import Feed
 from hypernode.replication import FeedPeer, replicator_of
 from hypernode.status import DriveStatus, NodeStatus, PeerStatus
 from hypernode.tasks import cleanup, open_service_nursery
+from hypernode.utp.socket import transport_of
 from hypernode.wire.noise import KeyPair
 
 log = logging.getLogger(__name__)
@@ -310,16 +312,29 @@ class Node:
                                            st.downloaded_blocks)):
                         totals[i] += n
                 if shared:
-                    peers.append(PeerStatus(address, session.remote_public_key, *totals))
+                    peers.append(PeerStatus(address, session.remote_public_key, totals[0], totals[1],
+                                            totals[2], totals[3],
+                                            transport=transport_of(session.stream.transport),
+                                            incoming=not session.stream.conn.initiator))
             announced = [max(f.length, replicator_of(f).remote_length) for f in feeds]
             drives.append(DriveStatus(
                 key=key, version=drive.version, writable=drive.writable,
                 blocks=sum(announced), local_blocks=sum(f.downloaded() for f in feeds),
                 bytes=sum(f.byte_length for f in feeds), seeded=key in seeded, peers=tuple(peers),
                 content_known=drive.content is not None))
+        connections: Counter[str] = Counter()
+        incoming: Counter[str] = Counter()
+        for session, _ in sessions:
+            way = transport_of(session.stream.transport)
+            connections[way] += 1
+            if not session.stream.conn.initiator:
+                incoming[way] += 1
+        swarm = self.discovery.swarm if self.discovery is not None else None
         return NodeStatus(directory=None if self.directory is None else str(self.directory),
                           pid=os.getpid(), running=True, host=self.host if self.port is not None else None,
-                          port=self.port, connected_peers=self._connected_peers(), drives=tuple(drives))
+                          port=self.port, connected_peers=self._connected_peers(), drives=tuple(drives),
+                          utp_port=swarm.utp_port if swarm is not None else None,
+                          connections=dict(connections), incoming=dict(incoming))
 
     # -- peers -------------------------------------------------------------------------------------
 
@@ -518,7 +533,11 @@ def _session_address(session: Any, dialed: tuple[str, int] | None) -> str:
     """Where a connection goes: the address we dialed, or the remote end of the socket it accepted."""
     if dialed is not None:
         return _address(*dialed)
-    sock = getattr(getattr(session.stream, "transport", None), "socket", None)
+    transport = getattr(session.stream, "transport", None)
+    remote = getattr(transport, "remote_address", None)  # a uTP stream
+    if isinstance(remote, tuple):
+        return _address(str(remote[0]), int(remote[1]))
+    sock = getattr(transport, "socket", None)
     try:
         name = sock.getpeername() if sock is not None else None
     except OSError:

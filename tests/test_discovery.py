@@ -564,6 +564,15 @@ async def test_nodes_clone_a_drive_they_found_with_one_connection_between_them(t
                 await trio.sleep(1.5)
                 live = [s for s in a_.store.sessions if not s.stream.closed]
                 assert len(live) == 1 and len([s for s in b_.store.sessions if not s.stream.closed]) == 1
+                # the status says how: TCP or uTP (both raced on loopback), one connection each side
+                sa, sb = a_.status(), b_.status()
+                assert sum(sa.connections.values()) == 1 and sum(sb.connections.values()) == 1
+                assert set(sa.connections) <= {"tcp", "utp"} and sa.connections == sb.connections
+                assert sa.utp_port == a_.port and sb.utp_port == b_.port  # uTP on the TCP port
+                assert sum(sa.incoming.values()) + sum(sb.incoming.values()) == 1
+                peer = sa.drives[0].peers[0]
+                assert peer.transport in sa.connections and peer.incoming == bool(sa.incoming)
+                assert sa.reachable in {"tcp", "utp"} or sb.reachable in {"tcp", "utp"}
                 await drive.write_file("/later.txt", "still in sync")
                 with trio.fail_after(10):
                     while not await copy.exists("/later.txt"):

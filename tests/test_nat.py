@@ -1,7 +1,8 @@
 """Peers behind real NATs on this machine (network namespaces, iptables MASQUERADE and conntrack; see
 tests/tools/nat_netns.py, run in namespaces of its own with ``unshare -n -m``): the real ``hypernode``
 commands find each other through a bootstrap DHT node on "the internet", get through both NATs by a
-holepunch the bootstrap node relays, and sync a drive over uTP; a JS hyperswarm 2 peer does the same
+holepunch the bootstrap node relays, and sync a drive over uTP (``hypernode status`` then says the node
+is reachable by holepunching only); a JS hyperswarm 2 peer does the same
 with them, both ways; behind a symmetric NAT the clone fails in time, saying why. Skipped, with the
 reason, where namespaces or iptables cannot be had (root is needed)."""
 
@@ -46,6 +47,16 @@ def test_two_hypernodes_behind_nats_sync_a_drive():
     out = run_scenario("python")
     assert out["code"] == 0, out["stderr"]
     assert out["text"] == "from behind NAT 1\n"
+    # `hypernode status` of the sharer while a live clone is connected: reached only by holepunching
+    status = out["sharer"]
+    assert status["code"] == 0, status["stderr"]
+    assert "reachable: through NAT only, by holepunching" in status["text"]
+    assert "(holepunched, incoming)" in status["text"]
+    data = status["json"]
+    assert data["reachable"] == "holepunched" and data["connections"] == {"holepunched": 1}
+    assert data["utp_port"] == data["port"]
+    [peer] = data["drives"][0]["peers"]
+    assert peer["transport"] == "holepunched" and peer["incoming"] and peer["address"].startswith("10.0.0.3:")
 
 
 @pytest.mark.interop

@@ -43,7 +43,7 @@ from hypernode.discovery.values import ValueStore
 from hypernode.errors import connect_reason
 from hypernode.tasks import Service, cleanup, open_service_nursery, opener
 from hypernode.utp.connection import UTPConfig
-from hypernode.utp.socket import SharedDatagrams, UTPSocket, UTPStream, open_utp_socket
+from hypernode.utp.socket import SharedDatagrams, UTPSocket, open_utp_socket, transport_of
 
 log = logging.getLogger(__name__)
 
@@ -482,7 +482,8 @@ class Swarm(Service):
         of the peer) when there is one; the first to connect wins and the others are closed. Raises
         OSError naming why each way failed, at once when all have, or after ``timeout`` (the swarm's
         ``connect_timeout``, hyperswarm's 10 s). As in hyperswarm, a holepunch that gets no answer (about
-        6 s: a symmetric NAT on either side, or a referrer that does not relay) ends the uTP way. :func:`transport_of` says which way won."""
+        6 s: a symmetric NAT on either side, or a referrer that does not relay) ends the uTP way.
+        :func:`~hypernode.utp.socket.transport_of` says which way won."""
         timeout = self.connect_timeout if timeout is None else timeout
         winner: list[trio.abc.Stream] = []
         why: dict[str, str] = {}
@@ -634,10 +635,3 @@ class Swarm(Service):
 
 open_swarm = opener(Swarm)
 
-
-def transport_of(stream: trio.abc.Stream) -> str:
-    """How a connection is carried: ``"tcp"``, ``"utp"``, or ``"holepunched"`` (uTP through a NAT, by a
-    holepunch we asked for or answered)."""
-    if isinstance(stream, UTPStream):
-        return "holepunched" if stream.holepunched else "utp"
-    return "tcp"

@@ -10,7 +10,8 @@ it (192.168.N.2). Home 3's router maps each new flow to a random port (``MASQUER
 a symmetric NAT, which holepunching cannot cross.
 
 Scenarios (the first argument), each printing one JSON object:
-- ``python``: ``hypernode share`` in home 1, ``hypernode clone`` in home 2;
+- ``python``: ``hypernode share`` in home 1, ``hypernode clone`` in home 2, then a live clone there and
+  ``hypernode status`` of the sharer (a clone answers no control requests);
 - ``js``: a JS hyperswarm 2 peer (interop/js/swarm_peer.js) in home 1 and ``hypernode`` in home 2: the
   clone reads the JS drive, and the JS peer reads the drive ``hypernode share`` serves;
 - ``symmetric``: ``hypernode share`` behind the symmetric NAT of home 3, ``hypernode clone --timeout``
@@ -120,6 +121,17 @@ async def python(tmp: Path) -> dict[str, Any]:
             got = result(out, started)
             clone = tmp / "clone" / "hello.txt"
             got["text"] = clone.read_text() if clone.exists() else None
+            # a live clone stays connected: `hypernode status` of the sharer says how
+            live = CLIProcess(tmp / "c-store", "clone", key, str(tmp / "live"), "--live", "--bootstrap",
+                              BOOTSTRAP, "--timeout", "30")
+            live.args = in_ns("peer2", live.args)
+            async with live:
+                await live.line("cloned")
+                for side, ns, store in (("sharer", "peer1", "a-store"),):
+                    text = await run_in(ns, tmp / store, "status")
+                    data = await run_in(ns, tmp / store, "status", "--json")
+                    got[side] = {"text": text.stdout, "code": text.returncode, "stderr": text.stderr,
+                                 "json": json.loads(data.stdout) if data.returncode == 0 else None}
             return got
 
 
