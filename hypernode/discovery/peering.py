@@ -117,7 +117,6 @@ class Peering(Service):
         if node is not None:  # Peering(node, ...): the node stands for the parts
             server, key_pair, port, host = node.store, node.key_pair, node.port, node.host
             handled, peer_errors = node._peer_scopes.__contains__, node.peer_errors
-            limiter = limiter or getattr(node.store, "limiter", None)
         if server is None or key_pair is None:
             raise TypeError("Peering needs server= and key_pair=")
         self.server: ReplicationServer = server
@@ -134,7 +133,7 @@ class Peering(Service):
         self.swarm = Swarm(bootstrap=None if bootstrap is None else list(bootstrap), port=port,
                            local=local, dht=use_dht, utp=utp, **swarm_options)
         # incoming connections per remote address, TCP and uTP together (shared with the TCP listener)
-        self.limiter = limiter or AddressLimiter()
+        self.limiter: AddressLimiter = limiter or getattr(server, "limiter", None) or AddressLimiter()
         self.dialling: dict[Address, Any] = {}  # address -> live session (None while connecting)
         self.duplicates_closed = 0
         self._duplicate_of: dict[Address, bytes] = {}  # address -> key we are connected to already
