@@ -2,9 +2,13 @@
 
 :class:`Peering` runs the swarm for a :class:`hypernode.node.Node`: each drive's discovery key is joined
 (announced when the node listens, looked up always), and each peer found (read from the swarm's
-:meth:`~hypernode.discovery.swarm.Swarm.peers` channel by a task of its own) is connected over TCP and
-replicated through the node's :class:`~hypernode.corestore.Corestore`, as hyperswarm 2 does for
-hyperdrive. One peer, one connection:
+:meth:`~hypernode.discovery.swarm.Swarm.peers` channel by a task of its own) is connected by
+:meth:`~hypernode.discovery.swarm.Swarm.connect` (TCP and holepunched uTP raced) and replicated through
+the node's :class:`~hypernode.corestore.Corestore`, as hyperswarm 2 does for hyperdrive. With ``utp``
+(the default) the swarm runs uTP on the node's port and, when the node listens, the uTP connections
+made to us are replicated too, each remote address within the ``limiter``'s cap (the store's, shared
+with its TCP listener: :mod:`hypernode.limits`); one the DHT relayed a holepunch for just before is
+marked holepunched. One peer, one connection:
 
 - by address: a peer already connected, being connected, or given to the node with ``--peer`` is not
   dialled again; neither is our own address;

@@ -17,6 +17,14 @@ unannounces. Each peer found (by the DHT, or on the local network with ``local=T
 :mod:`hypernode.discovery.local`) comes once per round through :meth:`Swarm.peers`, a bounded channel
 (``async for peer in swarm.peers():``, see :mod:`hypernode.discovery.found`); connecting to it, and not
 twice, is the caller's job (:mod:`hypernode.discovery.peering` does it for a node).
+
+With ``utp=True`` the swarm is hyperswarm 2's network too: a :class:`~hypernode.utp.socket.UTPSocket`
+bound to the announced TCP port carries uTP and, through its
+:attr:`~hypernode.utp.socket.UTPSocket.datagrams`, the DHT node's traffic (one UDP socket, so the NAT
+mapping the DHT sees is where uTP and holepunches reach us; the announce then says port 0, and the DHT
+records that mapped port). :meth:`Swarm.connect` races TCP and uTP to a peer, the uTP way after a
+holepunch relayed by the DHT node that referred the peer (:meth:`DHTNode.holepunch`); the first to
+connect wins, the others are closed.
 """
 
 from __future__ import annotations
