@@ -3,12 +3,12 @@
 :class:`RPCNode` owns everything but the socket and the clock. Feed it datagrams with
 :meth:`RPCNode.receive` and the time with :meth:`RPCNode.tick` (call it again by
 :meth:`RPCNode.next_deadline`); take what it wants sent from :meth:`RPCNode.datagrams` and what
-happened from :meth:`RPCNode.events`. It answers ``_ping``, ``_find_node`` and ``_holepunch`` itself (and asks
-for holepunches: :meth:`RPCNode.holepunch`) and the commands registered with :meth:`RPCNode.register_command`
-(the ``peers`` command of :mod:`hypernode.discovery.dht`, for one); :meth:`RPCNode.query` runs a query as dht-
-rpc's ``QueryStream`` does: ask the ``k`` closest nodes known (or the bootstrap nodes), move closer through
-the ``closerNodes`` of each answer, then (for an update) send the update, with the round-trip token each node
-gave, to the ``k`` closest that answered.
+happened from :meth:`RPCNode.events`. It answers ``_ping``, ``_find_node`` and ``_holepunch`` itself (and
+asks for holepunches: :meth:`RPCNode.holepunch`) and the commands registered with
+:meth:`RPCNode.register_command` (the ``peers`` command of :mod:`hypernode.discovery.dht`, for one);
+:meth:`RPCNode.query` runs a query as dht- rpc's ``QueryStream`` does: ask the ``k`` closest nodes known
+(or the bootstrap nodes), move closer through the ``closerNodes`` of each answer, then (for an update)
+send the update, with the round-trip token each node gave, to the ``k`` closest that answered.
 
 The wire (``protocol/dht-rpc.proto``) and the rules are dht-rpc's: 16-bit request ids, up to three
 tries per request, a round-trip token that is BLAKE2b-256 of a secret (rotated every five minutes, the
