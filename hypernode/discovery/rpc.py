@@ -6,7 +6,7 @@
 happened from :meth:`RPCNode.events`. It answers ``_ping``, ``_find_node`` and ``_holepunch`` itself (and
 asks for holepunches: :meth:`RPCNode.holepunch`) and the commands registered with
 :meth:`RPCNode.register_command` (the ``peers`` command of :mod:`hypernode.discovery.dht`, for one);
-:meth:`RPCNode.query` runs a query as dht- rpc's ``QueryStream`` does: ask the ``k`` closest nodes known
+:meth:`RPCNode.query` runs a query as dht-rpc's ``QueryStream`` does: ask the ``k`` closest nodes known
 (or the bootstrap nodes), move closer through the ``closerNodes`` of each answer, then (for an update)
 send the update, with the round-trip token each node gave, to the ``k`` closest that answered.
 
