@@ -75,5 +75,5 @@ def test_a_peer_behind_a_symmetric_nat_fails_in_time_saying_why():
     line = out["stderr"].strip()
     assert line.startswith("hypernode: cannot reach 10.0.0.4:"), line
     assert "TCP: connection refused" in line and "holepunch: no answer through 10.0.0.1:49737" in line
-    assert "symmetric NAT" in line
+    assert line.endswith("(the peer is gone, or a symmetric NAT on either side stops holepunches)")
     assert out["seconds"] < 20  # the clone's --timeout 10, not a hang

@@ -174,6 +174,11 @@ def test_address_limiter_counts_live_connections_per_host():
         with limiter.admit("10.0.0.1") as three, limiter.admit("10.0.0.2") as other:
             assert (one, two, three, other) == (True, True, False, True)
         assert limiter.live["10.0.0.1"] == 2 and limiter.refused == 1
+        with limiter.admit("127.0.0.1"), limiter.admit("127.0.0.1"), limiter.admit("127.0.0.1") as local:
+            assert local  # this machine's own programs are not capped ...
+        limiter.cap_loopback = True
+        with limiter.admit("127.0.0.1"), limiter.admit("127.0.0.1"), limiter.admit("127.0.0.1") as local:
+            assert not local  # ... unless asked
     assert not limiter.live  # all ended
     with pytest.raises(ValueError):
         AddressLimiter(0)
@@ -192,6 +197,7 @@ async def _closed_by_remote(stream: trio.abc.Stream) -> bool:
 async def test_connections_per_address_are_capped_tcp_and_utp_together():
     async with DHTNode(host="127.0.0.1", ephemeral=False, config=FAST) as boot, Corestore() as store:
         store.limiter.max_per_address = 3
+        store.limiter.cap_loopback = True  # everything here comes from 127.0.0.1
         kp = KeyPair.generate()
         port = await store.listen("127.0.0.1", 0, key_pair=kp)
         async with Peering(server=store, key_pair=kp, port=port, bootstrap=[boot.address], config=FAST) as p:

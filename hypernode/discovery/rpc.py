@@ -474,13 +474,14 @@ class RPCNode:
             self._send(msg.encode(), to)
             return
         origin = decode_peer(hp.from_) if hp.from_ is not None else None
-        if origin is not None:  # relayed: a peer is about to connect to us through our NAT
-            self.punched[(origin.host, origin.port)] = now
-            self.punched.move_to_end((origin.host, origin.port))
-            while len(self.punched) > 1024:
-                self.punched.popitem(last=False)
-            self.stats["holepunch_answered"] += 1
-        self._respond(msg, (origin.host, origin.port) if origin else addr)
+        # relayed (from), or straight from the peer: it is about to connect to us through our NAT
+        puncher = (origin.host, origin.port) if origin else addr
+        self.punched[puncher] = now
+        self.punched.move_to_end(puncher)
+        while len(self.punched) > 1024:
+            self.punched.popitem(last=False)
+        self.stats["holepunch_answered"] += 1
+        self._respond(msg, puncher)
 
     def _on_command(self, type: int, msg: Any, addr: Address) -> None:
         if not msg.target:

@@ -535,7 +535,7 @@ class Swarm(Service):
                 why.setdefault("uTP", "timed out")
         reasons = "; ".join(f"{k}: {v}" for k, v in why.items())
         if referrer is not None and "holepunch" in why:
-            reasons += " (a symmetric NAT on either side cannot be holepunched)"
+            reasons += " (the peer is gone, or a symmetric NAT on either side stops holepunches)"
         raise OSError(errno.ETIMEDOUT if timer.cancelled_caught else errno.ECONNREFUSED,
                       f"cannot connect to {host}:{port}: {reasons}")
 
