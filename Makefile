@@ -6,18 +6,19 @@ NODE_STAMP := interop/node_modules/.installed
 # mypy --strict on these; plain `mypy` checks the whole package (pyproject.toml, [tool.mypy] files).
 MYPY_STRICT := hypernode/__init__.py hypernode/errors.py hypernode/varint.py hypernode/protobuf.py \
 	hypernode/messages hypernode/wire hypernode/utp hypernode/replication hypernode/feed.py
-MYPY_STRICT += hypernode/tasks.py hypernode/discovery hypernode/corestore.py hypernode/node.py hypernode/demo.py
+MYPY_STRICT += hypernode/tasks.py hypernode/discovery hypernode/corestore.py hypernode/node.py hypernode/demo.py \
+	hypernode/limits.py
 
 # the suite runs in TEST_WORKERS processes (pytest-xdist): most tests wait on sockets, subprocesses and
 # the JS peers, so three share two cores well (make test TEST_WORKERS=0 runs it in one process)
 TEST_WORKERS ?= 3
 
-.PHONY: demo test bench lint typecheck wheel-smoke browser
+.PHONY: demo test bench lint typecheck wheel-smoke browser nat-tools
 
 demo: $(VENV_STAMP) $(NODE_STAMP)
 	.venv/bin/hypernode demo
 
-test: $(VENV_STAMP) $(NODE_STAMP) browser typecheck wheel-smoke
+test: $(VENV_STAMP) $(NODE_STAMP) browser nat-tools typecheck wheel-smoke
 	.venv/bin/ruff check hypernode tests interop conftest.py protocol
 	CI=$${CI:-} .venv/bin/pytest -q -p no:cacheprovider -n $(TEST_WORKERS)
 
@@ -35,6 +36,15 @@ browser:
 	@command -v chromium >/dev/null 2>&1 || { \
 		SUDO=$$(test "$$(id -u)" = 0 || echo sudo); \
 		$$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq chromium; }
+
+# the NAT tests (tests/test_nat.py) build routers in network namespaces with Debian's iptables (and
+# conntrack, to look at their mappings); installed with apt-get only when missing, as root (the tests skip
+# without root)
+nat-tools:
+	@command -v iptables >/dev/null 2>&1 && command -v conntrack >/dev/null 2>&1 || { \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq iptables conntrack >/dev/null; \
+		else echo "make: the NAT tests need Debian's iptables (sudo apt-get install iptables conntrack); they skip without it" >&2; fi; }
 
 bench: $(VENV_STAMP) $(NODE_STAMP)
 	$(PY) interop/bench/feed_bench.py

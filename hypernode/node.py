@@ -34,6 +34,7 @@ import logging
 import math
 import os
 import random
+from collections import Counter
 from collections.abc import AsyncIterator, Collection, Iterable
 from pathlib import Path
 from typing import Any
@@ -50,6 +51,7 @@ from hypernode.replication.server import ReplicationServer, log_connection_end, 
 from hypernode.replication.session import ReplicationSession
 from hypernode.status import DriveStatus, NodeStatus, PeerStatus
 from hypernode.tasks import Service, cleanup, open_service_nursery, open_task_nursery, opener
+from hypernode.utp.socket import transport_of
 from hypernode.wire.noise import KeyPair
 
 log = logging.getLogger(__name__)
@@ -314,16 +316,29 @@ class Node(Service):
                                            st.downloaded_blocks)):
                         totals[i] += n
                 if shared:
-                    peers.append(PeerStatus(address, session.remote_public_key, *totals))
+                    peers.append(PeerStatus(address, session.remote_public_key, totals[0], totals[1],
+                                            totals[2], totals[3],
+                                            transport=transport_of(session.stream.transport),
+                                            incoming=not session.stream.conn.initiator))
             announced = [max(f.length, replicator_of(f).remote_length) for f in feeds]
             drives.append(DriveStatus(
                 key=key, version=drive.version, writable=drive.writable,
                 blocks=sum(announced), local_blocks=sum(f.downloaded() for f in feeds),
                 bytes=sum(f.byte_length for f in feeds), seeded=key in seeded, peers=tuple(peers),
                 content_known=drive.content is not None))
+        connections: Counter[str] = Counter()
+        incoming: Counter[str] = Counter()
+        for session, _ in sessions:
+            way = transport_of(session.stream.transport)
+            connections[way] += 1
+            if not session.stream.conn.initiator:
+                incoming[way] += 1
+        swarm = self.discovery.swarm if self.discovery is not None else None
         return NodeStatus(directory=None if self.directory is None else str(self.directory),
                           pid=os.getpid(), running=True, host=self.host if self.port is not None else None,
-                          port=self.port, connected_peers=self._connected_peers(), drives=tuple(drives))
+                          port=self.port, connected_peers=self._connected_peers(), drives=tuple(drives),
+                          utp_port=swarm.utp_port if swarm is not None else None,
+                          connections=dict(connections), incoming=dict(incoming))
 
     # -- peers -------------------------------------------------------------------------------------
 
@@ -524,7 +539,11 @@ def _session_address(session: ReplicationSession, dialed: tuple[str, int] | None
     """Where a connection goes: the address we dialed, or the remote end of the socket it accepted."""
     if dialed is not None:
         return _address(*dialed)
-    sock = getattr(getattr(session.stream, "transport", None), "socket", None)
+    transport = getattr(session.stream, "transport", None)
+    remote = getattr(transport, "remote_address", None)  # a uTP stream
+    if isinstance(remote, tuple):
+        return _address(str(remote[0]), int(remote[1]))
+    sock = getattr(transport, "socket", None)
     try:
         name = sock.getpeername() if sock is not None else None
     except OSError:

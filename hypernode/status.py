@@ -2,9 +2,10 @@
 
 :meth:`Node.status() <hypernode.node.Node.status>` makes a :class:`NodeStatus`: each drive the node
 serves (key, version, blocks and bytes, how much of it is stored here) with its peers (address, bytes
-and blocks sent and received on that connection). ``hypernode status`` prints it, the gateway's
-dashboard and ``/api/status`` show it, and :func:`NodeStatus.from_json` reads it back from a running
-node's control endpoint (:mod:`hypernode.control`).
+and blocks sent and received on that connection, and how it is carried: TCP, uTP or holepunched uTP),
+and whether the node is reachable and how (:attr:`NodeStatus.reachable`). ``hypernode status`` prints
+it, the gateway's dashboard and ``/api/status`` show it, and :func:`NodeStatus.from_json` reads it
+back from a running node's control endpoint (:mod:`hypernode.control`).
 """
 
 from __future__ import annotations
@@ -23,11 +24,14 @@ class PeerStatus:
     downloaded_bytes: int = 0
     uploaded_blocks: int = 0
     downloaded_blocks: int = 0
+    transport: str = "tcp"  # "tcp", "utp" or "holepunched" (uTP through a NAT)
+    incoming: bool = False  # the peer connected to us
 
     def to_json(self) -> dict[str, Any]:
         return {"address": self.address, "public_key": self.public_key.hex() if self.public_key else None,
                 "uploaded_bytes": self.uploaded_bytes, "downloaded_bytes": self.downloaded_bytes,
-                "uploaded_blocks": self.uploaded_blocks, "downloaded_blocks": self.downloaded_blocks}
+                "uploaded_blocks": self.uploaded_blocks, "downloaded_blocks": self.downloaded_blocks,
+                "transport": self.transport, "incoming": self.incoming}
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> PeerStatus:
@@ -36,7 +40,8 @@ class PeerStatus:
                    uploaded_bytes=int(data["uploaded_bytes"]),
                    downloaded_bytes=int(data["downloaded_bytes"]),
                    uploaded_blocks=int(data["uploaded_blocks"]),
-                   downloaded_blocks=int(data["downloaded_blocks"]))
+                   downloaded_blocks=int(data["downloaded_blocks"]),
+                   transport=str(data.get("transport", "tcp")), incoming=bool(data.get("incoming", False)))
 
 
 @dataclass(frozen=True)
@@ -103,11 +108,30 @@ class NodeStatus:
     port: int | None = None
     connected_peers: int = 0
     drives: tuple[DriveStatus, ...] = field(default_factory=tuple)
+    utp_port: int | None = None  # where uTP (and the DHT) listen: the TCP port, unless it was taken
+    connections: dict[str, int] = field(default_factory=dict)  # live connections by transport
+    incoming: dict[str, int] = field(default_factory=dict)  # ... of them, those the peer made
+
+    @property
+    def reachable(self) -> str:
+        """How peers have reached us, the best way seen: ``"tcp"`` (a peer connected to our TCP port),
+        ``"utp"`` (to our uTP port, no holepunch needed), ``"holepunched"`` (only through a NAT, by a
+        holepunch), ``"unknown"`` (listening, but no peer has connected to us yet), or
+        ``"not listening"``."""
+        if not self.running or self.port is None:
+            return "not listening"
+        for way in ("tcp", "utp"):
+            if self.incoming.get(way):
+                return way
+        if self.connections.get("holepunched"):
+            return "holepunched"
+        return "unknown"
 
     def to_json(self) -> dict[str, Any]:
         return {"directory": self.directory, "pid": self.pid, "running": self.running, "host": self.host,
-                "port": self.port, "connected_peers": self.connected_peers,
-                "drives": [d.to_json() for d in self.drives]}
+                "port": self.port, "connected_peers": self.connected_peers, "utp_port": self.utp_port,
+                "reachable": self.reachable, "connections": dict(self.connections),
+                "incoming": dict(self.incoming), "drives": [d.to_json() for d in self.drives]}
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> NodeStatus:
@@ -115,4 +139,7 @@ class NodeStatus:
         return cls(directory=data.get("directory"), pid=int(data["pid"]), running=bool(data["running"]),
                    host=data.get("host"), port=None if data.get("port") is None else int(data["port"]),
                    connected_peers=int(data.get("connected_peers", 0)),
+                   utp_port=None if data.get("utp_port") is None else int(data["utp_port"]),
+                   connections={str(k): int(v) for k, v in dict(data.get("connections", {})).items()},
+                   incoming={str(k): int(v) for k, v in dict(data.get("incoming", {})).items()},
                    drives=tuple(DriveStatus.from_json(d) for d in data["drives"]))

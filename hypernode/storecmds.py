@@ -120,12 +120,29 @@ async def status(args: argparse.Namespace, out: Out) -> None:
     if st.running:
         where = f", replicating on {st.host}:{st.port}" if st.port is not None else ""
         out(f"node pid {st.pid} has {args.store}{where}; {st.connected_peers} peer(s) connected")
+        out(_reachability_line(st))
     else:
         out(f"store {args.store}: no node is running (no peers)")
     for d in st.drives:
         out(_drive_line(d))
         for p in d.peers:
-            out(f"  peer {p.address}  up {_size(p.uploaded_bytes)}  down {_size(p.downloaded_bytes)}")
+            way = f"{p.transport}, {'incoming' if p.incoming else 'outgoing'}"
+            out(f"  peer {p.address} ({way})  up {_size(p.uploaded_bytes)}  down {_size(p.downloaded_bytes)}")
+
+
+def _reachability_line(st: NodeStatus) -> str:
+    """``reachable: ...``: how peers reach the node (see NodeStatus.reachable), where it listens for
+    uTP, and its connections by transport."""
+    how = {"tcp": "yes, over TCP", "utp": "yes, over uTP", "holepunched": "through NAT only, by holepunching",
+           "unknown": "unknown (no peer has connected to us yet)", "not listening": "no (not listening)"}
+    parts = [f"reachable: {how[st.reachable]}"]
+    if st.utp_port is not None:
+        parts.append(f"uTP on UDP port {st.utp_port}")
+    if st.connections:
+        counts = ", ".join(f"{n} {way} ({st.incoming.get(way, 0)} incoming)"
+                           for way, n in sorted(st.connections.items()))
+        parts.append(f"connections: {counts}")
+    return "; ".join(parts)
 
 
 async def drives(args: argparse.Namespace, out: Out) -> None:

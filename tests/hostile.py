@@ -48,6 +48,10 @@ def expected_digests() -> dict:
     return {p: hashlib.sha256(d).hexdigest() for p, d in FILES.items()}
 
 
+class ClosedDuringHandshake(ConnectionError):
+    pass
+
+
 class RawPeer:
     """A peer that speaks the protocol by hand over TCP: any frame, any bytes, any pace."""
 
@@ -71,12 +75,14 @@ class RawPeer:
         return cls(await trio.open_tcp_stream("127.0.0.1", port))
 
     async def handshake(self, timeout: float = 10) -> None:
+        """Raises :class:`ClosedDuringHandshake` if the remote closes first (a handshake timeout of the
+        node's, under load): reading on would spin, a closed connection never blocking."""
         self.conn.start()
         await self.flush()
         with trio.fail_after(timeout):
             while not self.conn.handshake_complete:
                 if not await self.receive_once():
-                    return  # the node closed it (a handshake timeout under load): nothing to wait for
+                    raise ClosedDuringHandshake("the remote closed the connection during the handshake")
 
     async def flush(self) -> None:
         await self.send_raw(self.conn.data_to_send())

@@ -256,7 +256,7 @@ async def test_peering_runs_from_a_store_a_key_pair_and_a_port_without_a_node():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         dead = s.getsockname()[1]
-    opts = {"config": FAST, "refresh": 0.2, "dedup_interval": 0.1}
+    opts = {"config": FAST, "refresh": 0.2, "dedup_interval": 0.1, "connect_timeout": 3.0}
     with trio.fail_after(30):
         async with DHTNode(host="127.0.0.1", ephemeral=False, config=FAST) as boot, \
                 Corestore() as a, open_replication_server(a) as a_net, Corestore() as b, \
@@ -286,7 +286,9 @@ async def test_peering_runs_from_a_store_a_key_pair_and_a_port_without_a_node():
                 assert ("127.0.0.1", port) not in pc.dialling and c_net.sessions == []
                 while ("127.0.0.1", dead) not in errors:
                     await trio.sleep(0.05)
-                assert errors[("127.0.0.1", dead)] == "connection refused"
+                # each way tried, and why it failed: TCP refused, then the holepunch and uTP gave up
+                assert errors[("127.0.0.1", dead)].startswith("TCP: connection refused;")
+                assert "holepunch: no answer through" in errors[("127.0.0.1", dead)]
                 assert pb.peer_errors is errors and ("127.0.0.1", port) not in errors
 
 

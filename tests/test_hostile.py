@@ -30,6 +30,7 @@ from hypernode.wire.frames import MAX_FRAME, encode_frame, varint
 from tests.hostile import (
     CORRUPTIONS,
     FILES,
+    ClosedDuringHandshake,
     RawPeer,
     expected_digests,
     fill_drive,
@@ -127,7 +128,10 @@ async def test_malformed_oversized_and_forged_messages_end_only_their_connection
         async def attack(name: str, run) -> None:
             peer = await RawPeer.connect(port)
             try:
-                await run(peer)
+                try:
+                    await run(peer)
+                except ClosedDuringHandshake:  # the node's 2 s handshake timeout, under load: closed too
+                    pass
                 try:
                     await peer.wait_closed(15)
                 except trio.TooSlowError:

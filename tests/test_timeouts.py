@@ -193,4 +193,8 @@ async def test_peers_found_by_discovery_that_cannot_be_reached_are_named():
                 drive = await node.open_drive(key)
                 with pytest.raises(PeerTimeoutError) as info:
                     await node.wait_for_peer(drive.metadata, timeout=2)
-    assert str(info.value) == f"cannot reach 127.0.0.1:{dead}: connection refused"
+    # each way tried, and why it failed: TCP refused, no answer to the holepunch the DHT node relayed
+    assert str(info.value) == (
+        f"cannot reach 127.0.0.1:{dead}: TCP: connection refused; holepunch: no answer through "
+        f"{boot.address[0]}:{boot.address[1]} (the peer is gone, or a symmetric NAT on either side stops "
+        "holepunches)")

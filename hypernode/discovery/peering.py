@@ -2,9 +2,13 @@
 
 :class:`Peering` runs the swarm for a :class:`hypernode.node.Node`: each drive's discovery key is joined
 (announced when the node listens, looked up always), and each peer found (read from the swarm's
-:meth:`~hypernode.discovery.swarm.Swarm.peers` channel by a task of its own) is connected over TCP and
-replicated through the node's :class:`~hypernode.replication.server.ReplicationServer`, as
-hyperswarm 2 does for hyperdrive. One peer, one connection:
+:meth:`~hypernode.discovery.swarm.Swarm.peers` channel by a task of its own) is connected by
+:meth:`~hypernode.discovery.swarm.Swarm.connect` (TCP and holepunched uTP raced) and replicated through
+the node's :class:`~hypernode.replication.server.ReplicationServer`, as hyperswarm 2 does for
+hyperdrive. With ``utp`` (the default) the swarm runs uTP on the node's port and, when the node
+listens, the uTP connections made to us are replicated too, each remote address within the
+``limiter``'s cap (the server's, shared with its TCP listener: :mod:`hypernode.limits`); one the DHT
+relayed a holepunch for just before is marked holepunched. One peer, one connection:
 
 - by address: a peer already connected, being connected, or given to the node with ``--peer`` is not
   dialled again; neither is our own address;
@@ -38,9 +42,11 @@ import trio
 from hypernode.discovery.found import DroppingChannel, PeerFound
 from hypernode.discovery.swarm import Swarm
 from hypernode.errors import connect_reason
+from hypernode.limits import AddressLimiter
 from hypernode.replication.server import ReplicationServer, log_connection_end
 from hypernode.replication.session import ReplicationSession
 from hypernode.tasks import Service, open_service_nursery, open_task_nursery, opener
+from hypernode.utp.socket import UTPSocket, UTPStream
 from hypernode.wire.noise import KeyPair
 
 log = logging.getLogger(__name__)
@@ -64,7 +70,7 @@ class Peering(Service):
                  peer_errors: dict[Address, str] | None = None,
                  bootstrap: Iterable[Address] | None, local: bool = False,
                  retry_delays: tuple[float, ...] = (1.0, 5.0, 15.0), dedup_interval: float = 1.0,
-                 **swarm_options: Any) -> None:
+                 utp: bool = True, limiter: AddressLimiter | None = None, **swarm_options: Any) -> None:
         key_pair = key_pair or server.key_pair
         if key_pair is None:
             raise TypeError("Peering needs a key_pair= (or a server with one): peers dedup by it")
@@ -80,7 +86,9 @@ class Peering(Service):
         self.dedup_interval = dedup_interval
         use_dht = bootstrap is None or bool(list(bootstrap))
         self.swarm = Swarm(bootstrap=None if bootstrap is None else list(bootstrap), port=port,
-                           local=local, dht=use_dht, **swarm_options)
+                           local=local, dht=use_dht, utp=utp, **swarm_options)
+        # incoming connections per remote address, TCP and uTP together (shared with the TCP listener)
+        self.limiter: AddressLimiter = limiter or server.limiter
         # address -> live session (None while connecting)
         self.dialling: dict[Address, ReplicationSession | None] = {}
         self.duplicates_closed = 0
@@ -98,6 +106,9 @@ class Peering(Service):
                     self._nursery = nursery
                     nursery.start_soon(self._sweep)
                     nursery.start_soon(self._dial_found, found)
+                    if self.swarm.utp is not None and self.port is not None:
+                        self.swarm.utp.listen()
+                        nursery.start_soon(self._accept_utp, self.swarm.utp)
                     yield
             finally:
                 self._nursery = None
@@ -129,20 +140,18 @@ class Peering(Service):
                 self.host, "127.0.0.1", "0.0.0.0"):
             return
         self.dialling[addr] = None
-        self._nursery.start_soon(self._connect, addr)
+        self._nursery.start_soon(self._connect, addr, peer.referrer)
 
-    async def _connect(self, addr: Address) -> None:
+    async def _connect(self, addr: Address, referrer: Address | None = None) -> None:
         failures = 0
         try:
             while failures <= len(self.retry_delays):
                 try:
-                    with trio.fail_after(10):
-                        tcp = await trio.open_tcp_stream(*addr)
-                except (OSError, trio.TooSlowError) as e:
-                    # named when a wait gives up
-                    self.peer_errors[addr] = "timed out" if isinstance(e, trio.TooSlowError) \
-                        else connect_reason(e)
-                    log.info("found peer %s:%d unreachable: %s", *addr, e)
+                    tcp = await self.swarm.connect(*addr, referrer=referrer)
+                except OSError as e:
+                    # named when a wait gives up: each way tried, and why it failed
+                    self.peer_errors[addr] = str(e).split(": ", 1)[-1] if str(e) else connect_reason(e)
+                    log.info("found peer %s:%d unreachable: %s", *addr, self.peer_errors[addr])
                     failures += 1
                 else:
                     failures = 0
@@ -171,6 +180,32 @@ class Peering(Service):
                     await trio.sleep(self.retry_delays[failures - 1])
         finally:
             self.dialling.pop(addr, None)
+
+    async def _accept_utp(self, utp: UTPSocket) -> None:
+        """Replicate over each uTP connection made to us (within the per-address limit)."""
+        assert self._nursery is not None
+        while True:
+            try:
+                stream = await utp.accept()
+            except trio.ClosedResourceError:
+                return
+            punched = self.swarm.dht.rpc.punched if self.swarm.dht is not None else {}
+            at = punched.get(stream.remote_address)
+            stream.holepunched = at is not None and trio.current_time() - at < 30
+            self._nursery.start_soon(self._serve_utp, stream)
+
+    async def _serve_utp(self, stream: UTPStream) -> None:
+        async with stream:
+            with self.limiter.admit(stream.remote_address[0]) as admitted:
+                if not admitted:
+                    return
+                error: Exception | None = None
+                try:
+                    await self.server.replicate(stream, initiator=False, key_pair=self.key_pair)
+                except Exception as e:  # noqa: BLE001 - one connection's failure ends it alone
+                    error = e
+                host, port = stream.remote_address[:2]
+                log_connection_end(log, f"uTP peer {host}:{port}", error)
 
     # -- one connection per peer -------------------------------------------------------------------
 

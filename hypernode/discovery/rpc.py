@@ -3,12 +3,12 @@
 :class:`RPCNode` owns everything but the socket and the clock. Feed it datagrams with
 :meth:`RPCNode.receive` and the time with :meth:`RPCNode.tick` (call it again by
 :meth:`RPCNode.next_deadline`); take what it wants sent from :meth:`RPCNode.datagrams` and what
-happened from :meth:`RPCNode.events`. It answers ``_ping``, ``_find_node`` and ``_holepunch`` itself and
-the commands registered with :meth:`RPCNode.register_command` (the ``peers`` command of
-:mod:`hypernode.discovery.dht`, for one); :meth:`RPCNode.query` runs a query as dht-rpc's
-``QueryStream`` does: ask the ``k`` closest nodes known (or the bootstrap nodes), move closer through the
-``closerNodes`` of each answer, then (for an update) send the update, with the round-trip token each
-node gave, to the ``k`` closest that answered.
+happened from :meth:`RPCNode.events`. It answers ``_ping``, ``_find_node`` and ``_holepunch`` itself (and
+asks for holepunches: :meth:`RPCNode.holepunch`) and the commands registered with
+:meth:`RPCNode.register_command` (the ``peers`` command of :mod:`hypernode.discovery.dht`, for one);
+:meth:`RPCNode.query` runs a query as dht-rpc's ``QueryStream`` does: ask the ``k`` closest nodes known
+(or the bootstrap nodes), move closer through the ``closerNodes`` of each answer, then (for an update)
+send the update, with the round-trip token each node gave, to the ``k`` closest that answered.
 
 The wire (``protocol/dht-rpc.proto``) and the rules are dht-rpc's: 16-bit request ids, up to three
 tries per request, a round-trip token that is BLAKE2b-256 of a secret (rotated every five minutes, the
@@ -142,6 +142,7 @@ class _Request:
     owner: Query | Callable[[Message | None], None]
     deadline: float
     tries: int = 1
+    referrer: Address | None = None  # a holepunch: each try is also relayed through this node
 
 
 @dataclass
@@ -203,6 +204,9 @@ class RPCNode:
         self._addr_limit = _RateLimiter(self.config.rate, self.config.burst)
         self._host_limit = _RateLimiter(self.config.host_rate, self.config.host_burst)
         self._heard: OrderedDict[Address, float] = OrderedDict()  # addresses heard from, for relaying
+        # peers whose holepunch a referrer relayed to us, and when (their connection that follows came
+        # through our NAT by that punch)
+        self.punched: OrderedDict[Address, float] = OrderedDict()
         self._now = now
 
     # -- output ------------------------------------------------------------------------------------
@@ -282,6 +286,7 @@ class RPCNode:
                 req.deadline = now + (self.config.attempt_timeout if req.tries < self.config.tries
                                       else self.config.final_timeout)
                 self._send(req.buffer, req.addr)
+                self._punch_through(req)
                 self.stats["retries"] += 1
             else:
                 self.stats["timeouts"] += 1
@@ -328,6 +333,14 @@ class RPCNode:
         """Ping ``addr``; ``callback`` gets the response, or None once every try timed out."""
         self._request(QUERY, "_ping", None, node_id, addr, callback, node_id=node_id)
 
+    def holepunch(self, peer: Address, referrer: Address, callback: Callable[[Message | None], None]) -> None:
+        """Open the way to ``peer`` (behind a NAT) as dht-rpc 4 does: a ``_holepunch`` query goes to it
+        directly (opening our NAT towards it) and, with the same request id, to ``referrer``, the DHT
+        node that told us of it, which relays it to the peer with our address as it sees it; the peer
+        answers us (opening its NAT towards us). ``callback`` gets the answer, or None once every try
+        timed out (a symmetric NAT on either side, or a referrer that does not relay)."""
+        self._request(QUERY, "_holepunch", None, None, peer, callback, referrer=referrer)
+
     # -- requests and responses --------------------------------------------------------------------
 
     def _send(self, buffer: bytes, addr: Address) -> None:
@@ -344,10 +357,10 @@ class RPCNode:
 
     def _request(self, type: int, command: str, target: bytes | None, value: bytes | None, addr: Address,
                  owner: Query | Callable[[Message | None], None], *, node_id: bytes | None = None,
-                 token: bytes | None = None) -> None:
+                 token: bytes | None = None, referrer: Address | None = None) -> None:
         msg = Message(version=VERSION, type=type, rid=0, to=encode_peer(*addr) if is_ipv4(addr[0]) else None,
                       id=self.wire_id, target=target, command=command, value=value, roundtripToken=token)
-        req = _Request(0, type, msg, b"", addr, node_id, owner, 0.0)
+        req = _Request(0, type, msg, b"", addr, node_id, owner, 0.0, referrer=referrer)
         if len(self._requests) >= self.config.max_inflight:
             self._pending.append(req)
             return
@@ -361,6 +374,18 @@ class RPCNode:
         self._requests[req.rid] = req
         self.stats["requests"] += 1
         self._send(req.buffer, req.addr)
+        self._punch_through(req)
+
+    def _punch_through(self, req: _Request) -> None:
+        """Ask the referrer of a holepunch request to relay it (the request's id, the peer in ``to``)."""
+        if req.referrer is None or not is_ipv4(req.addr[0]):
+            return
+        punch = Message(version=VERSION, type=QUERY, rid=req.rid,
+                        to=encode_peer(*req.referrer) if is_ipv4(req.referrer[0]) else None,
+                        id=self.wire_id, command="_holepunch",
+                        value=Holepunch(to=encode_peer(*req.addr)).encode())
+        self.stats["holepunch_asked"] += 1
+        self._send(punch.encode(), req.referrer)
 
     def _finish(self, req: _Request, msg: Any, now: float) -> None:
         del self._requests[req.rid]
@@ -449,7 +474,14 @@ class RPCNode:
             self._send(msg.encode(), to)
             return
         origin = decode_peer(hp.from_) if hp.from_ is not None else None
-        self._respond(msg, (origin.host, origin.port) if origin else addr)
+        # relayed (from), or straight from the peer: it is about to connect to us through our NAT
+        puncher = (origin.host, origin.port) if origin else addr
+        self.punched[puncher] = now
+        self.punched.move_to_end(puncher)
+        while len(self.punched) > 1024:
+            self.punched.popitem(last=False)
+        self.stats["holepunch_answered"] += 1
+        self._respond(msg, puncher)
 
     def _on_command(self, type: int, msg: Any, addr: Address) -> None:
         if not msg.target:

@@ -17,11 +17,20 @@ unannounces. Each peer found (by the DHT, or on the local network with ``local=T
 :mod:`hypernode.discovery.local`) comes once per round through :meth:`Swarm.peers`, a bounded channel
 (``async for peer in swarm.peers():``, see :mod:`hypernode.discovery.found`); connecting to it, and not
 twice, is the caller's job (:mod:`hypernode.discovery.peering` does it for a node).
+
+With ``utp=True`` the swarm is hyperswarm 2's network too: a :class:`~hypernode.utp.socket.UTPSocket`
+bound to the announced TCP port carries uTP and, through its
+:attr:`~hypernode.utp.socket.UTPSocket.datagrams`, the DHT node's traffic (one UDP socket, so the NAT
+mapping the DHT sees is where uTP and holepunches reach us; the announce then says port 0, and the DHT
+records that mapped port). :meth:`Swarm.connect` races TCP and uTP to a peer, the uTP way after a
+holepunch relayed by the DHT node that referred the peer (:meth:`DHTNode.holepunch`); the first to
+connect wins, the others are closed.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import ipaddress
 import logging
 import math
@@ -39,12 +48,15 @@ from hypernode.discovery.found import Broadcast, DroppingChannel, PeerFound
 from hypernode.discovery.local import LocalDiscovery
 from hypernode.discovery.rpc import Address, Query, QueryDone, QueryReply, RPCConfig, RPCNode
 from hypernode.discovery.values import ValueStore
+from hypernode.errors import connect_reason
 from hypernode.tasks import Service, cleanup, open_service_nursery, opener
+from hypernode.utp.connection import UTPConfig
+from hypernode.utp.socket import SharedDatagrams, UTPSocket, open_utp_socket, transport_of
 
 log = logging.getLogger(__name__)
 
 __all__ = ["DEFAULT_BOOTSTRAP", "DHTNode", "PeerFound", "PeerReplies", "QueryReplies", "QueryResult",
-           "Swarm", "open_dht_node", "open_swarm"]
+           "Swarm", "open_dht_node", "open_swarm", "transport_of"]
 
 # the bootstrap nodes @hyperswarm/dht 4 (and so hyperswarm 2) uses when given none
 DEFAULT_BOOTSTRAP: list[Address] = [
@@ -54,6 +66,7 @@ DEFAULT_BOOTSTRAP: list[Address] = [
 ]
 REFRESH = 300.0  # seconds between announces/lookups of a topic (times 1 to 2, as hyperswarm)
 REPLIES_BUFFER = 1024  # answers of one query waiting for a slow reader, at most (the oldest dropped)
+CONNECT_TIMEOUT = 10.0  # s a connect (TCP, holepunch and uTP raced) may take, hyperswarm 2's
 PEERS_BUFFER = 256  # peers found waiting for a slow reader of Swarm.peers(), at most (the oldest dropped)
 
 
@@ -146,7 +159,9 @@ class DHTNode(Service):
 
     def __init__(self, *, host: str | None = None, port: int = 0, bootstrap: Iterable[Address] = (),
                  ephemeral: bool = True, config: RPCConfig | None = None, id: bytes | None = None,
-                 store: PeerStore | None = None) -> None:
+                 store: PeerStore | None = None, datagrams: SharedDatagrams | None = None) -> None:
+        """``datagrams``: run on a UDP socket shared with uTP (its
+        :attr:`~hypernode.utp.socket.UTPSocket.datagrams`) instead of binding one."""
         self._bootstrap_names = list(bootstrap)
         self.host = host if host is not None else (
             "127.0.0.1" if self._bootstrap_names and all(is_loopback(h) for h, _ in self._bootstrap_names)
@@ -161,6 +176,7 @@ class DHTNode(Service):
         self.send_errors = 0
         self._sock: socket.socket | None = None
         self._tsock: Any = None
+        self.datagrams = datagrams  # set before the node is entered (the swarm does, for uTP)
         self._waiters: dict[Query, QueryReplies] = {}
         self._bootstrapped = trio.Event()
         self._nursery: trio.Nursery | None = None
@@ -180,6 +196,11 @@ class DHTNode(Service):
 
     @contextlib.asynccontextmanager
     async def _lifetime(self) -> AsyncIterator[None]:
+        if self.datagrams is not None:
+            self.port = self.datagrams.local_address[1]
+            async with self._running(self._shared_receiver):
+                yield
+            return
         sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         try:
             sock.bind((self.host, self._port))
@@ -195,23 +216,33 @@ class DHTNode(Service):
             self._sock = sock
             self._tsock = trio.socket.from_stdlib_socket(sock)
             self.port = sock.getsockname()[1]
+            async with self._running(self._receiver):
+                yield
+        finally:  # after the tasks have ended
+            sock.close()
+
+    @contextlib.asynccontextmanager
+    async def _running(self, receiver: Any) -> AsyncIterator[None]:
+        try:
             self.rpc.bootstrap_nodes = await resolve(self._bootstrap_names)
             self.rpc.tick(trio.current_time())
             async with open_service_nursery() as nursery:
                 self._nursery = nursery
-                nursery.start_soon(self._receiver)
+                nursery.start_soon(receiver)
                 nursery.start_soon(self._timer)
                 nursery.start_soon(self._bootstrap)
                 yield
-        finally:  # after the tasks have ended
+        finally:
             self._nursery = None
-            sock.close()
 
     # -- I/O ---------------------------------------------------------------------------------------
 
     def _flush(self) -> None:
-        assert self._sock is not None
         for data, addr in self.rpc.datagrams():
+            if self.datagrams is not None:
+                self.datagrams.sendto(data, addr)
+                continue
+            assert self._sock is not None
             try:
                 self._sock.sendto(data, addr)
             except OSError as e:  # a full buffer, an unreachable address: the request will time out
@@ -238,6 +269,12 @@ class DHTNode(Service):
             self.rpc.receive(data, (addr[0], addr[1]), trio.current_time())
             self._flush()
 
+    async def _shared_receiver(self) -> None:
+        assert self.datagrams is not None
+        async for data, addr in self.datagrams:
+            self.rpc.receive(data, (addr[0], addr[1]), trio.current_time())
+            self._flush()
+
     async def _timer(self) -> None:
         granularity = min(0.25, self.rpc.config.attempt_timeout / 2)
         while True:
@@ -256,6 +293,24 @@ class DHTNode(Service):
     async def wait_bootstrapped(self) -> None:
         """Wait until the first bootstrap (a lookup of our own id) has ended."""
         await self._bootstrapped.wait()
+
+    async def holepunch(self, peer: Address, referrer: Address) -> bool:
+        """Ask ``referrer`` (the DHT node that told us of ``peer``) to relay a holepunch to it (see
+        :meth:`RPCNode.holepunch`); True once the peer answered us, False if it never did (the dht-rpc
+        tries, about 6 s)."""
+        if self._nursery is None:
+            raise RuntimeError("use the DHT node as `async with DHTNode(...) as dht`")
+        answered: list[bool] = []
+        done = trio.Event()
+
+        def on_answer(msg: Any) -> None:
+            answered.append(msg is not None)
+            done.set()
+
+        self.rpc.holepunch(peer, referrer, on_answer)
+        self._flush()
+        await done.wait()
+        return answered[0]
 
     # -- queries -----------------------------------------------------------------------------------
 
@@ -338,13 +393,19 @@ class Swarm(Service):
     def __init__(self, *, bootstrap: Iterable[Address] | None = None, port: int | None = None,
                  host: str | None = None, dht_port: int = 0, ephemeral: bool = True,
                  refresh: float = REFRESH, config: RPCConfig | None = None, local: bool = False,
-                 local_options: dict[str, Any] | None = None, dht: bool = True) -> None:
+                 local_options: dict[str, Any] | None = None, dht: bool = True, utp: bool = False,
+                 utp_config: UTPConfig | None = None, connect_timeout: float = CONNECT_TIMEOUT) -> None:
         self.announce_port = port
         self.refresh = refresh
         self.dht: DHTNode | None = None
         if dht:
             self.dht = DHTNode(host=host, port=dht_port, ephemeral=ephemeral, config=config,
                                bootstrap=DEFAULT_BOOTSTRAP if bootstrap is None else bootstrap)
+        self._utp_wanted = utp
+        self._utp_config = utp_config
+        self._utp_host = host if host is not None else (self.dht.host if self.dht is not None else "0.0.0.0")
+        self.utp: UTPSocket | None = None  # while open with utp=True: the UDP socket of uTP and the DHT
+        self.connect_timeout = connect_timeout
         self.local: LocalDiscovery | None = None
         if local:
             self.local = LocalDiscovery(**(local_options or {}))
@@ -369,6 +430,11 @@ class Swarm(Service):
         self._found.restart()
         try:
             async with contextlib.AsyncExitStack() as stack:
+                if self._utp_wanted:
+                    self.utp = await self._open_utp(stack)
+                    if self.dht is not None:
+                        self.dht.datagrams = self.utp.datagrams
+                    await stack.enter_async_context(cleanup(self._forget_utp))
                 if self.dht is not None:
                     await stack.enter_async_context(self.dht)
                 local_found: DroppingChannel[PeerFound] | None = None
@@ -384,6 +450,95 @@ class Swarm(Service):
             self._nursery = None
             self._found.end()
 
+    async def _open_utp(self, stack: contextlib.AsyncExitStack) -> UTPSocket:
+        """uTP on our TCP port, as hyperswarm 2 (or on any port, with a warning, when that UDP port is
+        taken: then the TCP port is announced, and uTP serves only the connections we make)."""
+        port = self.announce_port or 0
+        try:
+            return await stack.enter_async_context(
+                open_utp_socket(self._utp_host, port, config=self._utp_config, linger=0.5))
+        except OSError as e:
+            if not port:
+                raise
+            log.warning("uTP cannot share TCP port %d (%s): it runs on another UDP port, which peers "
+                        "behind NAT cannot be told of", port, e.strerror or e)
+        return await stack.enter_async_context(
+            open_utp_socket(self._utp_host, 0, config=self._utp_config, linger=0.5))
+
+    async def _forget_utp(self) -> None:
+        if self.dht is not None:
+            self.dht.datagrams = None
+        await trio.lowlevel.checkpoint()
+
+    @property
+    def _record_port(self) -> int | None:
+        """The port we announce: none (the DHT node takes our UDP port as it sees it, the mapping of our
+        NAT, which is where uTP and holepunches reach us) when uTP shares the TCP port, as hyperswarm 2
+        announces; else the TCP port."""
+        if self.utp is not None and self.announce_port and self.utp.port == self.announce_port:
+            return None
+        return self.announce_port
+
+    @property
+    def utp_port(self) -> int | None:
+        return self.utp.port if self.utp is not None else None
+
+    async def connect(self, host: str, port: int, *, referrer: Address | None = None,
+                      timeout: float | None = None) -> trio.abc.Stream:
+        """A stream to a peer, as hyperswarm 2's ``connect``: TCP and (with uTP) a uTP connection are
+        tried at once, the uTP one after a holepunch relayed by ``referrer`` (the DHT node that told us
+        of the peer) when there is one; the first to connect wins and the others are closed. Raises
+        OSError naming why each way failed, at once when all have, or after ``timeout`` (the swarm's
+        ``connect_timeout``, hyperswarm's 10 s). As in hyperswarm, a holepunch that gets no answer (about
+        6 s: a symmetric NAT on either side, or a referrer that does not relay) ends the uTP way.
+        :func:`~hypernode.utp.socket.transport_of` says which way won."""
+        timeout = self.connect_timeout if timeout is None else timeout
+        winner: list[trio.abc.Stream] = []
+        why: dict[str, str] = {}
+
+        async def attempt(name: str, opening: Any, nursery: trio.Nursery) -> None:
+            try:
+                stream = await opening()
+            except (OSError, trio.TooSlowError) as e:
+                why.setdefault(name, connect_reason(e) if isinstance(e, OSError) else "timed out")
+                return
+            if winner:
+                await trio.aclose_forcefully(stream)
+                return
+            winner.append(stream)
+            nursery.cancel_scope.cancel()
+
+        async def tcp() -> trio.abc.Stream:
+            return await trio.open_tcp_stream(host, port)
+
+        async def utp() -> trio.abc.Stream:
+            assert self.utp is not None
+            punched = False
+            if referrer is not None and self.dht is not None and self.dht._nursery is not None:
+                punched = await self.dht.holepunch((host, port), referrer)
+                if not punched:  # hyperswarm 2 gives the uTP way up then
+                    raise OSError(f"no answer through {referrer[0]}:{referrer[1]}")
+            stream = await self.utp.connect(host, port)
+            stream.holepunched = punched
+            return stream
+
+        with trio.move_on_after(timeout) as timer:
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(attempt, "TCP", tcp, nursery)
+                if self.utp is not None:
+                    nursery.start_soon(attempt, "holepunch" if referrer else "uTP", utp, nursery)
+        if winner:
+            return winner[0]
+        if timer.cancelled_caught:
+            why.setdefault("TCP", "timed out")
+            if self.utp is not None and "holepunch" not in why:
+                why.setdefault("uTP", "timed out")
+        reasons = "; ".join(f"{k}: {v}" for k, v in why.items())
+        if referrer is not None and "holepunch" in why:
+            reasons += " (the peer is gone, or a symmetric NAT on either side stops holepunches)"
+        raise OSError(errno.ETIMEDOUT if timer.cancelled_caught else errno.ECONNREFUSED,
+                      f"cannot connect to {host}:{port}: {reasons}")
+
     async def _unannounce_all(self) -> None:
         """Unannounce what we announced: quickly (2 s at most), best effort."""
         with trio.move_on_after(2):
@@ -391,7 +546,7 @@ class Swarm(Service):
                 for t in list(self.topics.values()):
                     t.scope.cancel()
                     if t.announce and self.dht is not None and t.rounds:
-                        nursery.start_soon(self.dht.unannounce, t.key, self.announce_port)
+                        nursery.start_soon(self.dht.unannounce, t.key, self._record_port)
 
     def _require(self) -> trio.Nursery:
         if self._nursery is None:
@@ -430,7 +585,7 @@ class Swarm(Service):
     async def _unannounce(self, topic: bytes) -> None:
         assert self.dht is not None
         with trio.move_on_after(10):
-            await self.dht.unannounce(topic, self.announce_port)
+            await self.dht.unannounce(topic, self._record_port)
 
     async def flush(self) -> None:
         """Wait until every joined topic has finished one round of announcing/looking up."""
@@ -439,7 +594,7 @@ class Swarm(Service):
                 await t.changed.wait()
 
     def _self_address(self, host: str, port: int) -> bool:
-        return port == self.announce_port and (is_loopback(host) or host in self._own_hosts)
+        return port in (self.announce_port, self.utp_port) and (is_loopback(host) or host in self._own_hosts)
 
     @property
     def _own_hosts(self) -> set[str]:
@@ -454,7 +609,7 @@ class Swarm(Service):
             while True:
                 seen: set[tuple[str, int]] = set()
                 opening = self.dht.open_announce if t.announce else self.dht.open_lookup
-                async with opening(t.key, self.announce_port) as replies:
+                async with opening(t.key, self._record_port) as replies:
                     async for peers, reply in replies:
                         if not t.lookup:
                             continue
@@ -487,3 +642,4 @@ class Swarm(Service):
 
 
 open_swarm = opener(Swarm)
+

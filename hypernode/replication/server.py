@@ -38,6 +38,7 @@ from typing import TYPE_CHECKING, Any
 import trio
 
 from hypernode.errors import HypernodeError, VerificationError
+from hypernode.limits import AddressLimiter
 from hypernode.replication.peer import ReplicationError
 from hypernode.replication.session import FeedSource, ReplicationSession
 from hypernode.tasks import cleanup, open_service_nursery
@@ -101,6 +102,8 @@ class ReplicationServer:
         self.stream_options = stream_options
         self.sessions: list[ReplicationSession] = []
         self.listeners: list[trio.SocketListener] = []
+        # incoming connections per remote address, TCP (here) and uTP (Peering's) together
+        self.limiter = AddressLimiter()
         self._nursery = nursery
         self.closed = False
 
@@ -164,7 +167,16 @@ class ReplicationServer:
         self.listeners.extend(listeners)
 
         async def handle(stream: trio.SocketStream) -> None:
-            await self._serve(stream, False, **stream_options)
+            try:
+                remote = str(stream.socket.getpeername()[0])
+            except OSError:  # gone already
+                await trio.aclose_forcefully(stream)
+                return
+            with self.limiter.admit(remote) as admitted:
+                if admitted:
+                    await self._serve(stream, False, **stream_options)
+                else:
+                    await trio.aclose_forcefully(stream)
 
         self._nursery.start_soon(trio.serve_listeners, handle, listeners)
         port_: int = listeners[0].socket.getsockname()[1]

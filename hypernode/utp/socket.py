@@ -46,7 +46,7 @@ from hypernode.utp.connection import (
 )
 from hypernode.utp.endpoint import UTPEndpoint
 
-__all__ = ["SharedDatagrams", "UTPListener", "UTPSocket", "UTPStream", "open_utp_socket"]
+__all__ = ["SharedDatagrams", "UTPListener", "UTPSocket", "UTPStream", "open_utp_socket", "transport_of"]
 
 log = logging.getLogger(__name__)
 
@@ -131,6 +131,7 @@ class UTPStream(trio.abc.HalfCloseableStream):
         self.socket = utp
         self.connection = conn
         self.remote_address: Address = conn.address
+        self.holepunched = False  # through a NAT by a DHT holepunch (set by whoever knows it)
         self._lot = trio.lowlevel.ParkingLot()
         self._error: UTPConnectionError | None = None
         self._closed = False  # by us
@@ -538,3 +539,11 @@ async def _resolve(host: str, port: int) -> Address:
     if not infos:
         raise OSError(errno.EADDRNOTAVAIL, f"{host} has no IPv4 address")
     return (str(infos[0][4][0]), port)
+
+
+def transport_of(stream: trio.abc.Stream) -> str:
+    """How a connection is carried: ``"utp"``, ``"holepunched"`` (uTP through a NAT, by a DHT holepunch
+    asked for or answered), or ``"tcp"`` (any other stream)."""
+    if isinstance(stream, UTPStream):
+        return "holepunched" if stream.holepunched else "utp"
+    return "tcp"

@@ -10,11 +10,13 @@
 //   {cmd:'dht-values', bootstrap}             -> {event:'dht-values', ...}  a fresh ephemeral client puts
 //                                               an immutable value and a mutable one (seq 0, then 1, then
 //                                               a stale seq 0) and gets them back with another client
-//   {cmd:'swarm', bootstrap}                  -> {event:'swarm', port}  a hyperswarm listening on
-//                                               127.0.0.1; each connection replicates the corestore
+//   {cmd:'swarm', bootstrap, tcp?}            -> {event:'swarm', port}  a hyperswarm listening (TCP and
+//                                               uTP; tcp:false closes the TCP server, so that peers
+//                                               reach it over uTP only); each connection replicates the corestore
 //                                               (live, with a fixed Noise key pair, deduplicated by
 //                                               hyperswarm's info.deduplicate as corestore-networker
-//                                               does); prints {event:'connection', client, host, port}
+//                                               does); prints {event:'connection', client, host, port,
+//                                               transport: 'tcp' or 'utp'}
 //   {cmd:'create', files:{path:text}}         -> {event:'created', key, discoveryKey}  a hyperdrive 10
 //   {cmd:'open', key}                         -> {event:'opened', discoveryKey}
 //   {cmd:'join', key, announce, lookup}       -> {event:'joined'}  (swarm.join(drive.discoveryKey), once
@@ -48,6 +50,7 @@ Module._load = function (request, parent, isMain) {
 }
 
 const readline = require('readline')
+const net = require('net')
 const dht = require('@hyperswarm/dht')
 const hyperswarm = require('hyperswarm')
 const Corestore = require('corestore')
@@ -69,12 +72,12 @@ function driveOf (key) {
   return d
 }
 
-function startSwarm (bootstrap) {
+function startSwarm (bootstrap, tcp) {
   return new Promise((resolve, reject) => {
     swarm = hyperswarm({ bootstrap, preferredPort: 0, queue: { requeue: [200, 500, 1000] } })
     swarm.on('connection', (socket, info) => {
       const peer = info.peer || {}
-      out({ event: 'connection', client: info.client, host: peer.host || socket.remoteAddress, port: peer.port || socket.remotePort })
+      out({ event: 'connection', client: info.client, host: peer.host || socket.remoteAddress, port: peer.port || socket.remotePort, transport: socket instanceof net.Socket ? 'tcp' : 'utp' })
       const stream = store.replicate(info.client, { live: true, keyPair })
       stream.on('handshake', () => {
         if (info.deduplicate(stream.publicKey, stream.remotePublicKey)) out({ event: 'duplicate' })
@@ -86,7 +89,12 @@ function startSwarm (bootstrap) {
     swarm.on('peer', (peer) => out({ event: 'peer', host: peer.host, port: peer.port, local: !!peer.local }))
     swarm.listen(0, (err) => {
       if (err) return reject(err)
-      resolve(swarm.address().port)
+      const address = swarm.address()
+      if (tcp === false) { // uTP only: TCP refused, as through a NAT (hyperswarm still reads the address)
+        swarm.network.tcp.close()
+        swarm.network.tcp.address = () => address
+      }
+      resolve(address.port)
     })
   })
 }
@@ -162,7 +170,7 @@ async function handle (c) {
       mutableSeq: mget.res[0] ? mget.res[0].seq : null
     })
   } else if (c.cmd === 'swarm') {
-    const port = await startSwarm(c.bootstrap)
+    const port = await startSwarm(c.bootstrap, c.tcp)
     out({ event: 'swarm', port })
   } else if (c.cmd === 'create') {
     const drive = hyperdrive(store, null)
