@@ -99,6 +99,9 @@ class Feed:
         self.closed = False
         self._lock = trio.Lock()
         self._changed = trio.Event()
+        # counts appends, stored blocks, clears and the close: ``wait_for_change(since=feed.changes)``
+        # cannot miss a change made between reading it and waiting
+        self.changes = 0
         self._listeners: list[FeedListener] = []
 
     # -- opening and closing -----------------------------------------------------------------------
@@ -178,6 +181,7 @@ class Feed:
             finally:  # a failed last write (a full disk) still closes the files
                 self.closed = True
                 self._storage.close()
+                self.changes += 1
                 self._changed.set()
                 listeners, self._listeners = self._listeners, []
                 for listener in listeners:
@@ -225,11 +229,15 @@ class Feed:
             self._listeners.remove(listener)
 
     def _notify(self) -> None:
+        self.changes += 1
         self._changed.set()
         self._changed = trio.Event()
 
-    async def wait_for_change(self) -> None:
-        """Return after the next append, stored block, clear, or close."""
+    async def wait_for_change(self, since: int | None = None) -> None:
+        """Return after the next append, stored block, clear, or close; with ``since`` (a value of
+        :attr:`changes` read earlier), at once if there was one since then."""
+        if since is not None and self.changes != since:
+            return
         await self._changed.wait()
 
     def _check_open(self) -> None:

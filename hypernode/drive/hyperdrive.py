@@ -1069,16 +1069,20 @@ class Hyperdrive:
                 wants[feed] = replicator_of(feed).want(0, None)
 
         async def follow() -> None:
+            drives = [self]
             while True:
-                drives = [self]
+                # each metadata feed's change count, taken before it is looked at: a block arriving
+                # while the mounts are read or a content feed opens wakes the wait below at once
+                marks = {d.metadata: d.metadata.changes for d in drives}
                 if self.metadata.has(0) or self._content is not None:
                     drives = list((await self.get_all_mounts()).values())
                 for d in drives:
+                    marks.setdefault(d.metadata, d.metadata.changes)
                     want(d.metadata)
                     if d.content is None and d.metadata.has(0):
                         await d.content_feed()
                     want(d.content)
-                await _any_change([d.metadata for d in drives])
+                await _any_change(marks)
 
         try:
             async with trio.open_nursery() as nursery:
@@ -1316,16 +1320,19 @@ for _name in ("content_feed", "update", "lstat", "stat", "access", "exists", "re
     setattr(Hyperdrive, _name, _trie_errors_as_eio(getattr(Hyperdrive, _name)))
 
 
-async def _any_change(feeds: list[Feed]) -> None:
-    """Return when any of ``feeds`` appends or stores a block."""
+async def _any_change(marks: dict[Feed, int]) -> None:
+    """Return when any of the feeds has changed (appended, stored or cleared a block, or closed)
+    since its :attr:`~hypernode.feed.Feed.changes` count was ``marks[feed]``."""
+    if any(feed.changes != since for feed, since in marks.items()):
+        return
     async with trio.open_nursery() as nursery:
 
-        async def wake(feed: Feed) -> None:
-            await feed.wait_for_change()
+        async def wake(feed: Feed, since: int) -> None:
+            await feed.wait_for_change(since)
             nursery.cancel_scope.cancel()
 
-        for feed in feeds:
-            nursery.start_soon(wake, feed)
+        for feed, since in marks.items():
+            nursery.start_soon(wake, feed, since)
 
 
 def _loops(target: str, at: str, chain: tuple[str, ...]) -> bool:
