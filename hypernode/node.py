@@ -325,7 +325,7 @@ class Node(Service):
                 key=key, version=drive.version, writable=drive.writable,
                 blocks=sum(announced), local_blocks=sum(f.downloaded() for f in feeds),
                 bytes=sum(f.byte_length for f in feeds), seeded=key in seeded, peers=tuple(peers),
-                content_known=drive.content is not None))
+                content_known=_length_known(drive.content)))
         connections: Counter[str] = Counter()
         incoming: Counter[str] = Counter()
         for session, _ in sessions:
@@ -533,6 +533,15 @@ open_node = opener(Node)
 
 def _address(host: str, port: int) -> str:
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def _length_known(content: Feed | None) -> bool:
+    """Is the length of a drive's content feed known here: it has blocks, or a peer sharing it has
+    said what it has? (Opened from the metadata's header, an empty content feed may only not have
+    heard yet: its drive is not complete until it has.)"""
+    if content is None:
+        return False
+    return content.writable or content.length > 0 or any(p.answered for p in replicator_of(content).peers)
 
 
 def _session_address(session: ReplicationSession, dialed: tuple[str, int] | None) -> str:
