@@ -129,20 +129,31 @@ class ReplicationSession:
                 nursery.start_soon(self._watch_timeouts)
                 nursery.start_soon(self._serve_deferred)
                 async for batch in self.stream.batches():
-                    for ev in batch:
-                        if isinstance(ev, RemoteOpened):
-                            await self._on_remote_open(ev.channel)
-                        else:
+                    if any(isinstance(ev, RemoteOpened) for ev in batch):  # opening a feed may wait
+                        for ev in batch:
+                            if isinstance(ev, RemoteOpened):
+                                await self._on_remote_open(ev.channel)
+                            else:
+                                self._handle_sync(ev)
+                        with self.stream.held():
+                            self._update_peers()
+                        continue
+                    with self.stream.held():  # the replies to one batch leave in one write
+                        for ev in batch:
                             self._handle_sync(ev)
-                    for peer in self.peers.values():
-                        peer.update()
-                        peer.feed.flush()
-                        if peer.deferred:
-                            self._uploads_waiting.set()
+                        self._update_peers()
         finally:
             for peer in list(self.peers.values()):
                 peer.on_close()
             self.peers.clear()
+
+    def _update_peers(self) -> None:
+        """After a batch: new requests, the bitfield written, deferred uploads woken."""
+        for peer in self.peers.values():
+            peer.update()
+            peer.feed.flush()
+            if peer.deferred:
+                self._uploads_waiting.set()
 
     async def _on_remote_open(self, ch: Channel) -> None:
         dk = ch.discovery_key
@@ -194,7 +205,7 @@ class ReplicationSession:
             stream.send_extension(ch, extension_id, payload)
 
         def output_room() -> int:
-            return OUTPUT_LIMIT - stream.conn.pending_output
+            return OUTPUT_LIMIT - stream.pending_output
 
         peer = FeedPeer(replicator, send, max_requests=self.max_requests,
                         remote_public_key=stream.remote_public_key, channel=ch,

@@ -23,7 +23,8 @@ from __future__ import annotations
 
 import contextlib
 import math
-from collections.abc import AsyncIterator, Callable
+import os
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
 import trio
@@ -71,6 +72,12 @@ class ProtocolStream(Service):
         self._last_received = trio.current_time() if _in_trio() else 0.0
         self._started_at = self._last_received
         self._paused = False
+        # replies held back while the consumer handles a batch (:meth:`held`), then handed to the socket
+        # from the consumer's task; what the socket did not take waits here for the writer
+        self._hold = 0
+        self._leftover = b""
+        self._writing = False  # the writer is inside send_all
+        self._fd = _socket_fd(transport)
 
     # -- lifecycle ---------------------------------------------------------------------------------
 
@@ -143,9 +150,46 @@ class ProtocolStream(Service):
 
     # -- sending -----------------------------------------------------------------------------------
 
+    @property
+    def pending_output(self) -> int:
+        """Bytes queued for the remote and not yet handed to the transport."""
+        return self.conn.pending_output + len(self._leftover)
+
     def _flush(self) -> None:
-        if self.conn.pending_output:
+        if self.conn.pending_output and not self._hold:
             self._wake_writer.set()
+
+    @contextlib.contextmanager
+    def held(self) -> Iterator[None]:
+        """Hold what is sent in this block, then send it all at once, from this task if the socket
+        takes it at once (the consumer of a batch of events wraps its replies in this: one write per
+        batch, and no wait for the writer task to be scheduled before the remote gets them)."""
+        self._hold += 1
+        try:
+            yield
+        finally:
+            self._hold -= 1
+            if not self._hold:
+                self._send_now()
+
+    def _send_now(self) -> None:
+        if not self.conn.pending_output or self.closed:
+            return
+        if self._fd is None or self._writing or self._leftover or not self.conn.handshake_complete:
+            self._wake_writer.set()
+            return
+        data = self.conn.data_to_send()
+        try:
+            sent = os.write(self._fd, data)
+        except BlockingIOError:
+            sent = 0
+        except OSError:
+            sent = 0  # the writer meets the error on its own send and reports it
+        if sent < len(data):
+            self._leftover = data[sent:]
+            self._wake_writer.set()
+        else:
+            self._drained.set()
 
     def open_channel(self, key: bytes) -> tuple[Channel, list[Event]]:
         ch, events = self.conn.open_channel(key)
@@ -175,7 +219,7 @@ class ProtocolStream(Service):
 
     async def drain(self) -> None:
         """Wait until everything queued so far has been handed to the transport."""
-        while self.conn.pending_output and not self.closed:
+        while self.pending_output and not self.closed:
             if self._drained.is_set():  # one event for every waiter: a new one for each would leave
                 self._drained = trio.Event()  # the earlier waiters on events nobody sets
             self._wake_writer.set()
@@ -188,7 +232,7 @@ class ProtocolStream(Service):
         connection failed otherwise."""
         try:
             while True:
-                if self.conn.pending_output > HIGH_WATER:
+                if self.pending_output > HIGH_WATER:
                     self._paused = True  # we stop reading until the remote reads what we sent
                     await self.drain()
                     self._paused = False
@@ -230,14 +274,22 @@ class ProtocolStream(Service):
             while True:
                 await self._wake_writer.wait()
                 self._wake_writer = trio.Event()
+                if self._hold:
+                    continue  # held: the end of the block sends it (see held())
                 data = self.conn.data_to_send()
+                if self._leftover:
+                    data, self._leftover = self._leftover + data, b""
                 if data:
                     deadline = self.timeout if self.timeout else math.inf
-                    with trio.move_on_after(deadline) as scope:
-                        await self.transport.send_all(data)
+                    self._writing = True
+                    try:
+                        with trio.move_on_after(deadline) as scope:
+                            await self.transport.send_all(data)
+                    finally:
+                        self._writing = False
                     if scope.cancelled_caught:
                         raise ConnectionClosed("the remote does not read what we send")
-                if not self.conn.pending_output:
+                if not self.pending_output:
                     self._drained.set()
         except (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as e:
             if not self.closed:
@@ -265,6 +317,14 @@ class ProtocolStream(Service):
 
 
 open_protocol_stream = opener(ProtocolStream)
+
+
+def _socket_fd(transport: trio.abc.Stream) -> int | None:
+    """The file descriptor of a TCP transport (written to directly by :meth:`ProtocolStream.held`),
+    or None for any other stream (uTP, memory streams, TLS...)."""
+    if type(transport) is trio.SocketStream:
+        return transport.socket.fileno()
+    return None
 
 
 def _in_trio() -> bool:
