@@ -3,7 +3,9 @@
 ``async with ProtocolStream(tcp_stream, initiator=True) as ps:`` (or :func:`open_protocol_stream`)
 starts, in a nursery of its own, a reader (bytes in, events out through ``async for event in ps``), a
 writer (drains what the connection queued; a single task, so frames keep their order) and a
-keep-alive.
+keep-alive. A consumer answering a batch of events wraps its replies in ``with ps.held():`` so that
+they leave in one write, from its own task when the socket takes them at once (one task switch fewer
+per round trip); the writer sends whatever the socket did not take, after it, in order.
 
 How the connection ends decides what comes out of the ``async with``:
 
