@@ -12,14 +12,30 @@ Every problem reading these files is raised as :class:`~hypernode.errors.Corrupt
 the file. Reads and writes are positional (``pread``/``pwrite``), done inline: local disk is fast and
 a feed serialises its own writes. Deleting follows random-access-file 2 too: ``delete_data`` cuts the
 data file only for a range that reaches its end; ``destroy`` removes the four block files.
+
+A seventh file is hypernode's own: ``hypernode-verified`` (:data:`VERIFIED_FILENAME`; JS hypercore
+ignores files it does not know), the *verified record* a feed leaves when it closes cleanly. It says
+which stored blocks were verified (from the block index ``trusted_from`` on), and the *stamps*
+(``st_size``, ``st_ino``, ``st_ctime_ns``, ``st_mtime_ns``) that ``data``, ``tree`` and ``bitfield``
+had after hypernode's own last write to them. :meth:`Storage.take_verified_record` reads and removes it
+when the feed opens (so a process killed with the feed open leaves none), and gives ``trusted_from``
+only if all three files still have exactly those stamps: any other writer since (JS, an editor, a
+copy, a truncation, even one that puts the mtime back with ``utime``: the ctime cannot be set back)
+changes a stamp, and every block stored before that open is then hashed on each read again. The
+stamps are taken after each of hypernode's own commits (:meth:`Storage.mark`: the bitfield written,
+the data cut); a file whose stamp changed otherwise during the session, by a write from outside
+while the feed was open, gets no record at close. What it cannot see: a write from outside that lands
+within the file system's timestamp granularity (a few milliseconds) of hypernode's own last write,
+keeping the size. A store kept in memory has no record.
 """
 
 from __future__ import annotations
 
 import errno
+import json
 import os
 import struct
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from hypernode.bitfield import PAGE_SIZE, header
 from hypernode.errors import CorruptStorageError
@@ -34,6 +50,10 @@ _BLANK_NODE = bytes(NODE_SIZE)
 NODE_CACHE_SIZE = 1 << 16  # tree nodes kept in memory (about 10 MB at most)
 _BLANK_SIGNATURE = bytes(SIGNATURE_SIZE)
 _WRITEV_BYTES = 1 << 20  # bytes per pwritev when a batch of blocks is written
+VERIFIED_FILENAME = "hypernode-verified"
+_RECORD_FORMAT = "hypernode-verified 1"
+_STAMPED = ("data", "tree", "bitfield")  # the files a verified record stamps
+Stamp = tuple[int, int, int, int] | None  # (st_size, st_ino, st_ctime_ns, st_mtime_ns); None: no file
 
 
 class Node(NamedTuple):
@@ -47,13 +67,24 @@ class Node(NamedTuple):
 class _File:
     """One storage file, opened lazily (a read-only feed never creates ``data`` until it has data)."""
 
-    __slots__ = ("path", "fd", "name", "mode")
+    __slots__ = ("path", "fd", "name", "mode", "written")
 
     def __init__(self, directory: str, name: str, mode: int = 0o644) -> None:
         self.name = name
         self.path = os.path.join(directory, name)
         self.fd = -1
         self.mode = mode  # of a new file; a secret one (0o600) is also narrowed to it when opened
+        self.written = False  # written by us since its stamp was last taken (Storage.mark)
+
+    def stamp(self) -> Stamp:
+        """The file's (size, inode, ctime, mtime), None if there is no file."""
+        try:
+            st = os.fstat(self.fd) if self.fd >= 0 else os.stat(self.path)
+        except FileNotFoundError:
+            return None
+        except OSError as e:
+            raise CorruptStorageError(self.path, f"cannot stat: {e.strerror}") from e
+        return (st.st_size, st.st_ino, st.st_ctime_ns, st.st_mtime_ns)
 
     def exists(self) -> bool:
         return self.fd >= 0 or os.path.exists(self.path)
@@ -101,6 +132,7 @@ class _File:
 
     def write(self, offset: int, data: bytes | bytearray | memoryview) -> None:
         fd = self._open()
+        self.written = True
         view = memoryview(data)
         while view:
             try:
@@ -167,6 +199,7 @@ class Storage:
     def __init__(self, directory: str | None) -> None:
         self.directory = directory
         self._node_cache: dict[int, Node] = {}
+        self._stamps: dict[str, Stamp] = {}  # data, tree, bitfield: after our last commit (mark)
         if directory is None:
             self.key: _File | _MemoryFile = _MemoryFile("key")
             self.secret_key: _File | _MemoryFile = _MemoryFile("secret_key")
@@ -292,6 +325,7 @@ class Storage:
             self.write_data(offset, blocks[0] if len(blocks) == 1 else b"".join(blocks))
             return
         fd = self.data._open()
+        self.data.written = True
         i = 0
         while i < len(blocks):
             chunk: list[bytes] = []
@@ -323,9 +357,12 @@ class Storage:
             del f.buf[offset:]
             return
         try:
-            os.ftruncate(f._open(), offset)
+            fd = f._open()
+            f.written = True
+            os.ftruncate(fd, offset)
         except OSError as e:
             raise OSError(e.errno, f"{f.path}: cannot truncate: {e.strerror}") from e
+        self.mark()
 
     def destroy(self) -> None:
         """Remove the data, tree, bitfield and signatures files (closed first); the key files stay."""
@@ -340,11 +377,103 @@ class Storage:
                 os.unlink(f.path)
             except FileNotFoundError:
                 pass
+        if self.directory is not None:
+            try:
+                os.unlink(os.path.join(self.directory, VERIFIED_FILENAME))
+            except FileNotFoundError:
+                pass
 
     def write_bitfield_pages(self, pages: list[tuple[int, bytes]]) -> None:
+        """Write bitfield pages: the last step of every commit (an append, a flush), after the data
+        and tree nodes they describe; the stamps of what we wrote are taken then (:meth:`mark`)."""
         for offset, page in pages:
             self.bitfield.write(HEADER_SIZE + offset, page)
+        self.mark()
+
+    # -- the verified record (see the module docstring) ---------------------------------------------
+
+    def _stamped(self) -> list[_File]:
+        files = [self.data, self.tree, self.bitfield]
+        return [f for f in files if isinstance(f, _File)]
+
+    def mark(self) -> None:
+        """Our own writes are committed: take the stamps of the files they changed, which the files
+        must still have at close for the verified record to be written."""
+        for f in self._stamped():
+            if f.written:
+                self._stamps[f.name] = f.stamp()
+                f.written = False
+
+    def take_verified_record(self, length: int) -> int | None:
+        """Read and remove the verified record (call it before anything is written to the feed): the
+        first block index from which the feed's stored blocks were verified, if the record is there,
+        whole, for this ``length``, and ``data``, ``tree`` and ``bitfield`` have exactly the stamps it
+        gives; else None (every stored block is then hashed when read). Then take the files' stamps,
+        against which the next record is checked."""
+        if self.directory is None:
+            return None
+        path = os.path.join(self.directory, VERIFIED_FILENAME)
+        try:
+            with open(path, "rb") as f:
+                raw = f.read(4096)
+            os.unlink(path)
+        except OSError:  # none (the usual first open), or one we cannot read or remove: not trusted
+            raw = None
+        trusted = _trusted_from(raw, length, {f.name: f.stamp() for f in self._stamped()})
+        return trusted
+
+    def start_stamps(self) -> None:
+        """The files as this open leaves them (after :meth:`write_headers`): the stamps to compare with
+        at close."""
+        for f in self._stamped():
+            f.written = False
+            self._stamps[f.name] = f.stamp()
+
+    def write_verified_record(self, length: int, trusted_from: int) -> None:
+        """At a clean close: record that blocks from ``trusted_from`` on (of a feed of ``length``
+        blocks) are verified, with the files' stamps, unless a file was changed by someone else since
+        our last commit (its stamp differs from the one taken then), or nothing is trusted. Writing
+        the record is best effort: a failure leaves no record (the next open verifies on reads)."""
+        if self.directory is None:
+            return
+        self.mark()  # our writes since the last commit (a failed one), if any
+        stamps = {f.name: f.stamp() for f in self._stamped()}
+        if trusted_from >= length or any(stamps[n] != self._stamps.get(n, False) for n in _STAMPED):
+            return
+        record = {"format": _RECORD_FORMAT, "length": length, "trusted_from": trusted_from,
+                  "stamps": {n: stamps[n] for n in _STAMPED}}
+        path = os.path.join(self.directory, VERIFIED_FILENAME)
+        try:
+            with open(path, "w", encoding="ascii") as f:
+                f.write(json.dumps(record, separators=(",", ":")) + "\n")
+        except OSError:
+            try:
+                os.unlink(path)
+            except OSError:
+                pass
 
     def close(self) -> None:
         for f in (self.key, self.secret_key, self.data, self.tree, self.signatures, self.bitfield):
             f.close()
+
+
+def _trusted_from(raw: bytes | None, length: int, stamps: dict[str, Stamp]) -> int | None:
+    """``trusted_from`` of a verified record read as ``raw``, if it is whole, for ``length``, and its
+    stamps are ``stamps``; else None."""
+    if raw is None:
+        return None
+    try:
+        record: Any = json.loads(raw)
+        if record.get("format") != _RECORD_FORMAT or record.get("length") != length:
+            return None
+        recorded = record["stamps"]
+        for name in _STAMPED:
+            value = recorded[name]
+            if (None if value is None else tuple(value)) != stamps[name]:
+                return None
+        trusted = record["trusted_from"]
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return None
+    if type(trusted) is not int or not 0 <= trusted <= length:
+        return None
+    return trusted
