@@ -101,6 +101,9 @@ class Feed:
         # verified the blocks below it); blocks stored by this Feed object are all past it, or were
         # verified as they were put. Blocks below it are hashed on every read.
         self._trusted_from = length
+        # the run of blocks below it that reads verified last, ``[start, end)``: when it reaches the
+        # trusted blocks, they begin at its start (so a whole read after a crash restores the trust)
+        self._verified_run = (length, length)
         self._roots = roots
         self.byte_length = sum(r.size for r in roots)
         # (block, its byte offset in data): the block after the last one placed, for the next read or
@@ -425,8 +428,7 @@ class Feed:
                 if h != leaves[k].hash:
                     raise CorruptStorageError(self._storage.data.path,
                                               f"block {start + k} does not match its hash in the tree")
-            if end >= trusted_from == self._trusted_from:  # verified up to the trusted blocks
-                self._trusted_from = start
+            self._verified(start, start + checked)
         return data
 
     def has_leaf(self, index: int) -> bool:
@@ -496,9 +498,19 @@ class Feed:
             if crypto.data_hash(data) != leaf.hash:
                 raise CorruptStorageError(self._storage.data.path,
                                           f"block {index} does not match its hash in the tree")
-            if index == self._trusted_from - 1:  # verified: the trust extends down to it
-                self._trusted_from = index
+            self._verified(index, index + 1)
         return data
+
+    def _verified(self, start: int, end: int) -> None:
+        """Blocks ``[start, end)`` were read and matched their hashes: join them to the verified run,
+        and trust the blocks from the run's start when it reaches the trusted ones. (Called from the
+        mount's worker threads too: the run is replaced whole, and a lost update only trusts less.)"""
+        run_start, run_end = self._verified_run
+        if start <= run_end and end >= run_start:
+            start, end = min(start, run_start), max(end, run_end)
+        self._verified_run = (start, end)
+        if start < self._trusted_from <= end:
+            self._trusted_from = start
 
     def _data_offset(self, index: int, known: dict[int, Node]) -> tuple[int, Node]:
         """Byte offset of block ``index`` in ``data`` and its leaf node (``known`` nodes first)."""

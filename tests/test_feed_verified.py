@@ -133,6 +133,29 @@ async def test_a_feed_killed_while_open_leaves_no_record_and_a_full_read_restore
         assert (await feed.get(0))[10] != BLOCKS[0][10]  # trusted again
 
 
+async def test_reading_every_block_in_any_order_restores_trust(tmp_path: Path):
+    await written(tmp_path)
+    (tmp_path / VERIFIED_FILENAME).unlink()  # as a crash leaves it
+    async with await Feed.open(tmp_path) as feed:
+        for i in (4, 5):
+            assert await feed.get(i) == BLOCKS[i]
+        assert feed.read_range_sync(2, 4) == b"".join(BLOCKS[2:4])
+        await feed.get(0)  # not next to the run verified so far
+    time.sleep(TICK)
+    assert record(tmp_path)["trusted_from"] == 2  # block 1 was never read: 0 is not joined yet
+    async with await Feed.open(tmp_path) as feed:
+        flip(tmp_path / "data", 10)
+        with pytest.raises(CorruptStorageError, match="block 0"):
+            await feed.get(0)  # not trusted
+        flip(tmp_path / "data", 10)
+    time.sleep(TICK)
+    async with await Feed.open(tmp_path) as feed:
+        for i in range(6):
+            assert await feed.get(i) == BLOCKS[i]
+    time.sleep(TICK)
+    assert record(tmp_path)["trusted_from"] == 0
+
+
 async def test_sparse_replica_keeps_its_record(tmp_path: Path):
     async with await Feed.open(tmp_path / "w") as w:
         await w.append(BLOCKS)
