@@ -464,7 +464,8 @@ def _trusted_from(raw: bytes | None, length: int, stamps: dict[str, Stamp]) -> i
         return None
     try:
         record: Any = json.loads(raw)
-        if record.get("format") != _RECORD_FORMAT or record.get("length") != length:
+        if record.get("format") != _RECORD_FORMAT or type(record.get("length")) is not int or \
+                record["length"] != length:
             return None
         recorded = record["stamps"]
         for name in _STAMPED:
@@ -472,7 +473,7 @@ def _trusted_from(raw: bytes | None, length: int, stamps: dict[str, Stamp]) -> i
             if (None if value is None else tuple(value)) != stamps[name]:
                 return None
         trusted = record["trusted_from"]
-    except (ValueError, KeyError, TypeError, AttributeError):
+    except (ValueError, KeyError, TypeError, AttributeError, RecursionError):
         return None
     if type(trusted) is not int or not 0 <= trusted <= length:
         return None

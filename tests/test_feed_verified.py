@@ -17,11 +17,13 @@ import time
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from hypernode.corestore import Corestore
 from hypernode.errors import CorruptStorageError
 from hypernode.feed import Feed
-from hypernode.storage import HEADER_SIZE, NODE_SIZE, VERIFIED_FILENAME
+from hypernode.storage import HEADER_SIZE, NODE_SIZE, VERIFIED_FILENAME, _trusted_from
 
 WRITER = Path(__file__).parent / "tools" / "feed_writer.py"
 BLOCKS = [bytes([65 + i]) * (1000 + i) for i in range(6)]
@@ -189,3 +191,29 @@ async def test_no_record_without_blocks_or_in_memory(tmp_path: Path):
         directory = Path(feed.directory or "")
     await feed.destroy_storage()  # (closed already: the record goes with the blocks)
     assert not (directory / VERIFIED_FILENAME).exists()
+
+
+STAMPS = {"data": (6015, 11, 1_700_000_000_000_000_001, 1_700_000_000_000_000_000),
+          "tree": (552, 12, 1_700_000_000_000_000_002, 1_700_000_000_000_000_002), "bitfield": None}
+RECORDED = {k: v and list(v) for k, v in STAMPS.items()}  # as JSON gives them back
+_json = st.recursive(st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=8),
+                     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=12), inner,
+                                                                                  max_size=5), max_leaves=20)
+
+
+@settings(max_examples=300, deadline=None)
+@given(raw=st.binary(max_size=300) | _json.map(lambda v: json.dumps(v).encode()),
+       record=st.fixed_dictionaries({"format": st.just("hypernode-verified 1") | st.text(max_size=4),
+                                     "length": st.integers(-2, 8), "trusted_from": _json | st.integers(-2, 9),
+                                     "stamps": st.just(RECORDED) | _json}))
+def test_a_record_that_is_not_whole_and_matching_is_never_trusted(raw: bytes, record: dict) -> None:
+    """The record is read from disk: any bytes give a trusted index only for a whole record of this
+    length whose stamps are the files' (never an exception, never an index outside the feed)."""
+    assert _trusted_from(raw, 6, STAMPS) in (None, *range(7))
+    assert _trusted_from(b"[" * 4000, 6, STAMPS) is None  # deeper than json's recursion limit
+    got = _trusted_from(json.dumps(record).encode(), 6, STAMPS)
+    whole = (record["format"] == "hypernode-verified 1" and type(record["length"]) is int
+             and record["length"] == 6
+             and record["stamps"] == RECORDED
+             and type(record["trusted_from"]) is int and 0 <= record["trusted_from"] <= 6)
+    assert got == (record["trusted_from"] if whole else None)
