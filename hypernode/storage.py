@@ -11,7 +11,8 @@
 Every problem reading these files is raised as :class:`~hypernode.errors.CorruptStorageError` naming
 the file. Reads and writes are positional (``pread``/``pwrite``), done inline: local disk is fast and
 a feed serialises its own writes. Deleting follows random-access-file 2 too: ``delete_data`` cuts the
-data file only for a range that reaches its end; ``destroy`` removes the four block files.
+data file only for a range that reaches its end; ``destroy`` removes the four block files (and the
+verified record).
 
 A seventh file is hypernode's own: ``hypernode-verified`` (:data:`VERIFIED_FILENAME`; JS hypercore
 ignores files it does not know), the *verified record* a feed leaves when it closes cleanly. It says
@@ -24,9 +25,11 @@ copy, a truncation, even one that puts the mtime back with ``utime``: the ctime 
 changes a stamp, and every block stored before that open is then hashed on each read again. The
 stamps are taken after each of hypernode's own commits (:meth:`Storage.mark`: the bitfield written,
 the data cut); a file whose stamp changed otherwise during the session, by a write from outside
-while the feed was open, gets no record at close. What it cannot see: a write from outside that lands
-within the file system's timestamp granularity (a few milliseconds) of hypernode's own last write,
-keeping the size. A store kept in memory has no record.
+while the feed was open, gets no record at close. What it cannot see: a write from outside in the
+instant between one of hypernode's own writes and the stamp taken after it, and, on file systems
+without fine-grained (multigrain) timestamps, one that keeps the size and lands in the same clock tick
+(a few milliseconds) as hypernode's last write to the file. Like the feed's other files, the record is
+written and removed without ``fsync``. A store kept in memory has no record.
 """
 
 from __future__ import annotations
