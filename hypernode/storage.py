@@ -24,8 +24,8 @@ only if all three files still have exactly those stamps: any other writer since 
 copy, a truncation, even one that puts the mtime back with ``utime``: the ctime cannot be set back)
 changes a stamp, and every block stored before that open is then hashed on each read again. The
 stamps are taken after each of hypernode's own commits (:meth:`Storage.mark`: the bitfield written,
-the data cut); a file whose stamp changed otherwise during the session, by a write from outside
-while the feed was open, gets no record at close. What it cannot see: a write from outside in the
+the data cut) and checked before hypernode's next write to the file and at close: a feed whose files
+were written from outside while it was open gets no record. What it cannot see: a write from outside in the
 instant between one of hypernode's own writes and the stamp taken after it, and, on file systems
 without fine-grained (multigrain) timestamps, one that keeps the size and lands in the same clock tick
 (a few milliseconds) as hypernode's last write to the file. Like the feed's other files, the record is
@@ -70,14 +70,29 @@ class Node(NamedTuple):
 class _File:
     """One storage file, opened lazily (a read-only feed never creates ``data`` until it has data)."""
 
-    __slots__ = ("path", "fd", "name", "mode", "written")
+    __slots__ = ("path", "fd", "name", "mode", "written", "marked", "changed_outside")
 
     def __init__(self, directory: str, name: str, mode: int = 0o644) -> None:
         self.name = name
         self.path = os.path.join(directory, name)
         self.fd = -1
         self.mode = mode  # of a new file; a secret one (0o600) is also narrowed to it when opened
-        self.written = False  # written by us since its stamp was last taken (Storage.mark)
+        # the verified record's bookkeeping (data, tree and bitfield only: Storage.start_stamps)
+        self.marked: Stamp | bool = False  # the stamp after our last commit; False: not followed
+        self.written = False  # written by us since that stamp was taken
+        self.changed_outside = False  # its stamp was not the one we left, before a write of ours
+
+    def _before_write(self) -> None:
+        """Our first write since the last commit: was the file changed by someone else meanwhile?"""
+        if self.marked is not False and self.stamp() != self.marked:
+            self.changed_outside = True
+        self.written = True
+
+    def mark(self) -> None:
+        """Our writes are committed: the stamp they leave (see :meth:`Storage.mark`)."""
+        if self.written:
+            self.marked = self.stamp()
+            self.written = False
 
     def stamp(self) -> Stamp:
         """The file's (size, inode, ctime, mtime), None if there is no file."""
@@ -134,8 +149,9 @@ class _File:
             raise CorruptStorageError(self.path, f"cannot read: {e.strerror}") from e
 
     def write(self, offset: int, data: bytes | bytearray | memoryview) -> None:
+        if not self.written:
+            self._before_write()
         fd = self._open()
-        self.written = True
         view = memoryview(data)
         while view:
             try:
@@ -202,7 +218,6 @@ class Storage:
     def __init__(self, directory: str | None) -> None:
         self.directory = directory
         self._node_cache: dict[int, Node] = {}
-        self._stamps: dict[str, Stamp] = {}  # data, tree, bitfield: after our last commit (mark)
         if directory is None:
             self.key: _File | _MemoryFile = _MemoryFile("key")
             self.secret_key: _File | _MemoryFile = _MemoryFile("secret_key")
@@ -327,8 +342,9 @@ class Storage:
         if len(blocks) == 1 or not isinstance(self.data, _File):
             self.write_data(offset, blocks[0] if len(blocks) == 1 else b"".join(blocks))
             return
+        if not self.data.written:
+            self.data._before_write()
         fd = self.data._open()
-        self.data.written = True
         i = 0
         while i < len(blocks):
             chunk: list[bytes] = []
@@ -360,9 +376,9 @@ class Storage:
             del f.buf[offset:]
             return
         try:
-            fd = f._open()
-            f.written = True
-            os.ftruncate(fd, offset)
+            if not f.written:
+                f._before_write()
+            os.ftruncate(f._open(), offset)
         except OSError as e:
             raise OSError(e.errno, f"{f.path}: cannot truncate: {e.strerror}") from e
         self.mark()
@@ -400,12 +416,11 @@ class Storage:
         return [f for f in files if isinstance(f, _File)]
 
     def mark(self) -> None:
-        """Our own writes are committed: take the stamps of the files they changed, which the files
-        must still have at close for the verified record to be written."""
+        """Our own writes are committed: take the stamps of the files they changed. Each file must
+        still have its stamp before our next write to it (checked then) and at close, for the
+        verified record to be written."""
         for f in self._stamped():
-            if f.written:
-                self._stamps[f.name] = f.stamp()
-                f.written = False
+            f.mark()
 
     def take_verified_record(self, length: int) -> int | None:
         """Read and remove the verified record (call it before anything is written to the feed): the
@@ -429,8 +444,8 @@ class Storage:
         """The files as this open leaves them (after :meth:`write_headers`): the stamps to compare with
         at close."""
         for f in self._stamped():
-            f.written = False
-            self._stamps[f.name] = f.stamp()
+            f.written = f.changed_outside = False
+            f.marked = f.stamp()
 
     def write_verified_record(self, length: int, trusted_from: int) -> None:
         """At a clean close: record that blocks from ``trusted_from`` on (of a feed of ``length``
@@ -440,8 +455,10 @@ class Storage:
         if self.directory is None:
             return
         self.mark()  # our writes since the last commit (a failed one), if any
-        stamps = {f.name: f.stamp() for f in self._stamped()}
-        if trusted_from >= length or any(stamps[n] != self._stamps.get(n, False) for n in _STAMPED):
+        files = self._stamped()
+        stamps = {f.name: f.stamp() for f in files}
+        if trusted_from >= length or any(f.changed_outside or f.marked is False or stamps[f.name] != f.marked
+                                         for f in files) or len(files) != len(_STAMPED):
             return
         record = {"format": _RECORD_FORMAT, "length": length, "trusted_from": trusted_from,
                   "stamps": {n: stamps[n] for n in _STAMPED}}

@@ -74,6 +74,19 @@ async def test_a_clean_close_leaves_the_blocks_trusted(tmp_path: Path):
         assert await feed.get(1) == BLOCKS[1]
 
 
+async def test_a_change_from_outside_while_open_is_seen_even_after_more_writes_of_ours(tmp_path: Path):
+    await written(tmp_path)
+    async with await Feed.open(tmp_path) as feed:
+        await feed.append(b"one more")
+        flip(tmp_path / "data", 10)  # block 0, behind the open feed's back
+        await feed.append([b"and", b"more"])  # our next writes to the data file come after it
+        await feed.append(b"again")
+    assert record(tmp_path) is None
+    async with await Feed.open(tmp_path) as feed:
+        with pytest.raises(CorruptStorageError, match="block 0"):
+            await feed.get(0)
+
+
 @pytest.mark.parametrize("file", ["data", "tree"])
 async def test_a_file_changed_between_opens_is_checked_even_with_its_mtime_put_back(tmp_path: Path,
                                                                                     file: str):
@@ -168,13 +181,13 @@ async def test_sparse_replica_keeps_its_record(tmp_path: Path):
     assert record(tmp_path / "r")["trusted_from"] == 0
     async with await Feed.open(tmp_path / "r", key=w.key) as r:
         assert r.has(1) and r.has(4) and not r.has(2)
-        flip(tmp_path / "r" / "data", sum(map(len, BLOCKS[:4])) + 10)
-        assert (await r.get(4))[10] != BLOCKS[4][10]  # trusted
         await r.clear(4)  # cut from the end of the data file: the record is still ours at close
     time.sleep(TICK)
     assert record(tmp_path / "r") is not None
     async with await Feed.open(tmp_path / "r", key=w.key) as r:
         assert not r.has(4) and await r.get(1) == BLOCKS[1]
+        flip(tmp_path / "r" / "data", len(BLOCKS[0]) + 10)
+        assert (await r.get(1))[10] != BLOCKS[1][10]  # trusted
 
 
 async def test_no_record_without_blocks_or_in_memory(tmp_path: Path):
