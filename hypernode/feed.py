@@ -13,6 +13,16 @@ so a feed reopens at the last length whose append completed, with every block ve
 kept, the data file cut only where the range reaches its end); a cleared block is fetched again like any
 missing one. :meth:`Feed.destroy_storage` deletes the stored blocks.
 
+Reads verify: a block read from disk is hashed and checked against its leaf in the tree, unless it is
+*trusted*: stored by this Feed object (hashed as it was appended, or verified before it was put), or
+covered by the verified record the feed left when it last closed cleanly, whose stamps show that no
+other program has written the files since (:mod:`hypernode.storage`). So after a clean close a feed
+reopens with its blocks trusted and reads them at the speed of the disk; after a crash, or once
+anything else has written the files, every block stored before the open is hashed on each read until
+a read has verified it (a read that checks the blocks up to the trusted ones extends the trust down
+to where it began), and a block that does not match raises :class:`CorruptStorageError`. A clean close
+records what is trusted then; a feed whose files changed under it while open records nothing.
+
 A Feed knows nothing of peers: fetching missing blocks, waiting for them, wants and extension messages
 are replication's (:func:`hypernode.replication.replicator_of` gives a feed's
 :class:`~hypernode.replication.Replicator`). What happens to the log is told in two ways: ``await
@@ -86,10 +96,14 @@ class Feed:
         self.bitfield = bitfield
         self.tree = bitfield.tree
         self.length = length
-        # Blocks from this index on were stored by this Feed object, which hashed them as it appended
-        # them or verified them before putting them (none is on disk before open: the length covers
-        # every stored block). Reads trust those; blocks stored before open are checked on every read.
-        self._stored_here_from = length
+        # Blocks from this index on are trusted: read without hashing them (see the module docstring).
+        # The length at open, or less (the verified record of the last clean close, or reads that
+        # verified the blocks below it); blocks stored by this Feed object are all past it, or were
+        # verified as they were put. Blocks below it are hashed on every read.
+        self._trusted_from = length
+        # the run of blocks below it that reads verified last, ``[start, end)``: when it reaches the
+        # trusted blocks, they begin at its start (so a whole read after a crash restores the trust)
+        self._verified_run = (length, length)
         self._roots = roots
         self.byte_length = sum(r.size for r in roots)
         # (block, its byte offset in data): the block after the last one placed, for the next read or
@@ -147,8 +161,10 @@ class Feed:
 
             bitfield = Bitfield(b"" if generated else storage.read_bitfield())
             length = bitfield.tree.blocks()
+            trusted = storage.take_verified_record(length)  # (and removed: a crash leaves none)
             roots = cls._load_roots(storage, key, length)
             storage.write_headers()
+            storage.start_stamps()
             if stored_key != key:
                 storage.key.write(0, key)
             if secret_key is not None and stored_secret != secret_key and store_secret_key:
@@ -156,7 +172,10 @@ class Feed:
         except BaseException:
             storage.close()
             raise
-        return cls(storage, key, secret_key, bitfield, length, roots)
+        feed = cls(storage, key, secret_key, bitfield, length, roots)
+        if trusted is not None:
+            feed._trusted_from = trusted
+        return feed
 
     @staticmethod
     def _load_roots(storage: Storage, key: bytes, length: int) -> list[Node]:
@@ -178,6 +197,7 @@ class Feed:
         if not self.closed:
             try:
                 self.flush()
+                self._storage.write_verified_record(self.length, self._trusted_from)
             finally:  # a failed last write (a full disk) still closes the files
                 self.closed = True
                 self._storage.close()
@@ -364,8 +384,9 @@ class Feed:
     # -- reading -----------------------------------------------------------------------------------
 
     async def get(self, index: int) -> bytes:
-        """The bytes of block ``index``, verified against the stored tree (if stored before the feed
-        was opened; a block this Feed stored itself was hashed or verified as it was stored).
+        """The bytes of block ``index``, verified against the stored tree unless trusted (stored by this
+        Feed, which hashed or verified it as it stored it, or covered by the verified record of the
+        last clean close: see the module docstring).
 
         Local blocks only: a block not stored here raises :class:`BlockNotAvailableError` (the
         replicator's ``get`` waits for peers to send it: :func:`hypernode.replication.replicator_of`).
@@ -382,8 +403,9 @@ class Feed:
 
     def read_range_sync(self, start: int, end: int) -> bytes:
         """The bytes of blocks ``[start, end)``, all stored locally, in one read of the data file (for
-        a whole file of a drive: no copy per block, no join). Verified as :meth:`get` verifies; big
-        ranges hash on two threads. A missing block raises :class:`BlockNotAvailableError`."""
+        a whole file of a drive: no copy per block, no join). Verified as :meth:`get` verifies (blocks
+        not trusted are hashed, big ranges on two threads). A missing block raises
+        :class:`BlockNotAvailableError`."""
         self._check_open()
         if start < 0 or end > self.length or start > end:
             raise BlockNotAvailableError(f"blocks {start}..{end} are not in the feed (length {self.length})")
@@ -394,7 +416,8 @@ class Feed:
         offset, _ = self._data_offset(start, {})
         leaves = [self._storage.get_node(2 * i) for i in range(start, end)]
         data = self._storage.read_data(offset, sum(leaf.size for leaf in leaves))
-        checked = min(end, self._stored_here_from) - start  # blocks stored before open
+        trusted_from = self._trusted_from
+        checked = min(end, trusted_from) - start  # blocks not trusted
         if checked > 0:
             view = memoryview(data)
             parts, pos = [], 0
@@ -405,6 +428,7 @@ class Feed:
                 if h != leaves[k].hash:
                     raise CorruptStorageError(self._storage.data.path,
                                               f"block {start + k} does not match its hash in the tree")
+            self._verified(start, start + checked)
         return data
 
     def has_leaf(self, index: int) -> bool:
@@ -470,10 +494,23 @@ class Feed:
     def _read_block(self, index: int, verify: bool = True) -> bytes:
         offset, leaf = self._data_offset(index, {})
         data = self._storage.read_data(offset, leaf.size)
-        if verify and index < self._stored_here_from and crypto.data_hash(data) != leaf.hash:
-            raise CorruptStorageError(self._storage.data.path,
-                                      f"block {index} does not match its hash in the tree")
+        if verify and index < self._trusted_from:
+            if crypto.data_hash(data) != leaf.hash:
+                raise CorruptStorageError(self._storage.data.path,
+                                          f"block {index} does not match its hash in the tree")
+            self._verified(index, index + 1)
         return data
+
+    def _verified(self, start: int, end: int) -> None:
+        """Blocks ``[start, end)`` were read and matched their hashes: join them to the verified run,
+        and trust the blocks from the run's start when it reaches the trusted ones. (Called from the
+        mount's worker threads too: the run is replaced whole, and a lost update only trusts less.)"""
+        run_start, run_end = self._verified_run
+        if start <= run_end and end >= run_start:
+            start, end = min(start, run_start), max(end, run_end)
+        self._verified_run = (start, end)
+        if start < self._trusted_from <= end:
+            self._trusted_from = start
 
     def _data_offset(self, index: int, known: dict[int, Node]) -> tuple[int, Node]:
         """Byte offset of block ``index`` in ``data`` and its leaf node (``known`` nodes first)."""

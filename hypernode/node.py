@@ -50,6 +50,7 @@ from hypernode.replication import FeedPeer, replicator_of
 from hypernode.replication.server import ReplicationServer, log_connection_end, open_replication_server
 from hypernode.replication.session import ReplicationSession
 from hypernode.status import DriveStatus, NodeStatus, PeerStatus
+from hypernode.storage import VERIFIED_FILENAME
 from hypernode.tasks import Service, cleanup, open_service_nursery, open_task_nursery, opener
 from hypernode.utp.socket import transport_of
 from hypernode.wire.noise import KeyPair
@@ -560,8 +561,9 @@ def _session_address(session: ReplicationSession, dialed: tuple[str, int] | None
     return _address(str(name[0]), int(name[1])) if isinstance(name, tuple) else "?"
 
 
-# the files a feed directory holds (storage.py's six and corestore's name): what forget_drive deletes
-_FEED_FILES = ("key", "secret_key", "data", "tree", "signatures", "bitfield", "name")
+# the files a feed directory holds (storage.py's six and its verified record, corestore's name): what
+# forget_drive deletes
+_FEED_FILES = ("key", "secret_key", "data", "tree", "signatures", "bitfield", "name", VERIFIED_FILENAME)
 
 
 def _remove_feed_files(directory: str | None) -> list[str]:

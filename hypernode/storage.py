@@ -11,15 +11,34 @@
 Every problem reading these files is raised as :class:`~hypernode.errors.CorruptStorageError` naming
 the file. Reads and writes are positional (``pread``/``pwrite``), done inline: local disk is fast and
 a feed serialises its own writes. Deleting follows random-access-file 2 too: ``delete_data`` cuts the
-data file only for a range that reaches its end; ``destroy`` removes the four block files.
+data file only for a range that reaches its end; ``destroy`` removes the four block files (and the
+verified record).
+
+A seventh file is hypernode's own: ``hypernode-verified`` (:data:`VERIFIED_FILENAME`; JS hypercore
+ignores files it does not know), the *verified record* a feed leaves when it closes cleanly. It says
+which stored blocks were verified (from the block index ``trusted_from`` on), and the *stamps*
+(``st_size``, ``st_ino``, ``st_ctime_ns``, ``st_mtime_ns``) that ``data``, ``tree`` and ``bitfield``
+had after hypernode's own last write to them. :meth:`Storage.take_verified_record` reads and removes it
+when the feed opens (so a process killed with the feed open leaves none), and gives ``trusted_from``
+only if all three files still have exactly those stamps: any other writer since (JS, an editor, a
+copy, a truncation, even one that puts the mtime back with ``utime``: the ctime cannot be set back)
+changes a stamp, and every block stored before that open is then hashed on each read again. The
+stamps are taken after each of hypernode's own commits (:meth:`Storage.mark`: the bitfield written,
+the data cut) and checked before hypernode's next write to the file and at close: a feed whose files
+were written from outside while it was open gets no record. What it cannot see: a write from outside in the
+instant between one of hypernode's own writes and the stamp taken after it, and, on file systems
+without fine-grained (multigrain) timestamps, one that keeps the size and lands in the same clock tick
+(a few milliseconds) as hypernode's last write to the file. Like the feed's other files, the record is
+written and removed without ``fsync``. A store kept in memory has no record.
 """
 
 from __future__ import annotations
 
 import errno
+import json
 import os
 import struct
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from hypernode.bitfield import PAGE_SIZE, header
 from hypernode.errors import CorruptStorageError
@@ -34,6 +53,10 @@ _BLANK_NODE = bytes(NODE_SIZE)
 NODE_CACHE_SIZE = 1 << 16  # tree nodes kept in memory (about 10 MB at most)
 _BLANK_SIGNATURE = bytes(SIGNATURE_SIZE)
 _WRITEV_BYTES = 1 << 20  # bytes per pwritev when a batch of blocks is written
+VERIFIED_FILENAME = "hypernode-verified"
+_RECORD_FORMAT = "hypernode-verified 1"
+_STAMPED = ("data", "tree", "bitfield")  # the files a verified record stamps
+Stamp = tuple[int, int, int, int] | None  # (st_size, st_ino, st_ctime_ns, st_mtime_ns); None: no file
 
 
 class Node(NamedTuple):
@@ -47,13 +70,39 @@ class Node(NamedTuple):
 class _File:
     """One storage file, opened lazily (a read-only feed never creates ``data`` until it has data)."""
 
-    __slots__ = ("path", "fd", "name", "mode")
+    __slots__ = ("path", "fd", "name", "mode", "written", "marked", "changed_outside")
 
     def __init__(self, directory: str, name: str, mode: int = 0o644) -> None:
         self.name = name
         self.path = os.path.join(directory, name)
         self.fd = -1
         self.mode = mode  # of a new file; a secret one (0o600) is also narrowed to it when opened
+        # the verified record's bookkeeping (data, tree and bitfield only: Storage.start_stamps)
+        self.marked: Stamp | bool = False  # the stamp after our last commit; False: not followed
+        self.written = False  # written by us since that stamp was taken
+        self.changed_outside = False  # its stamp was not the one we left, before a write of ours
+
+    def _before_write(self) -> None:
+        """Our first write since the last commit: was the file changed by someone else meanwhile?"""
+        if self.marked is not False and self.stamp() != self.marked:
+            self.changed_outside = True
+        self.written = True
+
+    def mark(self) -> None:
+        """Our writes are committed: the stamp they leave (see :meth:`Storage.mark`)."""
+        if self.written:
+            self.marked = self.stamp()
+            self.written = False
+
+    def stamp(self) -> Stamp:
+        """The file's (size, inode, ctime, mtime), None if there is no file."""
+        try:
+            st = os.fstat(self.fd) if self.fd >= 0 else os.stat(self.path)
+        except FileNotFoundError:
+            return None
+        except OSError as e:
+            raise CorruptStorageError(self.path, f"cannot stat: {e.strerror}") from e
+        return (st.st_size, st.st_ino, st.st_ctime_ns, st.st_mtime_ns)
 
     def exists(self) -> bool:
         return self.fd >= 0 or os.path.exists(self.path)
@@ -100,6 +149,8 @@ class _File:
             raise CorruptStorageError(self.path, f"cannot read: {e.strerror}") from e
 
     def write(self, offset: int, data: bytes | bytearray | memoryview) -> None:
+        if not self.written:
+            self._before_write()
         fd = self._open()
         view = memoryview(data)
         while view:
@@ -291,6 +342,8 @@ class Storage:
         if len(blocks) == 1 or not isinstance(self.data, _File):
             self.write_data(offset, blocks[0] if len(blocks) == 1 else b"".join(blocks))
             return
+        if not self.data.written:
+            self.data._before_write()
         fd = self.data._open()
         i = 0
         while i < len(blocks):
@@ -323,9 +376,12 @@ class Storage:
             del f.buf[offset:]
             return
         try:
+            if not f.written:
+                f._before_write()
             os.ftruncate(f._open(), offset)
         except OSError as e:
             raise OSError(e.errno, f"{f.path}: cannot truncate: {e.strerror}") from e
+        self.mark()
 
     def destroy(self) -> None:
         """Remove the data, tree, bitfield and signatures files (closed first); the key files stay."""
@@ -340,11 +396,105 @@ class Storage:
                 os.unlink(f.path)
             except FileNotFoundError:
                 pass
+        if self.directory is not None:
+            try:
+                os.unlink(os.path.join(self.directory, VERIFIED_FILENAME))
+            except FileNotFoundError:
+                pass
 
     def write_bitfield_pages(self, pages: list[tuple[int, bytes]]) -> None:
+        """Write bitfield pages: the last step of every commit (an append, a flush), after the data
+        and tree nodes they describe; the stamps of what we wrote are taken then (:meth:`mark`)."""
         for offset, page in pages:
             self.bitfield.write(HEADER_SIZE + offset, page)
+        self.mark()
+
+    # -- the verified record (see the module docstring) ---------------------------------------------
+
+    def _stamped(self) -> list[_File]:
+        files = [self.data, self.tree, self.bitfield]
+        return [f for f in files if isinstance(f, _File)]
+
+    def mark(self) -> None:
+        """Our own writes are committed: take the stamps of the files they changed. Each file must
+        still have its stamp before our next write to it (checked then) and at close, for the
+        verified record to be written."""
+        for f in self._stamped():
+            f.mark()
+
+    def take_verified_record(self, length: int) -> int | None:
+        """Read and remove the verified record (call it before anything is written to the feed): the
+        first block index from which the feed's stored blocks were verified, if the record is there,
+        whole, for this ``length``, and ``data``, ``tree`` and ``bitfield`` have exactly the stamps it
+        gives; else None (every stored block is then hashed when read). Then take the files' stamps,
+        against which the next record is checked."""
+        if self.directory is None:
+            return None
+        path = os.path.join(self.directory, VERIFIED_FILENAME)
+        try:
+            with open(path, "rb") as f:
+                raw = f.read(4096)
+            os.unlink(path)
+        except OSError:  # none (the usual first open), or one we cannot read or remove: not trusted
+            raw = None
+        trusted = _trusted_from(raw, length, {f.name: f.stamp() for f in self._stamped()})
+        return trusted
+
+    def start_stamps(self) -> None:
+        """The files as this open leaves them (after :meth:`write_headers`): the stamps to compare with
+        at close."""
+        for f in self._stamped():
+            f.written = f.changed_outside = False
+            f.marked = f.stamp()
+
+    def write_verified_record(self, length: int, trusted_from: int) -> None:
+        """At a clean close: record that blocks from ``trusted_from`` on (of a feed of ``length``
+        blocks) are verified, with the files' stamps, unless a file was changed by someone else since
+        our last commit (its stamp differs from the one taken then), or nothing is trusted. Writing
+        the record is best effort: a failure leaves no record (the next open verifies on reads)."""
+        if self.directory is None:
+            return
+        self.mark()  # our writes since the last commit (a failed one), if any
+        files = self._stamped()
+        stamps = {f.name: f.stamp() for f in files}
+        if trusted_from >= length or any(f.changed_outside or f.marked is False or stamps[f.name] != f.marked
+                                         for f in files) or len(files) != len(_STAMPED):
+            return
+        record = {"format": _RECORD_FORMAT, "length": length, "trusted_from": trusted_from,
+                  "stamps": {n: stamps[n] for n in _STAMPED}}
+        path = os.path.join(self.directory, VERIFIED_FILENAME)
+        try:
+            with open(path, "w", encoding="ascii") as f:
+                f.write(json.dumps(record, separators=(",", ":")) + "\n")
+        except OSError:
+            try:
+                os.unlink(path)
+            except OSError:
+                pass
 
     def close(self) -> None:
         for f in (self.key, self.secret_key, self.data, self.tree, self.signatures, self.bitfield):
             f.close()
+
+
+def _trusted_from(raw: bytes | None, length: int, stamps: dict[str, Stamp]) -> int | None:
+    """``trusted_from`` of a verified record read as ``raw``, if it is whole, for ``length``, and its
+    stamps are ``stamps``; else None."""
+    if raw is None:
+        return None
+    try:
+        record: Any = json.loads(raw)
+        if record.get("format") != _RECORD_FORMAT or type(record.get("length")) is not int or \
+                record["length"] != length:
+            return None
+        recorded = record["stamps"]
+        for name in _STAMPED:
+            value = recorded[name]
+            if (None if value is None else tuple(value)) != stamps[name]:
+                return None
+        trusted = record["trusted_from"]
+    except (ValueError, KeyError, TypeError, AttributeError, RecursionError):
+        return None
+    if type(trusted) is not int or not 0 <= trusted <= length:
+        return None
+    return trusted

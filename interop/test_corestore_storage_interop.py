@@ -8,6 +8,8 @@ import pytest
 
 from hypernode import crypto
 from hypernode.corestore import Corestore
+from hypernode.errors import CorruptStorageError
+from hypernode.storage import VERIFIED_FILENAME
 
 pytestmark = pytest.mark.interop
 
@@ -40,12 +42,23 @@ async def test_python_corestore_opens_in_js(js, tmp_path: Path):
         random_feed = await store.get()
         await random_feed.append(b"r")
         keys = [default.key, named.key, random_feed.key]
+    dirs = [tmp_path / dk[:2] / dk[2:4] / dk for dk in (crypto.discovery_key(k).hex() for k in keys)]
+    assert all((d / VERIFIED_FILENAME).exists() for d in dirs)  # our verified records: JS ignores them
     for key, blocks in zip(keys, [["one", "two"], ["cat.jpg"], ["r"]], strict=True):
         out = js("corestore_tool.js", "read", str(tmp_path), key.hex())
         assert out == {"writable": True, "length": len(blocks), "blocks": blocks}
     async with Corestore(tmp_path) as store:
         again = await store.get(keys[2])
         assert again.writable and again.length == 2 and await again.get(1) == b"js was here"
+        # JS wrote the feed since our record: its blocks are hashed on reads again (a byte changed
+        # behind the open feed's back is caught, where a trusted block would be read as it is)
+        data = dirs[2] / "data"
+        raw = bytearray(data.read_bytes())
+        raw[0] ^= 1
+        with open(data, "r+b") as f:
+            f.write(raw[:1])
+        with pytest.raises(CorruptStorageError, match="block 0"):
+            await again.get(0)
 
 
 async def test_memory_store(tmp_path: Path):

@@ -17,6 +17,7 @@ from hypernode.corestore import Corestore
 from hypernode.drive import Hyperdrive, MountInfo, Stat
 from hypernode.replication import replicator_of
 from hypernode.replication.server import open_replication_server
+from hypernode.storage import VERIFIED_FILENAME
 from interop.jsproc import JSProcess
 from interop.test_drive_interop import FIXTURE_VERSION, TIMEOUT, diff, js_fixture, python_fixture
 from tests.stores import open_store
@@ -203,14 +204,14 @@ async def make_js_store(js_dir: Path, ops: list[dict[str, Any]]) -> tuple[str, i
 
 
 def feed_files(store_dir: Path) -> dict[str, bytes]:
-    """Every file of a corestore directory by its path inside it (the master key and our store lock,
-    which JS has no counterpart of, left out)."""
+    """Every file of a corestore directory by its path inside it (the master key, our store lock and
+    our feeds' verified records, which JS has no counterpart of, left out)."""
     out = {}
     for root, _, files in os.walk(store_dir):
         for name in files:
             full = Path(root) / name
             rel = str(full.relative_to(store_dir))
-            if rel not in ("master_key", "hypernode.lock"):
+            if rel not in ("master_key", "hypernode.lock") and name != VERIFIED_FILENAME:
                 out[rel] = full.read_bytes()
     return out
 

@@ -7,9 +7,14 @@ so that a new file there is a new inode to the kernel).
 Reading: a file not being written is read from its drive, a byte range at a time (what the kernel
 asks, 128-256 KiB): only the content blocks holding that range are fetched from peers. A file whose
 blocks are all here when it is opened is read by a :class:`LocalReader`: a chunk of whole blocks at
-a time, verified on a worker thread, each request a slice of it, sequential requests going on from
-the last chunk. The kernel keeps what it read in its page cache while the file's entry stays the same
-(a new version of the file, from a peer or through the mount, starts afresh).
+a time, read on a worker thread, each request a slice of it, sequential requests going on from the
+last chunk. Blocks the content feed trusts (stored by this process, or covered by the verified record
+of its last clean close: :mod:`hypernode.feed`) are read as they are; others are hashed and checked as
+the chunk is read, and a block that does not match fails the read (EIO). The kernel keeps what it read
+in its page cache while the file's entry stays the same (a new version of the file, from a peer or
+through the mount, starts afresh). The page cache costs the cold read (FUSE fills a page per 4 KiB
+answered; measured in ``interop/bench/mount_bench.py``), but ``mmap`` of a file and warm reads need it:
+``direct_io`` would double the first read and lose both.
 
 Writing: a drive's content is append-only (a file is one run of blocks in the content feed) and
 programs write in place (sqlite rewrites pages, rsync and git write then rename). So a file opened for
@@ -65,7 +70,7 @@ log = logging.getLogger("hypernode.mount")
 ROOT = pyfuse3.ROOT_INODE
 CACHE_SECONDS = 1.0  # how long the kernel may keep attributes and names without asking again
 COPY_CHUNK = 1 << 20
-CHUNK_BYTES = 2 << 20  # a local file is read and verified at least this much at a time
+CHUNK_BYTES = 2 << 20  # a local file is read (and verified) at least this much at a time
 
 T = TypeVar("T")
 P = ParamSpec("P")
@@ -163,9 +168,10 @@ class OpenFile:
 
 @dataclass(eq=False)
 class LocalReader:
-    """Reads of a file whose blocks are all stored here (one per handle): whole blocks are read and
-    verified a chunk at a time (at least :data:`CHUNK_BYTES`: one read of the data file, hashed on two
-    threads) on a worker thread, so that the event loop serves other requests meanwhile, and the
+    """Reads of a file whose blocks are all stored here (one per handle): whole blocks are read (and
+    verified, those the feed does not trust) a chunk at a time (at least :data:`CHUNK_BYTES`: one read
+    of the data file, hashed on two threads) on a worker thread, so that the event loop serves other
+    requests meanwhile, and the
     kernel's requests are answered with slices of the chunk (no copy). A request that starts where the
     chunk ends goes on with the next blocks; one elsewhere finds its block in the feed's tree (no walk
     from the start of the file)."""
