@@ -28,6 +28,7 @@ import ipaddress
 import json
 import logging
 import math
+from collections.abc import AsyncIterator
 from typing import Any
 
 import trio
@@ -56,7 +57,7 @@ from hypernode.multi import MultiDrive
 from hypernode.multi.clock import VersionVector
 from hypernode.node import Node
 from hypernode.seeds import Seeder
-from hypernode.tasks import open_service_nursery
+from hypernode.tasks import Service, open_service_nursery, opener
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +67,7 @@ MULTI_CACHE = 32  # merged views kept (their indexes are built once, then brough
 View = Hyperdrive | MultiDrive
 
 
-class Gateway:
+class Gateway(Service):
     """HTTP access to ``node``: ``async with Gateway(node, ...) as gateway`` serves on
     ``gateway.host:gateway.port`` until the block ends."""
 
@@ -79,32 +80,26 @@ class Gateway:
         self.timeout = timeout
         self.api = API(node, seeder)
         self._nursery: trio.Nursery | None = None
-        self._stack: contextlib.AsyncExitStack | None = None
         self._opening: dict[bytes, trio.Lock] = {}
         self._followed: set[bytes] = set()
         self._mounts_checked: set[bytes] = set()
         self._multis: dict[tuple[bytes, ...], MultiDrive] = {}
         self._hosts: set[str] | None = None
 
-    async def __aenter__(self) -> Gateway:
-        async with contextlib.AsyncExitStack() as stack:
-            self._nursery = await stack.enter_async_context(open_service_nursery())
-            try:
-                listeners = await trio.open_tcp_listeners(self.port, host=self.host)
-            except OSError as e:
-                raise OSError(e.errno, f"cannot listen on {_address(self.host, self.port)}: "
-                                       f"{e.strerror or e}") from e
-            self.port = listeners[0].socket.getsockname()[1]
-            self._hosts = _loopback_hosts(self.host, self.port)
-            await self._nursery.start(HTTPServer(self.handle).serve, listeners)
-            self._stack = stack.pop_all()
-        return self
-
-    async def __aexit__(self, *exc: Any) -> bool | None:
-        stack, self._stack = self._stack, None
-        assert stack is not None, "the gateway was not entered"
+    @contextlib.asynccontextmanager
+    async def _lifetime(self) -> AsyncIterator[None]:
         try:
-            return await stack.__aexit__(*exc)
+            async with open_service_nursery() as nursery:
+                self._nursery = nursery
+                try:
+                    listeners = await trio.open_tcp_listeners(self.port, host=self.host)
+                except OSError as e:
+                    raise OSError(e.errno, f"cannot listen on {_address(self.host, self.port)}: "
+                                           f"{e.strerror or e}") from e
+                self.port = listeners[0].socket.getsockname()[1]
+                self._hosts = _loopback_hosts(self.host, self.port)
+                await nursery.start(HTTPServer(self.handle).serve, listeners)
+                yield
         finally:
             self._nursery = None
 
@@ -423,3 +418,6 @@ def _loopback_hosts(host: str, port: int) -> set[str] | None:
     if port == 80:
         out |= names
     return {h.lower() for h in out}
+
+
+open_gateway = opener(Gateway)
