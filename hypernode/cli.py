@@ -9,7 +9,7 @@
     hypernode [--store DIR] ls|cat|stat KEY[,KEY...] PATH [--peer HOST:PORT ...]
     hypernode [--store DIR] ext listen KEY NAME [--peer ...] [--port P]
     hypernode [--store DIR] ext send KEY NAME MESSAGE [--peer ...] [--port P]
-    hypernode [--store DIR] mount KEY[,KEY...] MOUNTPOINT [--peer HOST:PORT ...] [--port P]
+    hypernode [--store DIR] mount KEY[,KEY...] MOUNTPOINT [--direct-io] [--peer HOST:PORT ...] [--port P]
     hypernode [--store DIR] gateway [--host H] [--port P] [--peer ...] [--timeout S] [--replication-port P]
     hypernode [--store DIR] seed KEY... | unseed KEY | seeds
     hypernode [--store DIR] status [--json] | drives [--json]
@@ -485,7 +485,8 @@ async def cmd_mount(args: argparse.Namespace) -> None:
                 out(f"listening on {node.host}:{node.port}")
             out(f"mounted {what} at {where} ({mode}); Ctrl-C unmounts")
 
-        written = await mount(view, where, staging=staging, timeout=args.timeout, on_mounted=say_mounted)
+        written = await mount(view, where, staging=staging, timeout=args.timeout, on_mounted=say_mounted,
+                              direct_io=args.direct_io)
         out(f"unmounted {where}" + (f" (wrote back {written} files still open)" if written else ""))
 # -- gateway, seeding, store management (bodies in hypernode.storecmds) -----------------------------
 
@@ -616,6 +617,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="drive keys: one drive, or the merged view of several (the first names it; "
                    "writes go to the first writable one)")
     p.add_argument("mountpoint", type=_path_arg, help="an empty folder")
+    p.add_argument("--direct-io", action="store_true",
+                   help="files opened read-only bypass the kernel's page cache: first reads of big files "
+                   "about twice as fast, but every read comes to hypernode again, and a shared mmap of "
+                   "such a file fails (ENODEV), so SQLite's WAL mode cannot use it")
     net(p, True, port_default=None)
     discover(p)
     p = sub.add_parser("ext", help="extension messages with the peers of a drive")

@@ -431,3 +431,41 @@ def test_a_block_changed_on_disk_reads_as_eio_through_the_mount(tmp_path: Path) 
             (mp / "second.bin").read_bytes()
         assert e.value.errno == errno.EIO
         assert sorted(os.listdir(mp)) == ["first.bin", "second.bin"]  # the mount goes on
+
+
+def test_direct_io_reads_the_same_bytes_and_refuses_only_shared_mmap(tmp_path: Path) -> None:
+    """``mount --direct-io``: files opened read-only bypass the page cache. They read the same bytes
+    (whole, and at odd offsets), a private mmap works, a shared one fails with ENODEV; without the
+    flag a shared mmap works (so the default keeps what SQLite's WAL and other mmap users need)."""
+    import mmap
+
+    store = tmp_path / "store"
+    data = os.urandom(3 * MiB + 4321)
+
+    async def fill() -> str:
+        async with Corestore(store) as cs:
+            drive = await Hyperdrive.open(cs)
+            await drive.write_file("/big.bin", data)
+            return drive.key.hex()
+
+    key = trio.run(fill)
+
+    def shared_map(path: Path) -> bytes:
+        with open(path, "rb") as f, mmap.mmap(f.fileno(), 0, flags=mmap.MAP_SHARED, prot=mmap.PROT_READ) as m:
+            return m[:4096]
+
+    with Mount(store, key, tmp_path / "plain"):
+        assert shared_map(tmp_path / "plain" / "big.bin") == data[:4096]
+    with Mount(store, key, tmp_path / "direct", "--direct-io") as m:
+        path = m.mountpoint / "big.bin"
+        assert os.stat(path).st_blksize == 4 * MiB
+        assert path.read_bytes() == data
+        with open(path, "rb") as f:
+            for off, size in [(1, 100), (MiB - 3, 70_000), (len(data) - 5, 100)]:
+                f.seek(off)
+                assert f.read(size) == data[off:off + size]
+            with mmap.mmap(f.fileno(), 0, flags=mmap.MAP_PRIVATE, prot=mmap.PROT_READ) as priv:
+                assert priv[MiB:MiB + 10] == data[MiB:MiB + 10]
+        with pytest.raises(OSError) as e:
+            shared_map(path)
+        assert e.value.errno == errno.ENODEV

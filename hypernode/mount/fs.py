@@ -13,8 +13,9 @@ of its last clean close: :mod:`hypernode.feed`) are read as they are; others are
 the chunk is read, and a block that does not match fails the read (EIO). The kernel keeps what it read
 in its page cache while the file's entry stays the same (a new version of the file, from a peer or
 through the mount, starts afresh). The page cache costs the cold read (FUSE fills a page per 4 KiB
-answered; measured in ``interop/bench/mount_bench.py``), but ``mmap`` of a file and warm reads need it:
-``direct_io`` would double the first read and lose both.
+answered; measured in ``interop/bench/mount_bench.py``), but a shared ``mmap`` of a file and warm reads
+need it. ``direct_io`` (``hypernode mount --direct-io``) trades both for first reads about twice as
+fast: files opened read-only then bypass the page cache, and readers are shown a 4 MiB block size.
 
 Writing: a drive's content is append-only (a file is one run of blocks in the content feed) and
 programs write in place (sqlite rewrites pages, rsync and git write then rename). So a file opened for
@@ -70,6 +71,7 @@ log = logging.getLogger("hypernode.mount")
 ROOT = pyfuse3.ROOT_INODE
 CACHE_SECONDS = 1.0  # how long the kernel may keep attributes and names without asking again
 COPY_CHUNK = 1 << 20
+DIRECT_IO_BLKSIZE = 4 << 20  # the block size shown with direct_io: readers ask this much at a time
 CHUNK_BYTES = 2 << 20  # a local file is read (and verified) at least this much at a time
 
 T = TypeVar("T")
@@ -246,12 +248,13 @@ class FS(pyfuse3.Operations):
     """The operations of one mount."""
 
     def __init__(self, view: View, mountpoint: Path, *, staging: Path | None = None,
-                 timeout: float | None = 60.0) -> None:
+                 timeout: float | None = 60.0, direct_io: bool = False) -> None:
         super().__init__()
         self.view = view
         self.mountpoint = str(mountpoint)
         self.staging = staging
         self.timeout = timeout
+        self.direct_io = direct_io  # read-only opens bypass the page cache (see mount())
         self.inodes = Inodes()
         self.files: dict[int, OpenFile] = {}  # ino -> open file
         self.handles: dict[int, Handle] = {}
@@ -319,7 +322,7 @@ class FS(pyfuse3.Operations):
         e.st_gid = self.gid
         e.st_rdev = 0
         e.st_size = size
-        e.st_blksize = 128 * 1024
+        e.st_blksize = DIRECT_IO_BLKSIZE if self.direct_io else 128 * 1024  # (cat reads this much at once)
         e.st_blocks = (size + 511) // 512
         e.st_atime_ns = mtime_ns
         e.st_mtime_ns = mtime_ns
@@ -569,6 +572,8 @@ class FS(pyfuse3.Operations):
                 found = await drive.local_content(source)
                 if found is not None:
                     h.local = LocalReader(found[1], found[0])
+        if self.direct_io and not writing and f.staged is None:
+            return pyfuse3.FileInfo(fh=fh, direct_io=True)
         keep = f.staged is None and self._keep_cache(inode, st)
         if f.staged is not None:
             self._seen.pop(inode, None)

@@ -16,7 +16,7 @@ best of ``--runs``; cold reads use a new file each run.
 
 Last, FUSE alone (``fuse_ceiling.py``): ``cat`` of a file that a pyfuse3 file system answers from memory,
 through the page cache as the mount does (the ceiling of a cold read through the mount), and with
-``direct_io``, which the mount does not use (see :mod:`hypernode.mount.fs`). pyfuse3 answers on one
+``direct_io``, as ``hypernode mount --direct-io`` does (see :mod:`hypernode.mount.fs`). pyfuse3 answers on one
 thread, and the kernel fills a page-cache page for every 4 KiB answered: on the 2-core VMs here that
 ceiling is about 1.1-1.5 GB/s, 0.15-0.2x of ``cat`` of a plain file.
 
@@ -131,6 +131,18 @@ def main() -> None:
         finally:
             proc.send_signal(2)
             proc.wait(timeout=30)
+        cmd.append("--direct-io")  # the same store mounted again with --direct-io: no page cache
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            assert proc.stdout is not None
+            line = proc.stdout.readline()
+            if not line.startswith("mounted"):
+                err = proc.stderr.read() if proc.stderr else ""
+                raise SystemExit(f"mount --direct-io failed: {line}{err}")
+            direct = min(timed(["cat", str(mp / f"big-{r}.bin")]) for r in range(args.runs))
+        finally:
+            proc.send_signal(2)
+            proc.wait(timeout=30)
         fuse = {mode: ceiling(args.size_mib, args.runs, mode == "direct_io")
                 for mode in ("page cache", "direct_io")}
         mb = size / 1e6
@@ -143,6 +155,8 @@ def main() -> None:
         print(f"  cat mount, cold       {mb / cold:8.0f} MB/s   {base / cold:5.2f}x  (target >= 0.3x; "
               f"{own / cold:.2f}x the drive's own read)")
         print(f"  cat mount, warm       {mb / warm:8.0f} MB/s   {base / warm:5.2f}x")
+        print(f"  cat mount --direct-io {mb / direct:8.0f} MB/s   {base / direct:5.2f}x  "
+              "(every read, first or not: no page cache, no shared mmap)")
         for mode, seconds in fuse.items():
             print(f"  FUSE alone, {mode:10s} {mb / seconds:8.0f} MB/s   {base / seconds:5.2f}x  (pyfuse3 "
                   f"answering from memory{': no warm reads, no shared mmap' if mode == 'direct_io' else ''})")
