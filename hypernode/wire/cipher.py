@@ -43,7 +43,9 @@ class XSalsa20Stream:
         block = self._pos // _BLOCK
         total = skip + n
         buf = bytearray(total)
-        c_buf = (ctypes.c_char * total).from_buffer(buf)
+        # the buffer's address through a one-byte view of it: an array type of ``total`` bytes
+        # (``c_char * total``) is a new ctypes type for each new length, about 10 µs to make
+        c_buf = ctypes.c_char.from_buffer(buf)
         address = ctypes.addressof(c_buf)
         src = memoryview(data)
         # a chunk at a time, copied then XORed while it is in the cache: one pass over a buffer of a
