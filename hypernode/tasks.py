@@ -46,6 +46,8 @@ from typing import ParamSpec, Self, TypeVar, cast
 
 import trio
 
+from hypernode.errors import HypernodeError
+
 log = logging.getLogger(__name__)
 
 __all__ = ["Service", "cleanup", "leaf", "open_service_nursery", "open_task_nursery", "opener",
@@ -85,7 +87,10 @@ async def _open_nursery(*, cancel_at_end: bool) -> AsyncIterator[trio.Nursery]:
         chosen = _choose(group, body_error)
         for other in _leaves(group):
             if other is not chosen and not isinstance(other, trio.Cancelled):
-                log.error("a background task failed as well: %r", other, exc_info=other)
+                if isinstance(other, HypernodeError):  # an expected failure (a connection lost twice)
+                    log.debug("a background task failed as well: %s", other)
+                else:  # a bug: its traceback
+                    log.error("a background task failed as well: %r", other, exc_info=other)
         _reraise(chosen)
 
 

@@ -238,6 +238,33 @@ async def test_the_body_exception_wins_over_a_failure_while_closing(caplog):
     assert "a task failing as it is cancelled" in caplog.text  # logged, not lost
 
 
+async def test_a_second_expected_failure_is_logged_quietly_and_a_bug_loudly(caplog):
+    """Two tasks of one nursery fail: the first comes out; a second that is one of our own errors (a
+    connection lost, seen by its reader and its writer) is a debug line without a traceback, any other
+    exception (a bug) an error with its traceback."""
+    import logging
+
+    from hypernode.wire.stream import ConnectionClosed
+
+    async def fail(error: BaseException, delay: float) -> None:
+        try:
+            await trio.sleep(delay)
+        finally:
+            raise error
+
+    for second, level, traceback in ((ConnectionClosed("connection lost: reset"), logging.DEBUG, False),
+                                     (KeyError("a bug"), logging.ERROR, True)):
+        caplog.clear()
+        with caplog.at_level(logging.DEBUG, logger="hypernode.tasks"), pytest.raises(ConnectionClosed):
+            async with open_service_nursery() as nursery:
+                nursery.start_soon(fail, ConnectionClosed("connection lost: first"), 0.01)
+                nursery.start_soon(fail, second, 5)  # fails as it is cancelled
+                await trio.sleep(5)
+        records = [r for r in caplog.records if "failed as well" in r.getMessage()]
+        assert [r.levelno for r in records] == [level]
+        assert (records[0].exc_info is not None) is traceback
+
+
 async def test_a_failing_cleanup_does_not_replace_the_body_exception(caplog):
     async def close() -> None:
         raise OSError("close failed")
