@@ -79,7 +79,7 @@ class ProtocolStream(Service):
         self._hold = 0
         self._leftover = b""
         self._writing = False  # the writer is inside send_all
-        self._fd = _socket_fd(transport)
+        self._socket = transport.socket if type(transport) is trio.SocketStream else None
 
     # -- lifecycle ---------------------------------------------------------------------------------
 
@@ -177,12 +177,15 @@ class ProtocolStream(Service):
     def _send_now(self) -> None:
         if not self.conn.pending_output or self.closed:
             return
-        if self._fd is None or self._writing or self._leftover or not self.conn.handshake_complete:
+        # a TCP socket's descriptor, asked each time: -1 once the socket is closed (a number kept from
+        # before could by then name another file)
+        fd = self._socket.fileno() if self._socket is not None else -1
+        if fd < 0 or self._writing or self._leftover or not self.conn.handshake_complete:
             self._wake_writer.set()
             return
         data = self.conn.data_to_send()
         try:
-            sent = os.write(self._fd, data)
+            sent = os.write(fd, data)
         except BlockingIOError:
             sent = 0
         except OSError:
@@ -319,14 +322,6 @@ class ProtocolStream(Service):
 
 
 open_protocol_stream = opener(ProtocolStream)
-
-
-def _socket_fd(transport: trio.abc.Stream) -> int | None:
-    """The file descriptor of a TCP transport (written to directly by :meth:`ProtocolStream.held`),
-    or None for any other stream (uTP, memory streams, TLS...)."""
-    if type(transport) is trio.SocketStream:
-        return transport.socket.fileno()
-    return None
 
 
 def _in_trio() -> bool:
