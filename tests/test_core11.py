@@ -27,6 +27,17 @@ from hypernode.core11.manifest import (
     encode_manifest,
     encode_multisignature,
 )
+from hypernode.core11.proof import (
+    BlockRequest,
+    DataBlock,
+    DataHash,
+    DataUpgrade,
+    HashRequest,
+    Proof,
+    UpgradeRequest,
+    make_proof,
+    verify_proof,
+)
 from hypernode.core11.tree import MerkleTree, Node
 from hypernode.errors import BlockNotAvailableError, DecodeError, NotWritableError, VerificationError
 
@@ -269,3 +280,54 @@ def test_log_rules():
         Log(log.key, log.manifest, key_pair=c11.key_pair(bytes(32)))
     compat = Log.create(kp, compat=True)
     assert compat.key == kp.public_key and compat.compat
+
+
+# --- proofs (their agreement with JS: interop/test_core11_proof_interop.py) ----------------------------
+
+_WRITER = Log.create(c11.key_pair(bytes(range(32))))
+_WRITER.append([bytes([i]) * (i % 5) for i in range(23)])
+
+
+def _requester(length: int) -> MerkleTree:
+    tree = MerkleTree()
+    tree.commit(tree.batch(_WRITER.blocks[:length]))
+    return tree
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.integers(0, 22), st.integers(1, 23), st.integers(0, 22), st.integers(0, 5), st.booleans())
+def test_proofs_round_trip(start: int, length: int, index: int, nodes: int, as_hash: bool):
+    length = min(length, 23 - start)
+    up = UpgradeRequest(start, length) if length > 0 else None
+    req: dict[str, Any] = ({"hash": HashRequest(2 * index, nodes)} if as_hash
+                           else {"block": BlockRequest(index, nodes)})
+    try:
+        proof = make_proof(_WRITER.tree, _WRITER.signature, values=_WRITER.blocks, upgrade=up, **req)
+    except ValueError:
+        return  # a request JS refuses too (the block past the upgrade, or nodes past the tree)
+    result = verify_proof(_requester(start if up else 23), _WRITER.verifier, proof)
+    if up:
+        assert (result.length, result.roots, result.signature) == (23, _WRITER.roots(), _WRITER.signature)
+    if not as_hash:
+        assert result.value == _WRITER.blocks[index]
+
+
+hashes_st = st.sampled_from([bytes(32), b"\1" * 32])
+nodes_st = st.lists(st.builds(Node, st.integers(0, 80), st.integers(0, 50), hashes_st), max_size=8).map(tuple)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.integers(0, 23), st.integers(0, 3),
+       st.one_of(st.none(), st.builds(DataBlock, st.integers(0, 40), st.binary(max_size=5), nodes_st)),
+       st.one_of(st.none(), st.builds(DataHash, st.integers(0, 80), nodes_st)),
+       st.one_of(st.none(), st.builds(DataUpgrade, st.integers(0, 30), st.integers(0, 30), nodes_st, nodes_st,
+                                      st.binary(max_size=70))))
+def test_hostile_proofs_raise_verification_error(have: int, fork: int, block: DataBlock | None,
+                                                 hash: DataHash | None, upgrade: DataUpgrade | None):
+    try:
+        result = verify_proof(_requester(have), _WRITER.verifier, Proof(fork, block, hash, upgrade))
+    except VerificationError:
+        return
+    # nothing false verifies: only what the writer has (a made-up proof may guess a real block)
+    assert block is None or block.value == _WRITER.blocks[block.index]
+    assert upgrade is None or result.roots == _WRITER.roots()
