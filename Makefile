@@ -2,12 +2,15 @@
 PY := .venv/bin/python
 VENV_STAMP := .venv/.installed
 NODE_STAMP := interop/node_modules/.installed
+# the current-generation JS stack (hypercore 11), a separate npm project beside the hypercore 9 one;
+# installing one never reinstalls the other
+NODE11_STAMP := interop/v11/node_modules/.installed
 
 # mypy --strict on these; plain `mypy` checks the whole package (pyproject.toml, [tool.mypy] files).
 MYPY_STRICT := hypernode/__init__.py hypernode/errors.py hypernode/varint.py hypernode/protobuf.py \
 	hypernode/messages hypernode/wire hypernode/utp hypernode/replication hypernode/feed.py
 MYPY_STRICT += hypernode/tasks.py hypernode/discovery hypernode/corestore.py hypernode/node.py hypernode/demo.py \
-	hypernode/limits.py
+	hypernode/limits.py hypernode/core11
 
 # the suite runs in TEST_WORKERS processes (pytest-xdist): most tests wait on sockets, subprocesses and
 # the JS peers, so three share two cores well (make test TEST_WORKERS=0 runs it in one process)
@@ -80,6 +83,12 @@ $(VENV_STAMP): pyproject.toml
 	.venv/bin/pip install -q -e '.[test]'
 	touch $@
 
-$(NODE_STAMP): interop/package.json interop/package-lock.json
+# (order-only: building the hypercore 9 stamp also installs the hypercore 11 stack, and a change to one
+# lock file reinstalls only its own project)
+$(NODE_STAMP): interop/package.json interop/package-lock.json | $(NODE11_STAMP)
 	cd interop && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+$(NODE11_STAMP): interop/v11/package.json interop/v11/package-lock.json
+	cd interop/v11 && npm ci --no-audit --no-fund --loglevel=error
 	touch $@

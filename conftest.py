@@ -47,6 +47,29 @@ def js() -> Any:
     return run_js
 
 
+def node11_available() -> bool:
+    return shutil.which("node") is not None and (INTEROP / "v11" / "node_modules" / "hypercore").is_dir()
+
+
+def run_js11(script: str, *args: str, timeout: float = 120) -> Any:
+    """Run ``interop/v11/js/<script>`` (the hypercore 11 stack) and return its last stdout line as JSON."""
+    proc = subprocess.run(["node", str(INTEROP / "v11" / "js" / script), *map(str, args)],
+                          cwd=INTEROP / "v11", capture_output=True, text=True, timeout=timeout)
+    if proc.returncode != 0:
+        raise AssertionError(f"node {script} {' '.join(map(str, args))} failed:\n{proc.stderr}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+@pytest.fixture
+def js11() -> Any:
+    """Runs the scripts of interop/v11/js with the pinned hypercore 11 stack."""
+    if not node11_available():
+        if os.environ.get("CI"):
+            raise RuntimeError("interop/v11/node_modules is missing: run `npm ci` in interop/v11/")
+        pytest.skip("node or interop/v11/node_modules missing (run `npm ci` in interop/v11/)")
+    return run_js11
+
+
 @pytest.fixture
 def vectors() -> Any:
     return load_vectors

@@ -1,0 +1,13 @@
+"""The current Hypercore generation (hypercore 10 and 11): its foundations, beside the hypercore 9 stack.
+
+So far: :mod:`~hypernode.core11.encoding` (the compact-encoding primitives every v11 structure is made
+of), :mod:`~hypernode.core11.crypto` (leaf, parent and tree hashes, discovery key, the namespaces and
+capabilities, what a key signs), :mod:`~hypernode.core11.tree` (tree nodes and the in-memory merkle tree),
+:mod:`~hypernode.core11.manifest` (the manifest, its encoding and hash, the core key it gives, multisig
+signatures), :mod:`~hypernode.core11.verifier` (signing and verifying a tree state under a manifest),
+:mod:`~hypernode.core11.log` (a signed append-only log held in memory) and :mod:`~hypernode.core11.proof`
+(block, hash and upgrade proofs: made as JS makes them, and verified). No storage and no wire yet.
+
+Nothing here imports the hypercore 9 wire or replication: the two generations share only the generic
+pieces (:mod:`hypernode.errors`, :mod:`hypernode.flat_tree`, the ed25519 helpers of :mod:`hypernode.crypto`).
+"""
