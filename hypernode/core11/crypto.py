@@ -27,9 +27,8 @@ from __future__ import annotations
 import hashlib
 import struct
 from collections.abc import Iterable, Sequence
-from typing import Protocol
 
-from hypernode.crypto import KeyPair, key_pair, sign, validate_key_pair, verify
+from hypernode.crypto import KeyPair, TreeNode, key_pair, sign, validate_key_pair, verify
 
 __all__ = ["KeyPair", "key_pair", "sign", "verify", "validate_key_pair", "HashedNode", "leaf_hash",
            "parent_hash", "tree_hash", "discovery_key", "namespace", "TREE", "REPLICATE_INITIATOR",
@@ -42,17 +41,7 @@ _ROOT = b"\x02"
 _u64 = struct.Struct("<Q")
 
 
-class HashedNode(Protocol):
-    """A merkle tree node as the hashes see it."""
-
-    @property
-    def index(self) -> int: ...
-
-    @property
-    def size(self) -> int: ...
-
-    @property
-    def hash(self) -> bytes: ...
+HashedNode = TreeNode  # a merkle tree node as the hashes see it: index, size, hash (as in v9)
 
 
 def hash_batch(parts: Iterable[bytes | bytearray | memoryview], key: bytes | None = None) -> bytes:
