@@ -287,10 +287,11 @@ class Mux:
         return channel
 
     def reject(self, remote_id: int) -> None:
-        """Refuse the remote's open numbered ``remote_id`` (from an :class:`OpenRequested`)."""
+        """Refuse the remote's open numbered ``remote_id`` (from an :class:`OpenRequested`); nothing
+        happens if it no longer waits (withdrawn, say, later in the same batch)."""
         remote = self._remote[remote_id - 1] if 0 < remote_id <= len(self._remote) else None
         if remote is None or remote.channel is not None:
-            raise ValueError(f"no remote open numbered {remote_id} waits")
+            return
         if remote_id in remote.info.incoming:
             remote.info.incoming.remove(remote_id)
         self._drop_remote(remote_id)
