@@ -404,3 +404,23 @@ def test_rejects_both_ways_and_close_from_python(jsmux: JSMux):
     assert [e["event"] for e in js_events] == ["created", "open"]
     assert js_writes[0][:3] == bytes([0, 1, 1])
     assert mux.receive(js_writes[0]) == [ChannelOpened(again, Handshake(b"\x55" * 32).encode())]
+
+
+def test_the_hypercore_alias_pairs_with_hypercore_alpha(jsmux: JSMux):
+    """hypercore opens its channels as "hypercore/alpha" with the alias "hypercore": an open by either
+    name pairs with them, on both sides."""
+    hs = Handshake(b"\x66" * 32).encode()
+    js_writes, _ = jsmux("open", protocol=PROTOCOL, id=DK.hex(), handshake=to_js(Handshake(b"\x77" * 32))[1])
+    mux = Mux()
+    channel = mux.open("hypercore", DK, hs)  # JS's channel answers to its alias
+    _, js_events = jsmux.feed(mux.data_to_send())
+    assert js_events == [{"event": "open", "ch": 0, "handshake": to_js(Handshake(b"\x66" * 32))[1]}]
+    # ours has no alias: JS's "hypercore/alpha" open finds nothing to pair with, and is rejected
+    assert mux.receive(js_writes[0]) == [] and mux.data_to_send() == [bytes([0, 2, 1])]
+    mux2 = Mux()
+    aliased = mux2.open(PROTOCOL, DK, hs, aliases=("hypercore",))
+    jsmux("close", ch=0)
+    js_hs = to_js(Handshake(b"\x77" * 32))[1]
+    js_writes, _ = jsmux("open", protocol="hypercore", id=DK.hex(), handshake=js_hs)
+    assert mux2.receive(js_writes[0]) == [ChannelOpened(aliased, Handshake(b"\x77" * 32).encode())]
+    assert not channel.closed
