@@ -51,6 +51,7 @@ from hypernode.core11.mux import (
     MessageReceived,
     Mux,
     OpenRequested,
+    OpenWithdrawn,
 )
 from hypernode.core11.proof import BlockRequest, DataBlock, DataHash, DataUpgrade, HashRequest, UpgradeRequest
 from hypernode.core11.tree import Node
@@ -385,18 +386,31 @@ def test_rejects_both_ways_and_close_from_python(jsmux: JSMux):
     _, js_events = jsmux.feed(reject)
     assert js_events == [{"event": "close", "ch": 0, "remote": True}]
 
+    # JS opens and closes before Python answers: the offer is withdrawn, and Python's reject lets JS
+    # reuse its number (JS takes it without complaint)
+    mux.pair(PROTOCOL, b"\x02" * 32)
+    js_writes, _ = jsmux("open", protocol=PROTOCOL, id=(b"\x02" * 32).hex(),
+                         handshake=to_js(Handshake(b"\x44" * 32))[1])
+    js_close, _ = jsmux("close", ch=1)
+    assert _receive_all(mux, js_writes + js_close) == [
+        OpenRequested(1, PROTOCOL, b"\x02" * 32, Handshake(b"\x44" * 32).encode()), OpenWithdrawn(1)]
+    _, js_events = jsmux.feed(mux.data_to_send())
+    assert js_events == []
+    mux.unpair(PROTOCOL, b"\x02" * 32)
+
     # JS pairs, Python opens: JS makes its channel and answers; Python closes it, JS sees it closed
     jsmux("pair", protocol=PROTOCOL, id=DK.hex(), handshake=to_js(Handshake(b"\x55" * 32))[1])
     channel = mux.open(PROTOCOL, DK, hs)
     js_writes, js_events = jsmux.feed(mux.data_to_send())
     assert [e["event"] for e in js_events] == ["created", "open"]
+    assert js_writes[0][:3] == bytes([0, 1, 1])  # JS reused number 1, freed by the reject of the withdrawn
     assert mux.receive(js_writes[0]) == [ChannelOpened(channel, Handshake(b"\x55" * 32).encode())]
     channel.send(Want.TYPE, Want(0, 10).encode())
     mux.close(channel)
     _, js_events = jsmux.feed(mux.data_to_send())
-    assert js_events == [{"event": "message", "ch": 1, "type": "want",
+    assert js_events == [{"event": "message", "ch": 2, "type": "want",
                           "value": {"start": 0, "length": 10, "any": False}},
-                         {"event": "close", "ch": 1, "remote": True}]
+                         {"event": "close", "ch": 2, "remote": True}]
     # the numbers are free again on both sides: a new pair opens on them
     again = mux.open(PROTOCOL, DK, hs)
     assert again.local_id == 1

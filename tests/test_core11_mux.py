@@ -166,6 +166,7 @@ def test_offers_wait_for_an_answer_and_keep_their_messages():
     b.pair(PROTOCOL)
     x = a.open(PROTOCOL, b"\x08" * 32)
     y = a.open(PROTOCOL, b"\x09" * 32)
+    y_number = y.local_id
     _, seen_b = _pump(a, b)
     offers = [e for e in seen_b if isinstance(e, OpenRequested)]
     assert [o.id for o in offers] == [b"\x08" * 32, b"\x09" * 32]
@@ -173,9 +174,10 @@ def test_offers_wait_for_an_answer_and_keep_their_messages():
     a.close(y)
     seen_a, seen_b = _pump(a, b)
     assert seen_a == [ChannelClosed(x, rejected=True)] and seen_b == [OpenWithdrawn(offers[1].remote_id)]
-    b.reject(offers[1].remote_id)  # withdrawn: nothing to refuse
+    b.reject(offers[1].remote_id)  # withdrawn (and rejected then, freeing y's number): nothing to do
     assert b.data_to_send() == []
-    assert [c.protocol for c in a] == [PROTOCOL]  # only the first channel is open
+    assert a.open(PROTOCOL, b"\x0a" * 32).local_id == y_number
+    assert [c.id for c in a] == [DK, b"\x0a" * 32]  # the first channel and the last one are open
 
 
 def test_numbers_are_reused_last_freed_first():

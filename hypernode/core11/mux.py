@@ -39,7 +39,7 @@ else leaves :meth:`Mux.receive`. Local misuse (too many local channels, sending 
 message too long) raises ``ValueError``. JS differs in that it has no limits (it pauses the stream above
 32 KiB waiting; :attr:`Mux.paused` says when it would), reads a batch entry that runs past the end as
 the bytes left (here an error), and keeps an open the remote closed before it was accepted (here it is
-withdrawn: :class:`OpenWithdrawn`).
+withdrawn, :class:`OpenWithdrawn`, and answered with a reject so that the remote may reuse its number).
 """
 
 from __future__ import annotations
@@ -465,6 +465,9 @@ class Mux:
             self._drop_remote(remote_id)
             self._gc(remote.info)
             self._events.append(OpenWithdrawn(remote_id))
+            # a reject lets the remote reuse its number (JS keeps a number it closed unanswered until
+            # the other side answers it)
+            self._write_control(_control(_REJECT, remote_id))
             return
         channel = remote.channel
         self._close(channel)
