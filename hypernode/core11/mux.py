@@ -34,12 +34,13 @@ with a batch (it corks until the batch's messages are handled).
 Limits (bad or hostile peers): a message longer than ``max_message_size``, more than ``max_channels``
 remote channels (open or offered), more than ``max_buffered`` bytes waiting for channels not accepted
 yet, a batch inside a batch, or an open or reject that does not fit the channels raise
-:class:`~hypernode.errors.DecodeError` (:class:`LimitError` for the limits); malformed bytes too. Nothing
-else leaves :meth:`Mux.receive`. Local misuse (too many local channels, sending on a closed channel, a
-message too long) raises ``ValueError``. JS differs in that it has no limits (it pauses the stream above
-32 KiB waiting; :attr:`Mux.paused` says when it would), reads a batch entry that runs past the end as
-the bytes left (here an error), and keeps an open the remote closed before it was accepted (here it is
-withdrawn, :class:`OpenWithdrawn`, and answered with a reject so that the remote may reuse its number).
+:class:`~hypernode.errors.DecodeError` (its message starting "limit:" for the limits); malformed bytes
+too. Nothing else leaves :meth:`Mux.receive`. Local misuse (too many local channels, sending on a closed
+channel, a message too long) raises ``ValueError``. JS differs in that it has no limits (it pauses the
+stream above 32 KiB waiting; :attr:`Mux.paused` says when it would), reads a batch entry that runs past
+the end as the bytes left (here an error), and keeps an open the remote closed before it was accepted
+(here it is withdrawn, :class:`OpenWithdrawn`, and answered with a reject so that the remote may reuse
+its number).
 """
 
 from __future__ import annotations
@@ -52,16 +53,12 @@ from hypernode.core11.encoding import Reader, Writer, uint_length
 from hypernode.errors import DecodeError
 
 __all__ = ["Mux", "Channel", "Event", "OpenRequested", "OpenWithdrawn", "ChannelOpened", "ChannelClosed",
-           "MessageReceived", "BatchStarted", "BatchEnded", "LimitError", "DecodeError", "MAX_BATCH"]
+           "MessageReceived", "BatchStarted", "BatchEnded", "DecodeError", "MAX_BATCH"]
 
 MAX_BATCH = 8 * 1024 * 1024  # a batch is sent once it holds this many bytes (as JS)
 _PAUSE_BUFFERED = 32768  # JS pauses the stream when more than this waits for channels (512 + len each)
 
 _BATCH, _OPEN, _REJECT, _CLOSE = 0, 1, 2, 3
-
-
-class LimitError(DecodeError):
-    """The remote went past one of the mux's limits (channels, bytes waiting, message size)."""
 
 
 @dataclass(eq=False)
@@ -345,7 +342,7 @@ class Mux:
         """Take one whole message from the remote; returns the events not taken yet, this message's
         last. Raises :class:`~hypernode.errors.DecodeError` (the connection should end) and nothing else."""
         if len(message) > self.max_message_size:
-            raise LimitError(f"a message of {len(message)} bytes (at most {self.max_message_size})")
+            raise DecodeError(f"limit: a message of {len(message)} bytes (at most {self.max_message_size})")
         if len(message):  # JS ignores empty messages
             r = Reader(message)
             self._decode(r.uint(), r)
@@ -363,7 +360,7 @@ class Mux:
         if remote.channel is None:
             self._buffered += 512 + len(body)
             if self._buffered > self.max_buffered:
-                raise LimitError(f"more than {self.max_buffered} bytes wait for channels not accepted")
+                raise DecodeError(f"limit: more than {self.max_buffered} bytes wait for unaccepted channels")
             remote.pending.append((type, body))
         else:
             self._events.append(MessageReceived(remote.channel, type, body))
@@ -416,7 +413,7 @@ class Mux:
         if remote_id > len(self._remote) or self._remote[remote_id - 1] is not None:
             raise DecodeError(f"the remote opened channel {remote_id}, which is not free")
         if self._remote_count >= self.max_channels:
-            raise LimitError(f"the remote opened more than {self.max_channels} channels")
+            raise DecodeError(f"limit: the remote opened more than {self.max_channels} channels")
         info = self._info(protocol, id)
         if info.outgoing:
             local_id = info.outgoing.pop(0)
