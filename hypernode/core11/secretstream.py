@@ -42,7 +42,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import math
-import os
 from collections import deque
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -175,7 +174,8 @@ class _NoiseXX:
             plain = cipher
         else:
             try:
-                plain = sodium.crypto_aead_chacha20poly1305_ietf_decrypt(cipher, self.h, self._nonce(), self.key)
+                plain = sodium.crypto_aead_chacha20poly1305_ietf_decrypt(cipher, self.h, self._nonce(),
+                                                                         self.key)
             except nacl.exceptions.CryptoError:
                 raise SecretStreamError("a handshake message did not authenticate") from None
             self.nonce += 1
@@ -214,10 +214,12 @@ class _NoiseXX:
         pos = 0
         brought = None
 
+        short = f"handshake message {self.step + 1} is too short ({len(message)} bytes)"
+
         def take(n: int) -> bytes:
             nonlocal pos
             if len(message) < pos + n:
-                raise SecretStreamError(f"handshake message {self.step + 1} is too short ({len(message)} bytes)")
+                raise SecretStreamError(short)
             pos += n
             return message[pos - n:pos]
 
@@ -234,7 +236,7 @@ class _NoiseXX:
             brought = self.remote_static = self._decrypt_and_hash(take(32 + 16))
             self._mix_key(_dh(self.ephemeral, self.remote_static))
         if self.key is not None and len(message) - pos < 16:
-            raise SecretStreamError(f"handshake message {self.step + 1} is too short ({len(message)} bytes)")
+            raise SecretStreamError(short)
         self._decrypt_and_hash(message[pos:])  # the payload: empty from JS, ignored
         self._advance()
         return brought
