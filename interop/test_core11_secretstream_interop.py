@@ -20,7 +20,12 @@ from typing import Any
 import pytest
 import trio
 
-from hypernode.core11.secretstream import KeyPair, SecretStreamConnection, SecretStreamError, open_secret_stream
+from hypernode.core11.secretstream import (
+    KeyPair,
+    SecretStreamConnection,
+    SecretStreamError,
+    open_secret_stream,
+)
 
 pytestmark = pytest.mark.interop
 
@@ -76,12 +81,14 @@ async def exchange(conn: SecretStreamConnection, js: JSEnd) -> None:
     """Both ways, then Python ends its side and JS sees the end."""
     handshake = await js.event()
     assert handshake["event"] == "handshake", handshake
-    assert handshake["publicKey"] == conn.remote_public_key.hex() == KeyPair.generate(JS_SEED).public_key.hex()
-    assert handshake["remotePublicKey"] == conn.public_key.hex() == KeyPair.generate(PY_SEED).public_key.hex()
+    js_key, py_key = KeyPair.generate(JS_SEED).public_key.hex(), KeyPair.generate(PY_SEED).public_key.hex()
+    assert handshake["publicKey"] == conn.remote_public_key.hex() == js_key
+    assert handshake["remotePublicKey"] == conn.public_key.hex() == py_key
     assert handshake["handshakeHash"] == conn.handshake_hash.hex()
 
     # Python -> JS
-    ours = [b"", b"hello", bytes(range(256)) * 256, b""] + [i.to_bytes(4, "little") * (i % 9) for i in range(300)]
+    ours = [b"", b"hello", bytes(range(256)) * 256, b""]
+    ours += [i.to_bytes(4, "little") * (i % 9) for i in range(300)]
     for m in ours:
         await conn.send(m)
     for m in ours:
