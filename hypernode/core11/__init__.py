@@ -6,7 +6,9 @@ capabilities, what a key signs), :mod:`~hypernode.core11.tree` (tree nodes and t
 :mod:`~hypernode.core11.manifest` (the manifest, its encoding and hash, the core key it gives, multisig
 signatures), :mod:`~hypernode.core11.verifier` (signing and verifying a tree state under a manifest),
 :mod:`~hypernode.core11.log` (a signed append-only log held in memory) and :mod:`~hypernode.core11.proof`
-(block, hash and upgrade proofs: made as JS makes them, and verified). No storage and no wire yet.
+(block, hash and upgrade proofs: made as JS makes them, and verified), and
+:mod:`~hypernode.core11.secretstream` (the @hyperswarm/secret-stream every connection runs over: Noise XX
+with Ed25519 keys, then libsodium secretstream frames; sans-IO, with a trio adapter). No storage yet.
 
 Nothing here imports the hypercore 9 wire or replication: the two generations share only the generic
 pieces (:mod:`hypernode.errors`, :mod:`hypernode.flat_tree`, the ed25519 helpers of :mod:`hypernode.crypto`).

@@ -21,8 +21,9 @@ What goes over the wire (read from @hyperswarm/secret-stream 6.9.2, noise-handsh
   tag, the ciphertext, the 16-byte MAC), so at most 2**24 - 1 - 17 bytes of plaintext per message.
   libsodium itself rekeys (on a REKEY tag, and when its 32-bit counter wraps); JS never sends other tags,
   and ignores the tag it receives, as we do.
-- Keep-alive is an empty message. JS sends none unless ``setKeepAlive(ms)`` is called (hyperswarm does),
-  and then it also drops every empty message it receives; ``setTimeout(ms)`` destroys a stream that
+- Keep-alive is an empty message. JS sends none unless ``setKeepAlive(ms)`` is called (hyperdht's
+  ``connectionKeepAlive`` option does it for its connections), and then it also drops every empty message
+  it receives (otherwise an empty message is delivered as one); ``setTimeout(ms)`` destroys a stream that
   received no bytes for that long. Here ``filter_empty=True`` drops empty messages, and the adapter has
   ``keep_alive`` and ``timeout`` seconds that do the same as JS.
 - Not here: the unordered UDP messages JS boxes with ``crypto_secretbox`` over a UDX stream
