@@ -300,3 +300,13 @@ async def test_keep_alive_keeps_a_quiet_connection_open_and_timeout_ends_a_silen
                 async with open_secret_stream(left, initiator=True, timeout=5) as conn:
                     await conn.receive()
             nursery.cancel_scope.cancel()
+
+
+def test_bad_key_arguments_are_refused() -> None:
+    with pytest.raises(ValueError):
+        SecretStream(True, KeyPair(A_KEYS.public_key, A_KEYS.secret_key[:32]))
+    with pytest.raises(ValueError):
+        SecretStream(True, A_KEYS, remote_public_key=b"\x00" * 31)
+    with pytest.raises(ValueError):
+        KeyPair.generate(b"short")
+    assert KeyPair.generate(b"\x01" * 32) == A_KEYS  # the same seed, the same key pair

@@ -277,6 +277,10 @@ class SecretStream:
                  max_message: int = MAX_MESSAGE) -> None:
         if max_message > MAX_MESSAGE or max_message < 0:
             raise ValueError(f"max_message is at most {MAX_MESSAGE}")
+        if key_pair is not None and (len(key_pair.public_key) != 32 or len(key_pair.secret_key) != 64):
+            raise ValueError("an Ed25519 key pair is a 32-byte public key and a 64-byte secret key")
+        if remote_public_key is not None and len(remote_public_key) != 32:
+            raise ValueError("a remote public key is 32 bytes")
         self.initiator = initiator
         self.key_pair = key_pair if key_pair is not None else KeyPair.generate()
         self.expected_remote_key = remote_public_key
@@ -418,7 +422,8 @@ class SecretStreamConnection:
 
     Iteration ends when the remote ends the connection cleanly; it raises :class:`SecretStreamError`
     when the remote breaks the protocol, resets the connection, or sends nothing for ``timeout``
-    seconds. One task iterates; any task may send."""
+    seconds while we wait for a message (the silence is measured inside :meth:`receive`). One task
+    iterates; any task may send."""
 
     def __init__(self, transport: trio.abc.Stream, stream: SecretStream, pending: list[bytes],
                  timeout: float | None) -> None:
