@@ -99,6 +99,8 @@ _EXPORTS = {
     # the gateway and a running node's control socket
     "HTTPError": "hypernode.gateway.routes",
     "ControlError": "hypernode.control",
+    # the current generation (hypernode.core11)
+    "SecretStreamError": "hypernode.core11.secretstream",
 }
 
 __all__ = [
@@ -114,10 +116,12 @@ __all__ = [
     "CloneRefused", "ExportIncomplete", "Stalled", "CrossDevice", "MountError", "HTTPError", "ControlError",
     "UTPError", "UTPLimitError", "UTPConnectionError", "UTPConnectionRefused", "UTPConnectionReset",
     "UTPTimeout", "PacketError",
+    "SecretStreamError",
 ]
 
 if TYPE_CHECKING:
     from hypernode.control import ControlError
+    from hypernode.core11.secretstream import SecretStreamError
     from hypernode.corestore import Corestore
     from hypernode.discovery import DHTNode, Swarm
     from hypernode.discovery.local import MDNSError

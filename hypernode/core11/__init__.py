@@ -7,8 +7,10 @@ capabilities, what a key signs), :mod:`~hypernode.core11.tree` (tree nodes and t
 signatures), :mod:`~hypernode.core11.verifier` (signing and verifying a tree state under a manifest),
 :mod:`~hypernode.core11.log` (a signed append-only log held in memory) and :mod:`~hypernode.core11.proof`
 (block, hash and upgrade proofs: made as JS makes them, and verified), :mod:`~hypernode.core11.messages`
-(the replication messages of a ``"hypercore/alpha"`` channel and its handshake) and
-:mod:`~hypernode.core11.mux` (a sans-IO protomux: channels over one message stream). No storage yet, and
+(the replication messages of a ``"hypercore/alpha"`` channel and its handshake),
+:mod:`~hypernode.core11.mux` (a sans-IO protomux: channels over one message stream) and
+:mod:`~hypernode.core11.secretstream` (the @hyperswarm/secret-stream every connection runs over: Noise XX
+with Ed25519 keys, then libsodium secretstream frames; sans-IO, with a trio adapter). No storage yet, and
 no replicator on top of the messages.
 
 Nothing here imports the hypercore 9 wire or replication: the two generations share only the generic
