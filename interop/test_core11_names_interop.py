@@ -51,7 +51,10 @@ def _path_json(path: list[str | bytes]) -> list[dict[str, str]]:
     return [{"hex": p.hex()} if isinstance(p, bytes) else {"str": p} for p in path]
 
 
-def _run(js11: Any, tmp_path: Path, primary_key: bytes | None, cores: list[tuple[list[str | bytes], str, bool]],
+Cores = list[tuple[list[str | bytes], str, bool]]
+
+
+def _run(js11: Any, tmp_path: Path, primary_key: bytes | None, cores: Cores,
          key_pairs: Sequence[tuple[list[str | bytes], str | bytes]] = (), manifest_version: int | None = None,
          ) -> dict[str, Any]:
     spec = {
@@ -93,7 +96,7 @@ def test_named_cores_match_js(js11, tmp_path: Path):
     theirs = _run(js11, tmp_path, PRIMARY, CORES)
     assert theirs["primaryKey"] == PRIMARY.hex() and theirs["reopened"] == PRIMARY.hex()
     assert len(theirs["cores"]) == len(CORES)
-    for got, (path, name, session) in zip(theirs["cores"], CORES):
+    for got, (path, name, session) in zip(theirs["cores"], CORES, strict=True):
         _check_core(got, _ours(PRIMARY, path, name, session), name)
     assert len({c["key"] for c in theirs["cores"]}) == len(CORES)
     session = theirs["cores"][CORES.index((["app"], "via a session", True))]
@@ -107,7 +110,7 @@ def test_store_picked_primary_key_and_manifest_version_2(js11, tmp_path: Path):
     theirs = _run(js11, tmp_path, None, cores, manifest_version=2)
     primary = bytes.fromhex(theirs["primaryKey"])
     assert len(primary) == 32 and primary != PRIMARY and theirs["reopened"] == theirs["primaryKey"]
-    for got, (path, name, session) in zip(theirs["cores"], cores):
+    for got, (path, name, session) in zip(theirs["cores"], cores, strict=True):
         _check_core(got, _ours(primary, path, name, session, manifest_version=2), name)
         assert got["manifest"].startswith("02")
 

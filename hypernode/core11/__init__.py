@@ -10,7 +10,9 @@ signatures), :mod:`~hypernode.core11.verifier` (signing and verifying a tree sta
 (the replication messages of a ``"hypercore/alpha"`` channel and its handshake),
 :mod:`~hypernode.core11.mux` (a sans-IO protomux: channels over one message stream) and
 :mod:`~hypernode.core11.secretstream` (the @hyperswarm/secret-stream every connection runs over: Noise XX
-with Ed25519 keys, then libsodium secretstream frames; sans-IO, with a trio adapter). No storage yet, and
+with Ed25519 keys, then libsodium secretstream frames; sans-IO, with a trio adapter) and
+:mod:`~hypernode.core11.names` (corestore 7's namespaces and the key pair, manifest and key of a core got
+by name from a store's primary key). No storage yet, and
 no replicator on top of the messages.
 
 Nothing here imports the hypercore 9 wire or replication: the two generations share only the generic
