@@ -26,6 +26,7 @@ There is no JS side (hyperdrive 10's FUSE lived in hyperdrive-daemon, which targ
 from __future__ import annotations
 
 import argparse
+import contextlib
 import functools
 import json
 import os
@@ -33,6 +34,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import trio
@@ -90,6 +92,22 @@ def ceiling(size_mib: int, runs: int, direct_io: bool) -> float:
     return float(json.loads(out)["seconds"])
 
 
+@contextlib.contextmanager
+def mounted(cmd: list[str]) -> Iterator[None]:
+    """Run ``hypernode mount`` (``cmd``) while the block runs: from its "mounted" line to SIGINT."""
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        if not line.startswith("mounted"):
+            err = proc.stderr.read() if proc.stderr else ""
+            raise SystemExit(f"{' '.join(cmd[3:])} failed: {line}{err}")
+        yield
+    finally:
+        proc.send_signal(2)
+        proc.wait(timeout=30)
+
+
 def timed(cmd: list[str]) -> float:
     t = time.perf_counter()
     subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
@@ -115,12 +133,7 @@ def main() -> None:
                                f"/big-{args.runs}.bin", args.runs)
         mp.mkdir()
         cmd = [HYPERNODE, "--store", str(store), "mount", key, str(mp), "--bootstrap", "none", "--no-local"]
-        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        try:
-            assert proc.stdout is not None
-            line = proc.stdout.readline()
-            if not line.startswith("mounted"):
-                raise SystemExit(f"mount failed: {line}{proc.stderr.read() if proc.stderr else ''}")
+        with mounted(cmd):
             ls_cold = timed(["ls", "-R", str(mp / "tree")])
             ls_warm = min(timed(["ls", "-R", str(mp / "tree")]) for _ in range(args.runs))
             ls_long = min(timed(["ls", "-lR", str(mp / "tree")]) for _ in range(args.runs))
@@ -128,21 +141,8 @@ def main() -> None:
             warm = min(timed(["cat", str(mp / "big-0.bin")]) for _ in range(args.runs))
             timed(["cat", str(plain)])
             base = min(timed(["cat", str(plain)]) for _ in range(args.runs))
-        finally:
-            proc.send_signal(2)
-            proc.wait(timeout=30)
-        cmd.append("--direct-io")  # the same store mounted again with --direct-io: no page cache
-        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        try:
-            assert proc.stdout is not None
-            line = proc.stdout.readline()
-            if not line.startswith("mounted"):
-                err = proc.stderr.read() if proc.stderr else ""
-                raise SystemExit(f"mount --direct-io failed: {line}{err}")
+        with mounted([*cmd, "--direct-io"]):  # the same store mounted again: no page cache
             direct = min(timed(["cat", str(mp / f"big-{r}.bin")]) for r in range(args.runs))
-        finally:
-            proc.send_signal(2)
-            proc.wait(timeout=30)
         fuse = {mode: ceiling(args.size_mib, args.runs, mode == "direct_io")
                 for mode in ("page cache", "direct_io")}
         mb = size / 1e6
