@@ -426,8 +426,8 @@ class Storage:
         """Read and remove the verified record (call it before anything is written to the feed): the
         first block index from which the feed's stored blocks were verified, if the record is there,
         whole, for this ``length``, and ``data``, ``tree`` and ``bitfield`` have exactly the stamps it
-        gives; else None (every stored block is then hashed when read). Then take the files' stamps,
-        against which the next record is checked."""
+        gives; else None (every stored block is then hashed when read). The stamps the next record is
+        checked against are taken afterwards, by :meth:`start_stamps`."""
         if self.directory is None:
             return None
         path = os.path.join(self.directory, VERIFIED_FILENAME)
@@ -437,8 +437,7 @@ class Storage:
             os.unlink(path)
         except OSError:  # none (the usual first open), or one we cannot read or remove: not trusted
             raw = None
-        trusted = _trusted_from(raw, length, {f.name: f.stamp() for f in self._stamped()})
-        return trusted
+        return _trusted_from(raw, length, {f.name: f.stamp() for f in self._stamped()})
 
     def start_stamps(self) -> None:
         """The files as this open leaves them (after :meth:`write_headers`): the stamps to compare with
