@@ -186,10 +186,8 @@ class ProtocolStream(Service):
         data = self.conn.data_to_send()
         try:
             sent = os.write(fd, data)
-        except BlockingIOError:
-            sent = 0
-        except OSError:
-            sent = 0  # the writer meets the error on its own send and reports it
+        except OSError:  # it would block (the writer waits for room), or it failed (the writer's own send
+            sent = 0     # meets the error and reports it)
         if sent < len(data):
             self._leftover = data[sent:]
             self._wake_writer.set()
