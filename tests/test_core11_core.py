@@ -107,6 +107,23 @@ def test_append_matches_the_log_and_reads_back():
         core.get(log.length)
 
 
+def test_a_compat_core_signs_as_the_log_and_a_reader_by_key_alone_follows_it():
+    """A core keyed by its public key (a bare JS hypercore from a key pair): no manifest stored; a reader
+    knowing only the key takes the key as the signer, as hypercore does, and keeps that manifest."""
+    kp = _key_pair(b"compat")
+    auth = Auth(kp.public_key, c11.discovery_key(kp.public_key), None, kp)
+    core = Core.create(MemoryStoreStorage().create_core(auth))
+    log = Log.create(kp, compat=True)
+    for batch in (_blocks(7, 20), _blocks(3, 21)):
+        core.append(batch)
+        log.append(batch)
+        assert (core.tree_hash(), core.signature) == (log.tree_hash(), log.signature)
+    reader, rstorage = _reader(core, with_manifest=False)
+    reader.apply(core.proof(block=BlockRequest(4), upgrade=UpgradeRequest(0, 10)))
+    assert reader.manifest == default_signer_manifest(kp.public_key) == rstorage.get_auth().manifest
+    assert reader.get(4) == log.blocks[4] and reader.signature == log.signature
+
+
 def test_a_core_without_key_pair_is_read_only():
     writer, _ = _writer()
     reader, storage = _reader(writer)
