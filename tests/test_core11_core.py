@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
 from hypernode import flat_tree
 from hypernode.core11 import crypto as c11
@@ -408,6 +409,74 @@ def test_a_manifest_that_is_not_the_keys_is_refused():
     assert writer.manifest is not None
     reader.set_manifest(writer.manifest)
     assert reader.manifest == writer.manifest == storage.get_auth().manifest
+
+
+class _Replication(RuleBasedStateMachine):
+    """A writer that appends and truncates, a sparse reader that follows it in any order (upgrades,
+    blocks, reorgs) and is reopened from its storage now and then: whenever both are on one fork, what the
+    reader holds is the writer's."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.writer, _ = _writer(b"machine")
+        self.reader, self.storage = _reader(self.writer)
+        self.appended = 0
+
+    @rule(n=st.integers(1, 12))
+    def append(self, n: int) -> None:
+        self.writer.append([b"%d" % (self.appended + i) for i in range(n)])
+        self.appended += n
+
+    @rule(data=st.data())
+    def truncate(self, data: st.DataObject) -> None:
+        self.writer.truncate(data.draw(st.integers(0, self.writer.length)))
+
+    @precondition(lambda self: self.writer.fork == self.reader.fork
+                  and self.writer.length > self.reader.length)
+    @rule(data=st.data())
+    def upgrade(self, data: st.DataObject) -> None:
+        w, r = self.writer, self.reader
+        block = data.draw(st.none() | st.integers(r.length, w.length - 1))
+        proof = w.proof(block=None if block is None else BlockRequest(block),
+                        upgrade=UpgradeRequest(r.length, w.length - r.length))
+        assert r.apply(proof) == Applied(True, w.length, block)
+
+    @precondition(lambda self: self.writer.fork == self.reader.fork
+                  and not self.reader.has_all(0, self.reader.length))
+    @rule(data=st.data())
+    def fetch(self, data: st.DataObject) -> None:
+        missing = list(self.reader.missing(0, self.reader.length))
+        _fetch(self.reader, self.writer, data.draw(st.sampled_from(missing)))
+
+    @precondition(lambda self: self.writer.fork > self.reader.fork and self.writer.length > 0)
+    @rule(seed=st.integers(0, 99))
+    def reorg(self, seed: int) -> None:
+        w, r = self.writer, self.reader
+        before = {i for s, e in r.ranges() for i in range(s, e)}
+        kept = r.apply_reorg(_reorg(r, w, random.Random(seed)))
+        assert [i for s, e in r.ranges() for i in range(s, e)] == sorted(i for i in before if i < kept)
+        assert (r.fork, r.length, r.tree_hash()) == (w.fork, w.length, w.tree_hash())
+
+    @rule()
+    def reopen(self) -> None:
+        again = Core(self.storage)
+        assert _state(again) == _state(self.reader)
+        self.reader = again
+
+    @invariant()
+    def holds_the_writers(self) -> None:
+        w, r = self.writer, self.reader
+        held = [i for s, e in r.ranges() for i in range(s, e)]
+        assert r.contiguous_length == next(i for i in range(r.length + 1) if i not in held)
+        assert sorted(self.storage._blocks) == held
+        if w.fork == r.fork:
+            assert r.length <= w.length and r.tree_hash() == w.tree_hash(r.length)
+            assert all(self.storage._blocks[i] == w.get(i) for i in held)
+            assert all(w.tree.get(i) == node for i, node in self.storage._nodes.items())
+
+
+_Replication.TestCase.settings = settings(max_examples=80, stateful_step_count=40, deadline=None)
+test_a_sparse_core_follows_a_writer_through_appends_truncations_and_reopens = _Replication.TestCase
 
 
 # --- damaged proofs -------------------------------------------------------------------------------------
