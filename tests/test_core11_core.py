@@ -285,12 +285,47 @@ def test_upgrades_keep_the_blocks_held_and_take_hash_proofs():
     assert reader.missing_nodes(2 * 20) > 0
     reader.apply(writer.proof(hash=HashRequest(2 * 20, reader.missing_nodes(2 * 20))))
     assert reader.missing_nodes(2 * 20) == 0 and storage._blocks == before
-    # a proof from a length other than the reader's is refused (the replicator asks again)
-    writer.append(b"x")
-    stale = writer.proof(upgrade=UpgradeRequest(writer.length - 2, 2))
+    # an upgrade from a length past the reader's is refused
+    writer.append([b"x", b"y"])
     with pytest.raises(VerificationError, match="upgrade from length"):
-        reader.apply(stale)
-    assert reader.length == writer.length - 1
+        reader.apply(writer.proof(upgrade=UpgradeRequest(writer.length - 1, 1)))
+    assert reader.length == writer.length - 2
+
+
+def test_answers_to_upgrade_requests_made_before_the_core_grew():
+    """Two peers asked for an upgrade from the same length; the second answer comes after the first
+    took the core further: its block is taken if its roots are the core's (hypercore's downgrade), its
+    head too if it is longer and proves the core's roots, else it is refused, storing nothing."""
+    writer, _ = _writer()
+    writer.append(_blocks(8, 22))
+    reader, storage = _reader(writer)
+    reader.apply(writer.proof(upgrade=UpgradeRequest(0, 8)))
+    writer.append(_blocks(8, 23))  # 16 blocks: one root, 31
+    late_16 = writer.proof(block=BlockRequest(9), upgrade=UpgradeRequest(8, 8))
+    reader.apply(writer.proof(upgrade=UpgradeRequest(8, 8)))
+    assert reader.apply(late_16) == Applied(False, 16, 9) and reader.get(9) == writer.get(9)
+    writer.append(_blocks(16, 24))  # 32 blocks
+    late_32 = writer.proof(block=BlockRequest(20), upgrade=UpgradeRequest(8, 24))
+    assert reader.apply(late_32) == Applied(True, 32, 20)  # (its nodes prove root 31, the reader's)
+    assert (reader.tree_hash(), reader.signature) == (writer.tree_hash(), writer.signature)
+    # 20 blocks (roots 31, 39), and an answer from 10 to 40 that does not prove root 39: refused
+    writer2, _ = _writer(b"second")
+    writer2.append(_blocks(10, 25))
+    reader2, storage2 = _reader(writer2)
+    reader2.apply(writer2.proof(upgrade=UpgradeRequest(0, 10)))
+    writer2.append(_blocks(10, 26))
+    reader2.apply(writer2.proof(upgrade=UpgradeRequest(10, 10)))
+    writer2.append(_blocks(20, 27))
+    snap = _snapshot(storage2)
+    with pytest.raises(VerificationError, match="ask again"):
+        reader2.apply(writer2.proof(upgrade=UpgradeRequest(10, 30)))
+    assert _snapshot(storage2) == snap and reader2.length == 20
+    # a late answer of another writer's (its roots are not the reader's) is refused
+    other, _ = _writer(b"other")
+    other.append(_blocks(16, 28))
+    with pytest.raises(VerificationError):
+        reader.apply(other.proof(block=BlockRequest(3), upgrade=UpgradeRequest(8, 8)))
+    assert storage.get_block(3) is None
 
 
 def test_a_proof_of_another_fork_is_refused_but_an_empty_core_takes_it():
@@ -421,6 +456,7 @@ class _Replication(RuleBasedStateMachine):
         self.writer, _ = _writer(b"machine")
         self.reader, self.storage = _reader(self.writer)
         self.appended = 0
+        self.late: list[Proof] = []
 
     @rule(n=st.integers(1, 12))
     def append(self, n: int) -> None:
@@ -440,6 +476,26 @@ class _Replication(RuleBasedStateMachine):
         proof = w.proof(block=None if block is None else BlockRequest(block),
                         upgrade=UpgradeRequest(r.length, w.length - r.length))
         assert r.apply(proof) == Applied(True, w.length, block)
+
+    @precondition(lambda self: self.writer.fork == self.reader.fork
+                  and self.writer.length > self.reader.length)
+    @rule(data=st.data())
+    def ask(self, data: st.DataObject) -> None:
+        """A request whose answer comes late, after other rules ran."""
+        w, r = self.writer, self.reader
+        block = data.draw(st.none() | st.integers(r.length, w.length - 1))
+        self.late.append(w.proof(block=None if block is None else BlockRequest(block),
+                                 upgrade=UpgradeRequest(r.length, w.length - r.length)))
+
+    @precondition(lambda self: self.late)
+    @rule(data=st.data())
+    def answer(self, data: st.DataObject) -> None:
+        proof = self.late.pop(data.draw(st.integers(0, len(self.late) - 1)))
+        snap, state = _snapshot(self.storage), _state(self.reader)
+        try:
+            self.reader.apply(proof)
+        except VerificationError:  # another fork, from past the length, or not tied to the core's roots
+            assert _snapshot(self.storage) == snap and _state(self.reader) == state
 
     @precondition(lambda self: self.writer.fork == self.reader.fork
                   and not self.reader.has_all(0, self.reader.length))

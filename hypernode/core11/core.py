@@ -390,11 +390,23 @@ class Core:
                                         "stale")
             # an empty core takes a newer fork as it is: there is nothing of the old one to drop
             tree = _empty_tree(proof.fork)
-        if proof.upgrade is not None and proof.upgrade.start != self.length:
+        older = proof.upgrade is not None and proof.upgrade.start < self.length and tree is self._tree
+        if older:
+            # the answer to a request made before this core grew (another peer's upgrade came first):
+            # verified against the tree as it was then, and taken if it ties to the tree as it is now
+            assert proof.upgrade is not None
+            try:
+                tree = _TreeAt(self._tree, proof.upgrade.start)
+            except BlockNotAvailableError as e:
+                raise VerificationError(f"an upgrade from length {proof.upgrade.start}, whose roots this "
+                                        "core lacks") from e
+        elif proof.upgrade is not None and proof.upgrade.start != self.length:
             raise VerificationError(f"an upgrade from length {proof.upgrade.start}, this core has "
                                     f"{self.length} blocks")
         verified = _verify(tree, verifier, proof)
         upgraded = proof.upgrade is not None
+        if older:
+            upgraded = self._ties(verified)
         if upgraded and auth.manifest is None and learnt is None:
             learnt = verifier.manifest  # the compat manifest the signature verified under, as JS keeps it
 
@@ -433,6 +445,22 @@ class Core:
         self._bitfield.take(pages)
         self._contiguous = contiguous
         return Applied(upgraded, self.length, index)
+
+    def _ties(self, verified: VerifiedProof) -> bool:
+        """For a proof verified from an older length: True if its signed state extends this core's (each
+        root here is a node it proved), False if it is this core's or an older one (its roots are nodes
+        here, as hypercore's ``downgrade`` checks: only its block and nodes are taken), else
+        :class:`~hypernode.errors.VerificationError`."""
+        if verified.length > self.length:
+            proved = {n.index: n for n in verified.nodes}
+            if all(proved.get(r.index) == r for r in self._tree.roots):
+                return True
+            raise VerificationError(f"an upgrade from an older length to {verified.length} that this core "
+                                    f"cannot tie to its own {self.length} blocks: ask again")
+        if all(self._same(r) for r in verified.roots):
+            return False
+        raise VerificationError(f"a signed length {verified.length} whose roots this core does not have "
+                                "(it may lack them: ask again)")
 
     def _verifier_for(self, manifest: Manifest | None) -> tuple[Verifier, Manifest | None]:
         """The verifier for a proof that came with ``manifest``, and the manifest to keep if it is new."""
@@ -576,3 +604,20 @@ def _verify(tree: TreeState, verifier: Verifier, proof: Proof) -> VerifiedProof:
         return verify_proof(tree, verifier, proof)
     except (ValueError, IndexError, OverflowError) as e:  # (nodes at impossible indexes, say)
         raise VerificationError(f"a malformed proof: {e}") from e
+
+
+class _TreeAt(TreeState):
+    """A core's tree as it was at an earlier ``length`` of the same fork (its roots read then)."""
+
+    def __init__(self, tree: CachedTree, length: int) -> None:
+        super().__init__()
+        self._base = tree
+        self.roots = tree.roots_at(length)
+        self.length = length
+        self.byte_length = sum(r.size for r in self.roots)
+        self.fork = tree.fork
+
+    def get_node(self, index: int) -> Node | None:
+        if flat_tree.right_span(index) >= 2 * self.length:
+            return None
+        return self._base.get_node(index)
