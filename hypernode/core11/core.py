@@ -27,9 +27,12 @@ core's tree, hash proofs given to :meth:`Core.update_reorg` narrow down where th
 :meth:`Core.apply_reorg` truncates to there and takes the new head in one batch. (:meth:`Core.apply`
 refuses proofs of another fork, except that an empty core takes a newer one as it is.)
 
-Not here yet: an upgrade proof made from a length other than this core's (refused: the replicator asks
-again), clearing blocks, seek proofs, block encryption, and hypercore's conflict check (two signed states
-of one length that differ freeze a core).
+An upgrade proof made from an earlier length (the answer to a request sent before another peer's upgrade
+came) is verified against the tree as it was then, and taken if it ties to the tree now; one that cannot
+be tied is refused with a message that says to ask again.
+
+Not here yet: clearing blocks, seek proofs, block encryption, and hypercore's conflict check (two signed
+states of one length that differ freeze a core).
 """
 
 from __future__ import annotations
