@@ -304,7 +304,8 @@ class Core:
         if not batch_blocks:
             return self.length
         batch = self._tree.batch(batch_blocks)
-        signature = self._verifier.sign(batch.hash(), batch.length, batch.fork, key_pair)
+        root_hash = batch.hash()
+        signature = self._verifier.sign(root_hash, batch.length, batch.fork, key_pair)
         old = self.length
         w = self.storage.write()
         for i, data in enumerate(batch_blocks):
@@ -317,7 +318,7 @@ class Core:
         contiguous = self._grown_contiguous(old, batch.length, pages)
         if contiguous != self._contiguous:
             w.set_hints(Hints(contiguous))
-        w.set_head(Head(batch.fork, batch.length, batch.hash(), signature))
+        w.set_head(Head(batch.fork, batch.length, root_hash, signature))
         w.commit()
         self._took(batch, signature, pages, contiguous)
         return self.length
@@ -334,7 +335,8 @@ class Core:
         if prologue is not None and length < prologue.length:
             raise ValueError(f"truncating to {length} breaks the prologue of length {prologue.length}")
         batch = self._tree.truncation(length, fork)
-        signature = self._verifier.sign(batch.hash(), batch.length, batch.fork, key_pair)
+        root_hash = batch.hash()
+        signature = self._verifier.sign(root_hash, batch.length, batch.fork, key_pair)
         old = self.length
         w = self.storage.write()
         w.delete_block_range(length, old)
@@ -345,7 +347,7 @@ class Core:
         contiguous = min(self._contiguous, length)
         if contiguous != self._contiguous:
             w.set_hints(Hints(contiguous))
-        w.set_head(Head(batch.fork, batch.length, batch.hash(), signature))
+        w.set_head(Head(batch.fork, batch.length, root_hash, signature))
         w.commit()
         self._took(batch, signature, pages, contiguous)
 
