@@ -20,7 +20,7 @@ from hypernode.core11 import crypto as c11
 from hypernode.core11.bitfield import PAGE_BITS, PAGE_BYTES, Bitfield
 from hypernode.core11.core import Applied, Core, Reorg
 from hypernode.core11.log import Log
-from hypernode.core11.manifest import core_key, default_signer_manifest
+from hypernode.core11.manifest import core_key, decode_multisignature, default_signer_manifest
 from hypernode.core11.proof import (
     BlockRequest,
     DataBlock,
@@ -559,7 +559,11 @@ def _damage(proof: Proof, how: int, at: int) -> Proof:
         parts.append(rep(proof, hash=rep(proof.hash, nodes=bad(proof.hash.nodes))))
     if proof.upgrade is not None:
         up = proof.upgrade
-        parts.append(rep(proof, upgrade=rep(up, signature=_flip(up.signature, at))))
+        # (a byte of the ed25519 signature in its multisig container: the container's patch count may
+        # change without effect when the manifest allows no patches, in JS too)
+        ed = decode_multisignature(up.signature).proofs[0].signature
+        o = up.signature.index(ed) + at % 64
+        parts.append(rep(proof, upgrade=rep(up, signature=_flip(up.signature, o))))
         parts.append(rep(proof, fork=proof.fork + 1 + at % 3))
         if up.nodes:
             parts.append(rep(proof, upgrade=rep(up, nodes=bad(up.nodes))))
