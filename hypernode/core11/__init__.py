@@ -12,8 +12,9 @@ signatures), :mod:`~hypernode.core11.verifier` (signing and verifying a tree sta
 :mod:`~hypernode.core11.secretstream` (the @hyperswarm/secret-stream every connection runs over: Noise XX
 with Ed25519 keys, then libsodium secretstream frames; sans-IO, with a trio adapter) and
 :mod:`~hypernode.core11.names` (corestore 7's namespaces and the key pair, manifest and key of a core got
-by name from a store's primary key). No storage yet, and
-no replicator on top of the messages.
+by name from a store's primary key), :mod:`~hypernode.core11.storage` (what a core and a store keep) and
+:mod:`~hypernode.core11.rocks` (all of it on disk in JS's hypercore-storage RocksDB format). No replicator
+on top of the messages yet.
 
 Nothing here imports the hypercore 9 wire or replication: the two generations share only the generic
 pieces (:mod:`hypernode.errors`, :mod:`hypernode.flat_tree`, the ed25519 helpers of :mod:`hypernode.crypto`).
