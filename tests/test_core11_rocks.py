@@ -272,11 +272,12 @@ def test_a_directory_holding_something_else_is_refused_untouched(tmp_path: Path)
     assert _snapshot(other) == before and sorted(os.listdir(other)) == ["cores", "notes.txt"]
 
     not_rocks = tmp_path / "not-rocks"
-    (not_rocks / "db").mkdir(parents=True)
-    (not_rocks / "CORESTORE").write_text("")
-    (not_rocks / "db" / "LOG").write_text("a user's log")
+    RocksStoreStorage(not_rocks).close()
+    shutil.rmtree(not_rocks / "db")
+    (not_rocks / "db").mkdir()
+    (not_rocks / "db" / "notes.txt").write_text("a user's notes")
     before = _snapshot(not_rocks)
-    with pytest.raises(StoreRefusedError, match="no RocksDB"):
+    with pytest.raises(StoreRefusedError, match="not a RocksDB database: notes.txt"):
         RocksStoreStorage(not_rocks)
     assert _snapshot(not_rocks) == before
 
@@ -284,6 +285,48 @@ def test_a_directory_holding_something_else_is_refused_untouched(tmp_path: Path)
     a_file.write_text("x")
     with pytest.raises(StoreRefusedError):
         RocksStoreStorage(a_file)
+
+
+def test_an_empty_device_file_is_refused_a_leftover_temporary_one_is_not_in_the_way(tmp_path: Path) -> None:
+    (tmp_path / "cut").mkdir()
+    (tmp_path / "cut" / "CORESTORE").write_bytes(b"")
+    with pytest.raises(StoreRefusedError, match="empty"):
+        RocksStoreStorage(tmp_path / "cut")
+    assert os.listdir(tmp_path / "cut") == ["CORESTORE"]
+    assert (tmp_path / "cut" / "CORESTORE").read_bytes() == b""
+
+    (tmp_path / "left").mkdir()
+    (tmp_path / "left" / ".CORESTORE.1234.abcdef01").write_bytes(b"device/platform=linux\n")
+    with RocksStoreStorage(tmp_path / "left") as store:
+        store.set_primary_key(PRIMARY)
+    with RocksStoreStorage(tmp_path / "left") as store:
+        assert store.get_primary_key() == PRIMARY
+
+
+_RACE = """
+import sys, time
+from hypernode.core11.rocks import RocksStoreStorage
+from hypernode.errors import StoreLockedError
+try:
+    store = RocksStoreStorage(sys.argv[1])
+except StoreLockedError:
+    print("locked")
+else:
+    time.sleep(0.3)
+    store.close()
+    print("opened")
+"""
+
+
+def test_openers_racing_for_a_new_store_get_it_or_a_lock_error(tmp_path: Path) -> None:
+    procs = [subprocess.Popen([sys.executable, "-c", _RACE, str(tmp_path / "new")], stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True) for _ in range(4)]
+    results = [p.communicate(timeout=60) for p in procs]
+    assert all(p.returncode == 0 for p in procs), [err for _, err in results]
+    outcomes = [out.strip() for out, _ in results]
+    assert "opened" in outcomes and set(outcomes) <= {"opened", "locked"}
+    assert sorted(os.listdir(tmp_path / "new")) == ["CORESTORE", "db"]
+    RocksStoreStorage(tmp_path / "new").close()  # its device file verifies
 
 
 def test_a_copied_store_is_refused_as_js_refuses_it(tmp_path: Path) -> None:

@@ -56,8 +56,11 @@ updates, the other hints).
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import os
+import re
+import secrets
 import struct
 import sys
 import time
@@ -96,6 +99,9 @@ _T = TypeVar("_T")
 COLUMN_FAMILY = "corestore"
 STORE_VERSION = 2  # hypercore-storage's VERSION: of the store head and of each core record
 DEVICE_FILE = "CORESTORE"
+_TMP_PREFIX = ".CORESTORE."
+_ROCKSDB_FILE = re.compile(r"LOCK|LOG|LOG\.old\.\d+|IDENTITY|CURRENT|MANIFEST-\d+|OPTIONS-\d+|"
+                           r"\d+\.(log|sst|blob|dbtmp)|rocksdict-config\.json")
 DB_DIR = "db"
 _DEVICE_ATTR = "user.device-file"
 _MODIFIED_SLACK_MS = 5000
@@ -377,7 +383,7 @@ def _lock(fd: int) -> bool:
     except (BlockingIOError, PermissionError):
         return False
     except OSError as e:
-        if e.errno in (11, 13):  # EAGAIN, EACCES
+        if e.errno in (errno.EAGAIN, errno.EACCES):
             return False
         raise
     return True
@@ -424,23 +430,88 @@ def _verify_device_file(fd: int, directory: str) -> None:
                                            "opening it could fork its cores")
 
 
+def _create_device_file(directory: str) -> int | None:
+    """Make ``CORESTORE`` whole or not at all: written and locked under a temporary name, then linked
+    into place (which fails if another opener made one first: then None). Returns the locked fd."""
+    tmp = os.path.join(directory, f"{_TMP_PREFIX}{os.getpid()}.{secrets.token_hex(4)}")
+    fd = os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
+    try:
+        if not _lock(fd):
+            raise OSError(errno.EAGAIN, "a file just made could not be locked", tmp)
+        _write_device_file(fd)
+        try:
+            os.link(tmp, os.path.join(directory, DEVICE_FILE))
+        except FileExistsError:
+            os.close(fd)
+            return None
+        dir_fd = os.open(directory, os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+        return fd
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.close(fd)
+        raise
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+
+
+def _open_device_file(directory: str) -> int:
+    """The store's ``CORESTORE``, locked (made if missing), or StoreLockedError / StoreRefusedError."""
+    path = os.path.join(directory, DEVICE_FILE)
+    while True:
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_CLOEXEC)
+        except FileNotFoundError:
+            made = _create_device_file(directory)
+            if made is None:
+                continue  # another opener made it first: open theirs (and find it locked)
+            return made
+        try:
+            if not _lock(fd):
+                raise StoreLockedError(directory, None)
+            if os.fstat(fd).st_size == 0:
+                raise StoreRefusedError(directory, "its CORESTORE file is empty (the store's creation was "
+                                                   "cut short in JS, which refuses it too)")
+            _verify_device_file(fd, directory)
+        except BaseException:
+            os.close(fd)
+            raise
+        return fd
+
+
 def _check_directory(directory: str) -> None:
-    """Refuse a directory that holds something other than a corestore 7 store."""
+    """Refuse a directory that holds something other than a corestore 7 store (before anything is made
+in it)."""
     if os.path.exists(directory) and not os.path.isdir(directory):
         raise StoreRefusedError(directory, "it is not a directory")
     if not os.path.isdir(directory):
         return
-    entries = os.listdir(directory)
+    # (a temporary device file left by an opener that died while making the store is ours: not in the way)
+    entries = [e for e in os.listdir(directory) if not e.startswith(_TMP_PREFIX)]
     if entries and DEVICE_FILE not in entries:
         raise StoreRefusedError(directory, "it is not empty and has no CORESTORE file, so it is not a "
                                            "corestore 7 store (a corestore 6 store, or something else)")
+
+
+def _check_database(directory: str) -> None:
+    """Refuse a ``db`` that holds something other than a RocksDB database (run under the lock, so that
+    no other opener is making the database meanwhile)."""
     db = os.path.join(directory, DB_DIR)
-    if os.path.lexists(db):
-        if not os.path.isdir(db):
-            raise StoreRefusedError(directory, "its db is not a directory")
-        inside = os.listdir(db)
-        if inside and "CURRENT" not in inside:
-            raise StoreRefusedError(directory, "its db directory holds files but no RocksDB database")
+    if not os.path.lexists(db):
+        return
+    if not os.path.isdir(db):
+        raise StoreRefusedError(directory, "its db is not a directory")
+    inside = os.listdir(db)
+    if "CURRENT" in inside:
+        return
+    foreign = sorted(f for f in inside if not _ROCKSDB_FILE.fullmatch(f))
+    if foreign:  # (a database whose creation was cut short has only RocksDB's own files: it is made anew)
+        raise StoreRefusedError(directory, f"its db directory holds files that are not a RocksDB "
+                                           f"database: {', '.join(foreign[:3])}")
 
 
 def _options(create: bool) -> tuple[Options, Options]:
@@ -481,15 +552,9 @@ class RocksStoreStorage:
         self.directory = os.fspath(directory)
         _check_directory(self.directory)
         os.makedirs(self.directory, exist_ok=True)
-        path = os.path.join(self.directory, DEVICE_FILE)
-        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        fd = _open_device_file(self.directory)
         try:
-            if not _lock(fd):
-                raise StoreLockedError(self.directory, None)
-            if os.fstat(fd).st_size == 0:
-                _write_device_file(fd)
-            else:
-                _verify_device_file(fd, self.directory)
+            _check_database(self.directory)
             db_path = os.path.join(self.directory, DB_DIR)
             opts, cf = _options(create=True)
             try:
