@@ -167,14 +167,26 @@ async function tryopen (dir) {
   try { await store.close() } catch {}
 }
 
+// a replication that cannot verify (bad proofs from a store) stalls with nothing left for node to wait
+// on: node would exit 0 having printed nothing, so say so and fail
+let finished = false
+process.on('beforeExit', () => {
+  if (finished) return
+  console.error('rocks_tool: stalled before finishing (a replication that did not verify?)')
+  process.exit(2)
+})
+
 async function main () {
   const [mode, arg] = process.argv.slice(2)
-  if (mode === 'hold') return hold(arg)
-  if (mode === 'tryopen') return tryopen(arg)
-  const spec = JSON.parse(fs.readFileSync(arg, 'utf8'))
-  const out = mode === 'write' ? await write(spec) : mode === 'read' ? await read(spec) : null
-  if (out === null) throw new Error('mode is write, read, hold or tryopen')
-  console.log(JSON.stringify(out))
+  if (mode === 'hold') await hold(arg)
+  else if (mode === 'tryopen') await tryopen(arg)
+  else {
+    const spec = JSON.parse(fs.readFileSync(arg, 'utf8'))
+    const out = mode === 'write' ? await write(spec) : mode === 'read' ? await read(spec) : null
+    if (out === null) throw new Error('mode is write, read, hold or tryopen')
+    console.log(JSON.stringify(out))
+  }
+  finished = true
 }
 
 main().catch((err) => {
