@@ -388,6 +388,32 @@ def test_a_tree_node_under_another_index_is_corrupt(tmp_path: Path) -> None:
             core.get_tree_node(5)
 
 
+@pytest.mark.parametrize("key", [b"\x04\x00\x05\xfc\x01", b"\x04\x00\x05\x01", b"\x04\x00\x05\x01\x00\x07",
+                                 b"\x04\x00\x05\xff"])
+def test_a_bitfield_key_that_does_not_decode_is_corrupt(tmp_path: Path, key: bytes) -> None:
+    with RocksStoreStorage(tmp_path) as store:
+        core = store.create_core(AUTH)
+        w = core.write()
+        w.put_bitfield_page(0, _page(1))
+        w.commit()
+        _raw_put(store, key, _page(2))
+        with pytest.raises(CorruptStorageError, match=key.hex()):
+            list(core.bitfield_pages())
+        assert core.get_bitfield_page(0) == _page(1)
+
+
+def test_a_bitfield_of_another_type_is_left_alone(tmp_path: Path) -> None:
+    with RocksStoreStorage(tmp_path) as store:
+        core = store.create_core(AUTH)
+        _raw_put(store, b"\x04\x00\x05\x00\x01", b"another kind")
+        w = core.write()
+        w.put_bitfield_page(0, _page(1))
+        w.delete_bitfield_page_range(1, -1)
+        w.commit()
+        assert list(core.bitfield_pages()) == [(0, _page(1))]
+        assert store._get(b"\x04\x00\x05\x00\x01") == b"another kind"
+
+
 @pytest.mark.parametrize("what, key", [("named sessions", b"\x03\x00\x01"),
                                        ("a corestore group", b"\x03\x00\x02"),
                                        ("a batch dependency", b"\x04\x00\x01")])

@@ -484,8 +484,8 @@ def _open_device_file(directory: str) -> int:
 
 
 def _check_directory(directory: str) -> None:
-    """Refuse a directory that holds something other than a corestore 7 store (before anything is made
-in it)."""
+    """Refuse a directory that holds something other than a corestore 7 store (before anything is
+    made in it)."""
     if os.path.exists(directory) and not os.path.isdir(directory):
         raise StoreRefusedError(directory, "it is not a directory")
     if not os.path.isdir(directory):
@@ -521,6 +521,7 @@ def _options(create: bool) -> tuple[Options, Options]:
     opts.set_max_background_jobs(2)
     opts.set_bytes_per_sync(1 << 20)
     opts.set_max_open_files(-1)
+    opts.set_compression_type(DBCompressionType.none())  # the default column family too (JS leaves it empty)
     # the column family as hypercore-storage makes it (index.js createColumnFamily)
     cf = Options(raw_mode=True)
     cf.set_compression_type(DBCompressionType.none())
