@@ -500,3 +500,12 @@ def test_decoders_refuse_truncated_or_flipped_values(decoder: object, auth: Auth
         decoder(bytes(flipped))
     except DecodeError:
         pass
+
+
+@settings(max_examples=300, deadline=None)
+@given(_uint, _uint, st.text(max_size=8), st.text(max_size=8))
+def test_keys_sort_as_their_values(a: int, b: int, s: str, t: str) -> None:
+    """Delete ranges and page iteration rely on it: index-encoder keys sort as the numbers (and the
+    UTF-8 of the strings) they encode."""
+    assert (key_uint(a) < key_uint(b)) == (a < b)
+    assert (key_string(s) < key_string(t)) == (s.encode() < t.encode())

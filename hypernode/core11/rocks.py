@@ -35,14 +35,17 @@ by 0x02, then 0x00 0x01) and values (compact-encoding, hyperschema's layouts):
 Every :meth:`CoreWrite.commit` and every store-level change is one RocksDB write batch.
 
 Safety. Opening takes an exclusive lock on ``CORESTORE`` (an open-file-description ``fcntl`` lock on
-Linux, the lock JS takes; ``flock`` elsewhere, as JS on macOS) before anything is written, then RocksDB
-takes its own ``db/LOCK``: a second opener, Python or JS, fails (Python with
-:class:`~hypernode.errors.StoreLockedError`). A directory that is not empty and has no ``CORESTORE``
+Linux, the lock JS takes; ``flock`` elsewhere, as JS on macOS) before anything else is written, then
+RocksDB takes its own ``db/LOCK``: a second opener, Python or JS, fails (Python with
+:class:`~hypernode.errors.StoreLockedError`). A new store's ``CORESTORE`` is written and locked under a
+temporary name (``.CORESTORE.<pid>.<random>``) and linked into place, so it is whole or absent, and of
+two openers racing to make a store one gets it. A directory that is not empty and has no ``CORESTORE``
 (a corestore 6 store, a pre-device-file JS store that JS would move into ``db/``, anything else), or
-whose ``db/`` is neither empty nor a RocksDB database, is refused with
-:class:`~hypernode.errors.StoreRefusedError`, as is a ``CORESTORE`` that says the store was copied or
-moved (its inode or attribute changed: JS refuses those too). A value on disk that does not decode
-raises :class:`~hypernode.errors.CorruptStorageError` naming the directory and the key.
+whose ``db/`` holds files that are not RocksDB's, is refused with
+:class:`~hypernode.errors.StoreRefusedError` before anything is written in it, as is a ``CORESTORE``
+that is empty or says the store was copied or moved (its inode, attribute or times changed: JS refuses
+those too). A value on disk that does not decode raises :class:`~hypernode.errors.CorruptStorageError`
+naming the database and the key; the store stays open and usable.
 
 What is not supported (hypercore-storage features step 1 does not use): named sessions, batches with
 dependencies and corestore groups. A core that has any of them is refused when opened
