@@ -61,6 +61,7 @@ bench: $(VENV_STAMP) $(NODE_STAMP)
 	$(PY) interop/bench/mount_bench.py
 	$(PY) interop/bench/gateway_bench.py
 	$(PY) interop/bench/utp_bench.py
+	$(PY) interop/bench/core11_core_bench.py
 
 lint: $(VENV_STAMP)
 	.venv/bin/ruff check hypernode tests interop conftest.py protocol
