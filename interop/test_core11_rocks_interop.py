@@ -16,6 +16,9 @@ finds ours, gets each core by name with our key and length, reads every block, r
 fresh store (which verifies every block's proof against our tree nodes and signature) and appends one
 block, which Python then reads back with a good signature.
 
+The sparse :class:`~hypernode.core11.core.Core` on this storage: a named writer and a core opened by key
+that took two blocks' proofs from it resume from disk as they were, and corestore 7 reads both.
+
 And a store is held by one process at a time: JS refuses a store Python holds, Python refuses one JS
 holds (StoreLockedError).
 """
@@ -33,9 +36,11 @@ import pytest
 
 from conftest import INTEROP
 from hypernode import flat_tree
+from hypernode.core11.core import Core
 from hypernode.core11.crypto import leaf_hash, parent_hash, tree_hash
 from hypernode.core11.log import Log
 from hypernode.core11.names import Namespace
+from hypernode.core11.proof import BlockRequest, UpgradeRequest
 from hypernode.core11.rocks import RocksCoreStorage, RocksStoreStorage
 from hypernode.core11.storage import BITFIELD_PAGE_BYTES, Auth, Head, Hints
 from hypernode.core11.tree import Node
@@ -257,3 +262,53 @@ def test_one_process_at_a_time_python_and_js(tmp_path: Path, js11: Any) -> None:
             holder.wait()
     with RocksStoreStorage(directory) as store:
         assert store.get_primary_key() == PRIMARY
+
+
+def test_js_reads_cores_the_python_core_kept_in_rocks(js11: Any, tmp_path: Path) -> None:
+    """hypernode.core11.core.Core over RocksStoreStorage: a named writer (appends, a truncation, more
+    appends) and, in another store, a core opened by key that took two blocks' proofs from it. Both
+    resume from disk as they were, and corestore 7 reads both: the writer's blocks (cloned through
+    verified replication, then appended to), the sparse core's two blocks and signed head."""
+    r = os.urandom
+    ns = _ns(["app"])
+    named = ns.core("core")
+    with RocksStoreStorage(tmp_path / "a") as a, RocksStoreStorage(tmp_path / "b") as b:
+        a.set_primary_key(PRIMARY)
+        b.set_primary_key(bytes(32))
+        writer = Core.create(a.create_core(Auth(named.key, named.discovery_key, named.manifest,
+                                                named.key_pair), alias=(ns.id, "core")))
+        writer.append([r(10), r(70_000), r(5000), r(1)])
+        writer.truncate(2)
+        writer.append([r(3), r(4097), r(20)])
+        reader = Core.create(b.create_core(Auth(named.key, named.discovery_key, named.manifest)))
+        reader.apply(writer.proof(block=BlockRequest(1, 0), upgrade=UpgradeRequest(0, writer.length)))
+        reader.apply(writer.proof(block=BlockRequest(4, reader.missing_nodes(8))))
+        written = [writer.get(i) for i in range(writer.length)]
+        state = (writer.length, writer.fork, writer.tree_hash(), writer.signature)
+        assert (reader.length, reader.fork, reader.tree_hash(), reader.signature) == state
+    with RocksStoreStorage(tmp_path / "a") as a, RocksStoreStorage(tmp_path / "b") as b:
+        for store, held in ((a, list(range(5))), (b, [1, 4])):
+            storage = store.open_core(named.discovery_key)
+            assert storage is not None
+            core = Core.create(storage)
+            assert (core.length, core.fork, core.tree_hash(), core.signature) == state
+            assert [i for i in range(core.length) if core.has(i)] == held
+            assert all(core.get(i) == written[i] for i in held)
+            _, blocks = _check_core(storage)
+            assert [i for i, b in enumerate(blocks) if b is not None] == held
+
+    spec_a = {"dir": str(tmp_path / "a"), "cores": [{"path": ["app"], "name": "core"}], "append": True}
+    spec_b = {"dir": str(tmp_path / "b"), "cores": [{"key": named.key.hex()}]}
+    (tmp_path / "a.json").write_text(json.dumps(spec_a))
+    (tmp_path / "b.json").write_text(json.dumps(spec_b))
+    ours = [_sha(b) for b in written]
+    for spec, held in (("a.json", range(5)), ("b.json", [1, 4])):
+        theirs = js11("rocks_tool.js", "read", tmp_path / spec)
+        (c,) = theirs["cores"]
+        assert (c["key"], c["length"], c["fork"]) == (named.key.hex(), state[0], state[1])
+        assert c["signature"] == state[3].hex()
+        assert c["blocks"] == [ours[i] if i in held else None for i in range(5)]
+        if spec == "a.json":
+            assert theirs["primaryKey"] == PRIMARY.hex()
+            assert c["cloned"] == ours and c["treeHash"] == state[2].hex()
+            assert c["appended"]["length"] == 6
