@@ -58,6 +58,8 @@ _EXPORTS = {
     "BlockNotAvailableError": "hypernode.errors",
     "MissingTreeNode": "hypernode.errors",
     "StoreLockedError": "hypernode.errors",
+    "StoreRefusedError": "hypernode.errors",
+    "UnsupportedStoreError": "hypernode.errors",
     "PeerTimeoutError": "hypernode.errors",
     "RLEError": "hypernode.rle",
     "ProtocolError": "hypernode.wire.frames",
@@ -107,7 +109,8 @@ __all__ = [
     "Feed", "Proof", "Corestore", "Replicator", "replicator_of", "ReplicationServer",
     "open_replication_server", "Hyperdrive", "Stat", "MultiDrive", "Node", "open_node", "Swarm", "DHTNode",
     "HypernodeError", "VerificationError", "DecodeError", "CorruptStorageError", "NotWritableError",
-    "BlockNotAvailableError", "MissingTreeNode", "StoreLockedError", "PeerTimeoutError", "RLEError",
+    "BlockNotAvailableError", "MissingTreeNode", "StoreLockedError", "StoreRefusedError",
+    "UnsupportedStoreError", "PeerTimeoutError", "RLEError",
     "ProtocolError",
     "FrameError", "HandshakeError", "ConnectionClosed",
     "ReplicationError", "CorruptTrieError", "MDNSError", "DriveError", "FileNotFound", "PathAlreadyExists",
@@ -150,6 +153,8 @@ if TYPE_CHECKING:
         NotWritableError,
         PeerTimeoutError,
         StoreLockedError,
+        StoreRefusedError,
+        UnsupportedStoreError,
         VerificationError,
     )
     from hypernode.feed import Feed, Proof

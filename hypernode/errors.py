@@ -68,6 +68,33 @@ class StoreLockedError(HypernodeError):
         return (type(self), (self.directory, self.pid, self.address))
 
 
+class StoreRefusedError(HypernodeError):
+    """A directory was not opened as a store because of what it holds: files that are not a store of
+    the kind asked for, or a store that says it was copied or moved (``reason`` says which). Nothing in
+    it was written, moved or deleted."""
+
+    def __init__(self, directory: str, reason: str) -> None:
+        self.directory = directory
+        self.reason = reason
+        super().__init__(f"not opening {directory} as a store: {reason}")
+
+    def __reduce__(self) -> tuple[type, tuple[str, str]]:
+        return (type(self), (self.directory, self.reason))
+
+
+class UnsupportedStoreError(HypernodeError):
+    """A store (or a core in it) uses a feature of the JS storage that hypernode does not support; it
+    was not opened, so nothing in it was changed."""
+
+    def __init__(self, directory: str, reason: str) -> None:
+        self.directory = directory
+        self.reason = reason
+        super().__init__(f"store {directory}: {reason}")
+
+    def __reduce__(self) -> tuple[type, tuple[str, str]]:
+        return (type(self), (self.directory, self.reason))
+
+
 class PeerTimeoutError(HypernodeError, TimeoutError):
     """Waiting on peers made no progress for the whole timeout: no peer came that has the feed, or no
     block arrived. The message says why, naming the cause (the peers that could not be reached and

@@ -13,7 +13,8 @@ handshake), :mod:`~hypernode.core11.mux` (a sans-IO protomux: channels over one 
 with Ed25519 keys, then libsodium secretstream frames; sans-IO, with a trio adapter) and
 :mod:`~hypernode.core11.names` (corestore 7's namespaces and the key pair, manifest and key of a core got by
 name from a store's primary key), :mod:`~hypernode.core11.storage` (what a core and a store keep, and the
-in-memory storage), :mod:`~hypernode.core11.bitfield` (which blocks a core holds, in hypercore 11's pages)
+in-memory storage), :mod:`~hypernode.core11.rocks` (all of it on disk in JS's hypercore-storage RocksDB
+format), :mod:`~hypernode.core11.bitfield` (which blocks a core holds, in hypercore 11's pages)
 and :mod:`~hypernode.core11.core` (the sparse, persistent core over that storage: appends, truncations,
 proofs made and applied). No replicator on top of the messages yet.
 
