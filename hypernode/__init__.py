@@ -101,7 +101,13 @@ _EXPORTS = {
     # the gateway and a running node's control socket
     "HTTPError": "hypernode.gateway.routes",
     "ControlError": "hypernode.control",
-    # the current generation (hypernode.core11)
+    # the current generation (hypernode.core11), and choosing a generation
+    "Corestore11": "hypernode.core11.corestore:Corestore",  # module:name where the names differ
+    "Core": "hypernode.core11.core",
+    "open_corestore": "hypernode.stores",
+    "store_generation": "hypernode.stores",
+    "parse_hyper_url": "hypernode.keys",
+    "hyper_url": "hypernode.keys",
     "SecretStreamError": "hypernode.core11.secretstream",
 }
 
@@ -119,11 +125,14 @@ __all__ = [
     "CloneRefused", "ExportIncomplete", "Stalled", "CrossDevice", "MountError", "HTTPError", "ControlError",
     "UTPError", "UTPLimitError", "UTPConnectionError", "UTPConnectionRefused", "UTPConnectionReset",
     "UTPTimeout", "PacketError",
+    "Corestore11", "Core", "open_corestore", "store_generation", "parse_hyper_url", "hyper_url",
     "SecretStreamError",
 ]
 
 if TYPE_CHECKING:
     from hypernode.control import ControlError
+    from hypernode.core11.core import Core
+    from hypernode.core11.corestore import Corestore as Corestore11
     from hypernode.core11.secretstream import SecretStreamError
     from hypernode.corestore import Corestore
     from hypernode.discovery import DHTNode, Swarm
@@ -160,6 +169,7 @@ if TYPE_CHECKING:
     from hypernode.feed import Feed, Proof
     from hypernode.folder import CloneRefused, ExportIncomplete, FolderUnavailable, Stalled
     from hypernode.gateway.routes import HTTPError
+    from hypernode.keys import hyper_url, parse_hyper_url
     from hypernode.mount import MountError
     from hypernode.multi import MultiDrive
     from hypernode.node import Node, open_node
@@ -167,6 +177,7 @@ if TYPE_CHECKING:
     from hypernode.replication.peer import ReplicationError
     from hypernode.replication.server import ReplicationServer, open_replication_server
     from hypernode.rle import RLEError
+    from hypernode.stores import open_corestore, store_generation
     from hypernode.trie.node import CorruptTrieError
     from hypernode.utp.connection import (
         UTPConnectionError,
@@ -186,7 +197,8 @@ def __getattr__(name: str) -> Any:
     module = _EXPORTS.get(name)
     if module is None:
         raise AttributeError(f"module 'hypernode' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
+    module, _, attribute = module.partition(":")
+    value = getattr(importlib.import_module(module), attribute or name)
     globals()[name] = value  # the next lookup finds it directly
     return value
 
