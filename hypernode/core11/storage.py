@@ -90,7 +90,8 @@ class CoreWrite(Protocol):
 class CoreStorage(Protocol):
     """One core's storage."""
 
-    discovery_key: bytes
+    @property
+    def discovery_key(self) -> bytes: ...
 
     def get_auth(self) -> Auth: ...
     def get_head(self) -> Head | None: ...
