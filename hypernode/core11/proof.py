@@ -15,15 +15,17 @@ Its parts, as hypercore 11 sends them:
 :func:`verify_proof` rebuilds the new roots from a proof and the requester's tree state and checks the
 signature with the core's verifier, raising :class:`~hypernode.errors.VerificationError` on anything
 that does not fit. Not here yet: seek proofs (by byte offset), and proofs of another fork (a reorg).
+Both work over any :class:`~hypernode.core11.tree.TreeState`: the nodes are read with ``get``/``get_node``.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from hypernode import flat_tree
 from hypernode.core11.crypto import leaf_hash, parent_hash, tree_hash
-from hypernode.core11.tree import MerkleTree, Node
+from hypernode.core11.tree import Node, TreeState
 from hypernode.core11.verifier import Verifier
 from hypernode.errors import VerificationError
 
@@ -83,7 +85,7 @@ def _contains(root: int, index: int) -> bool:
     return flat_tree.left_span(root) <= index <= flat_tree.right_span(root)
 
 
-def _path(tree: MerkleTree, start: int, root: int, include_start: bool) -> list[Node]:
+def _path(tree: TreeState, start: int, root: int, include_start: bool) -> list[Node]:
     """The siblings from ``start`` up to (not including) ``root``, bottom up (and ``start`` first)."""
     out = [tree.get(start)] if include_start else []
     i = start
@@ -95,7 +97,7 @@ def _path(tree: MerkleTree, start: int, root: int, include_start: bool) -> list[
     return out
 
 
-def _connect(tree: MerkleTree, start: int, end: int) -> list[int]:
+def _connect(tree: TreeState, start: int, end: int) -> list[int]:
     """The roots of ``end`` that a tree of ``start`` blocks lacks: for a root holding the last known leaf,
     the siblings right of it up to that root; then every whole root after (all as indexes)."""
     frm, to = 2 * start, 2 * end
@@ -115,10 +117,13 @@ def _connect(tree: MerkleTree, start: int, end: int) -> list[int]:
     return out
 
 
-def make_proof(tree: MerkleTree, signature: bytes | None, *, block: BlockRequest | None = None,
+def make_proof(tree: TreeState, signature: bytes | None, *, block: BlockRequest | None = None,
                hash: HashRequest | None = None, upgrade: UpgradeRequest | None = None,
-               values: list[bytes] | None = None) -> Proof:
-    """The proof for a request, from a tree holding every node (``values``: the blocks, for ``block``)."""
+               values: list[bytes] | None = None, get_block: Callable[[int], bytes] | None = None) -> Proof:
+    """The proof for a request, from a tree (a :class:`~hypernode.core11.tree.MerkleTree` or a
+    :class:`~hypernode.core11.tree.CachedTree`); for ``block``, the blocks are ``values`` or what
+    ``get_block(index)`` gives. Raises :class:`~hypernode.errors.MissingTreeNode` if the tree lacks a node
+    the proof needs (a sparse core), ``ValueError`` for a request no tree of this length answers."""
     head = 2 * tree.length
     if head == 0:
         return Proof(fork=tree.fork)
@@ -161,9 +166,13 @@ def make_proof(tree: MerkleTree, signature: bytes | None, *, block: BlockRequest
         raise ValueError("the requested block is not under the upgrade's roots")
     data_block = data_hash = None
     if block is not None and node_path is not None:
-        if values is None:
+        if get_block is not None:
+            value = get_block(block.index)
+        elif values is not None:
+            value = values[block.index]
+        else:
             raise ValueError("a block proof needs the blocks")
-        data_block = DataBlock(block.index, values[block.index], tuple(node_path))
+        data_block = DataBlock(block.index, value, tuple(node_path))
     elif hash is not None and node_path is not None:
         data_hash = DataHash(hash.index, tuple(node_path))
     data_upgrade = None
@@ -231,7 +240,7 @@ def _climb(start: Node, q: _Queue, out: list[Node]) -> Node:
 class _Roots:
     """The requester's roots growing into the sender's as an upgrade's nodes arrive."""
 
-    def __init__(self, tree: MerkleTree, out: list[Node]) -> None:
+    def __init__(self, tree: TreeState, out: list[Node]) -> None:
         self.roots = list(tree.roots)
         self.length = tree.length
         self.out = out
@@ -253,7 +262,7 @@ class _Roots:
             self.added.append(parent)
 
 
-def verify_proof(tree: MerkleTree, verifier: Verifier, proof: Proof) -> VerifiedProof:
+def verify_proof(tree: TreeState, verifier: Verifier, proof: Proof) -> VerifiedProof:
     """Check ``proof`` against the requester's ``tree`` (its roots and nodes) and ``verifier``; raises
     :class:`VerificationError` unless every node hashes up to a root that is either signed (the
     upgrade's signature) or one the tree already has."""
@@ -274,7 +283,7 @@ def verify_proof(tree: MerkleTree, verifier: Verifier, proof: Proof) -> Verified
     if up is None:
         if block_root is None:
             raise VerificationError("an empty proof")
-        known = tree.nodes.get(block_root.index)
+        known = tree.get_node(block_root.index)
         if known is None or known.hash != block_root.hash or known.size != block_root.size:
             raise VerificationError(f"proof's node {block_root.index} is not the tree's")
         return VerifiedProof(tree.length, tree.fork, list(tree.roots), None, value, out)
@@ -315,7 +324,7 @@ def verify_proof(tree: MerkleTree, verifier: Verifier, proof: Proof) -> Verified
     if q.extra is not None:
         # the block's path did not meet the upgrade's: it must end at a node the requester has, or one
         # the signed upgrade just proved (a JS requester only takes the first)
-        known = tree.nodes.get(q.extra.index) or {n.index: n for n in grown.added}.get(q.extra.index)
+        known = tree.get_node(q.extra.index) or {n.index: n for n in grown.added}.get(q.extra.index)
         if known is None or known.hash != q.extra.hash or known.size != q.extra.size:
             raise VerificationError(f"proof's node {q.extra.index} is not the tree's")
     return VerifiedProof(grown.length, proof.fork, grown.roots, up.signature, value, out)

@@ -1,4 +1,4 @@
-"""The merkle tree of a hypercore 10/11 core, held in memory: its nodes, roots, byte length and fork.
+"""The merkle tree of a hypercore 10/11 core: its nodes, roots, byte length and fork.
 
 Nodes are numbered as flat-tree numbers them (block ``i`` is leaf ``2 * i``). Appending a block adds
 its leaf and every parent it completes; the roots at a length are the nodes ``flat_tree.full_roots(2 *
@@ -6,18 +6,26 @@ length)``. Truncating drops the nodes that cover a block past the new length and
 hypercore does (the fork is part of what is signed). Appends and truncations are built as a
 :class:`TreeBatch`, which the tree takes only on :meth:`MerkleTree.commit` (after its signature
 verified, say). Hashes are :mod:`hypernode.core11.crypto`'s.
+
+Two trees share the same state and methods (:class:`TreeState`): :class:`MerkleTree` holds every node in
+a dict (what :class:`~hypernode.core11.log.Log` uses), and :class:`CachedTree` reads nodes on demand from
+a :class:`NodeSource` (a core's storage) through a bounded LRU cache, holding only its roots, so a tree
+of millions of blocks opens by reading its roots and stays in bounded memory. Proofs
+(:mod:`hypernode.core11.proof`) are made and verified over either.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections import OrderedDict
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 from hypernode import flat_tree
 from hypernode.core11.crypto import leaf_hash, parent_hash, tree_hash
 from hypernode.errors import MissingTreeNode
 
-__all__ = ["Node", "MerkleTree", "TreeBatch"]
+__all__ = ["Node", "TreeState", "MerkleTree", "CachedTree", "NodeSource", "TreeBatch"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,7 +43,7 @@ class TreeBatch:
 
     __slots__ = ("tree", "nodes", "roots", "length", "byte_length", "fork", "truncated_to")
 
-    def __init__(self, tree: MerkleTree) -> None:
+    def __init__(self, tree: TreeState) -> None:
         self.tree = tree
         self.nodes: list[Node] = []
         self.roots = list(tree.roots)
@@ -60,18 +68,29 @@ class TreeBatch:
         return tree_hash(self.roots)
 
 
-class MerkleTree:
-    """Every node of a core's tree, in memory, with the state at its head (length, roots, fork)."""
+class TreeState:
+    """A tree's state at its head (length, roots, byte length, fork) and what can be read of its nodes;
+    subclasses say where the nodes are (:meth:`get_node`)."""
 
     def __init__(self) -> None:
-        self.nodes: dict[int, Node] = {}
         self.roots: list[Node] = []
         self.length = 0
         self.byte_length = 0
         self.fork = 0
 
+    def get_node(self, index: int) -> Node | None:
+        """The node at flat-tree ``index`` if the tree has it, else None."""
+        raise NotImplementedError
+
+    def get(self, index: int) -> Node:
+        """The node at flat-tree ``index``; :class:`MissingTreeNode` if the tree lacks it."""
+        node = self.get_node(index)
+        if node is None:
+            raise MissingTreeNode(index // 2)
+        return node
+
     def batch(self, blocks: Iterable[bytes | bytearray | memoryview] = ()) -> TreeBatch:
-        """The state after appending ``blocks`` (the tree is unchanged until :meth:`commit`)."""
+        """The state after appending ``blocks`` (the tree is unchanged until committed)."""
         b = TreeBatch(self)
         for block in blocks:
             b.append(block)
@@ -87,31 +106,6 @@ class MerkleTree:
         b.truncated_to = length
         return b
 
-    def commit(self, batch: TreeBatch) -> None:
-        if batch.tree is not self:
-            raise ValueError("a batch of another tree")
-        if batch.truncated_to is not None:
-            head = 2 * batch.truncated_to
-            for index in [i for i in self.nodes if flat_tree.right_span(i) >= head]:
-                del self.nodes[index]
-        elif batch.fork != self.fork or len(batch.nodes) and batch.nodes[0].index != 2 * self.length:
-            raise ValueError("a batch made before the tree changed")
-        for n in batch.nodes:
-            self.nodes[n.index] = n
-        self.roots = list(batch.roots)
-        self.length = batch.length
-        self.byte_length = batch.byte_length
-        self.fork = batch.fork
-
-    def append(self, block: bytes | bytearray | memoryview) -> None:
-        self.commit(self.batch([block]))
-
-    def get(self, index: int) -> Node:
-        try:
-            return self.nodes[index]
-        except KeyError:
-            raise MissingTreeNode(index // 2) from None
-
     def roots_at(self, length: int) -> list[Node]:
         """The roots of the tree as it was at ``length`` (<= the current length)."""
         if not 0 <= length <= self.length:
@@ -126,3 +120,118 @@ class MerkleTree:
 
     def byte_length_at(self, length: int) -> int:
         return sum(r.size for r in self.roots_at(length))
+
+    def _check_batch(self, batch: TreeBatch) -> None:
+        if batch.tree is not self:
+            raise ValueError("a batch of another tree")
+        if batch.truncated_to is None and (
+                batch.fork != self.fork or len(batch.nodes) and batch.nodes[0].index != 2 * self.length):
+            raise ValueError("a batch made before the tree changed")
+
+    def _take_state(self, batch: TreeBatch) -> None:
+        self.roots = list(batch.roots)
+        self.length = batch.length
+        self.byte_length = batch.byte_length
+        self.fork = batch.fork
+
+
+class MerkleTree(TreeState):
+    """Every node of a core's tree, in memory, with the state at its head (length, roots, fork)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.nodes: dict[int, Node] = {}
+
+    def get_node(self, index: int) -> Node | None:
+        return self.nodes.get(index)
+
+    def commit(self, batch: TreeBatch) -> None:
+        """Take ``batch``'s state and nodes (a truncation drops every node past its length)."""
+        self._check_batch(batch)
+        if batch.truncated_to is not None:
+            head = 2 * batch.truncated_to
+            for index in [i for i in self.nodes if flat_tree.right_span(i) >= head]:
+                del self.nodes[index]
+        for n in batch.nodes:
+            self.nodes[n.index] = n
+        self._take_state(batch)
+
+    def append(self, block: bytes | bytearray | memoryview) -> None:
+        self.commit(self.batch([block]))
+
+
+class NodeSource(Protocol):
+    """Where a :class:`CachedTree` reads nodes (a :class:`~hypernode.core11.storage.CoreStorage` is one)."""
+
+    def get_tree_node(self, index: int) -> Node | None: ...
+
+
+class CachedTree(TreeState):
+    """A tree whose nodes stay in ``source`` and are read on demand, the last ``cache_size`` of them kept
+    in an LRU cache; only the roots are held. Whoever writes the source tells the tree what changed:
+    :meth:`commit` after a batch of nodes or a truncation was stored, :meth:`add_nodes` after nodes
+    were stored without a change of head."""
+
+    def __init__(self, source: NodeSource, *, roots: Sequence[Node] = (), fork: int = 0,
+                 cache_size: int = 16384) -> None:
+        super().__init__()
+        if cache_size < 1:
+            raise ValueError("the cache holds at least one node")
+        self.source = source
+        self.cache_size = cache_size
+        self._cache: OrderedDict[int, Node] = OrderedDict()
+        self.reads = 0  # nodes read from the source (cache misses), for whoever measures
+        length = flat_tree.right_span(roots[-1].index) // 2 + 1 if roots else 0
+        self.set_state(roots, length, fork)
+
+    def get_node(self, index: int) -> Node | None:
+        if index >= 2 * self.length or flat_tree.right_span(index) >= 2 * self.length:
+            return None
+        cached = self._cache.get(index)
+        if cached is not None:
+            self._cache.move_to_end(index)
+            return cached
+        for r in self.roots:
+            if r.index == index:
+                return r
+        self.reads += 1
+        node = self.source.get_tree_node(index)
+        if node is not None:
+            self._remember(node)
+        return node
+
+    def _remember(self, node: Node) -> None:
+        self._cache[node.index] = node
+        self._cache.move_to_end(node.index)
+        if len(self._cache) > self.cache_size:
+            self._cache.popitem(last=False)
+
+    @property
+    def cached(self) -> int:
+        """How many nodes the cache holds now."""
+        return len(self._cache)
+
+    def add_nodes(self, nodes: Iterable[Node]) -> None:
+        """Nodes just stored in the source (kept in the cache, the newest last)."""
+        for n in nodes:
+            self._remember(n)
+
+    def commit(self, batch: TreeBatch) -> None:
+        """Take ``batch``'s state once its nodes are in the source (a truncation forgets every cached
+        node past its length)."""
+        self._check_batch(batch)
+        if batch.truncated_to is not None:
+            head = 2 * batch.truncated_to
+            for index in [i for i in self._cache if flat_tree.right_span(i) >= head]:
+                del self._cache[index]
+        self.add_nodes(batch.nodes)
+        self._take_state(batch)
+
+    def set_state(self, roots: Sequence[Node], length: int, fork: int) -> None:
+        """Take a verified new head (an upgrade from a proof), its nodes already in the source."""
+        if [r.index for r in roots] != flat_tree.full_roots(2 * length):
+            raise ValueError(f"these nodes are not the roots of length {length}")
+        self.roots = list(roots)
+        self.length = length
+        self.byte_length = sum(r.size for r in roots)
+        self.fork = fork
