@@ -24,12 +24,14 @@ from typing import Any
 import pytest
 import trio
 
+from hypernode.core11.core import Core
 from hypernode.core11.crypto import discovery_key
 from hypernode.core11.manifest import core_key, default_signer_manifest
 from hypernode.core11.replicate import CoreProvider, Replication, open_replication
 from hypernode.core11.replicator import CoreReplicationError
 from interop.jsproc import JSProcess
-from tests.core11_sparse import SparseCore
+from tests.core11_cores import held, reader, stored
+from tests.core11_cores import writer as make_writer
 
 pytestmark = pytest.mark.interop
 
@@ -54,9 +56,9 @@ def expected(tag: str, indexes: Iterable[int], size: int) -> str:
     return digest((i, block(tag, i, size)) for i in indexes)
 
 
-def held_digest(core: SparseCore, start: int, end: int) -> tuple[int, str]:
-    held = [(i, core.get(i)) for i in range(start, end) if core.has(i)]
-    return len(held), digest(held)
+def held_digest(core: Core, start: int, end: int) -> tuple[int, str]:
+    blocks = [(i, core.get(i)) for i in range(start, end) if core.has(i)]
+    return len(blocks), digest(blocks)
 
 
 class JSPeer(JSProcess):
@@ -80,19 +82,17 @@ class JSPeer(JSProcess):
         return ev["held"], ev["digest"]
 
 
-def reader_of(created: dict[str, Any]) -> SparseCore:
-    """A Python reader of a core JS made by name (corestore 7: a version-1 manifest of its key)."""
-    manifest = default_signer_manifest(bytes.fromhex(created["publicKey"]))
-    key = core_key(manifest)
-    assert key.hex() == created["key"] and discovery_key(key).hex() == created["discoveryKey"]
-    return SparseCore(key, manifest)
+def reader_of(created: dict[str, Any]) -> Core:
+    """A Python reader of a core JS made, by key alone: the manifest comes from JS with the first proof
+    (it is corestore 7's, a version-1 manifest of the core's public key)."""
+    key = bytes.fromhex(created["key"])
+    assert core_key(default_signer_manifest(bytes.fromhex(created["publicKey"]))) == key
+    assert discovery_key(key).hex() == created["discoveryKey"]
+    return reader(key)
 
 
-def writer(seed: int, tag: str, count: int, size: int) -> SparseCore:
-    core = SparseCore.create(bytes([seed]) * 32)
-    if count:
-        core.append([block(tag, i, size) for i in range(count)])
-    return core
+def writer(seed: int, tag: str, count: int, size: int) -> Core:
+    return make_writer(seed, [block(tag, i, size) for i in range(count)])
 
 
 @asynccontextmanager
@@ -103,12 +103,12 @@ async def js_listening(tmp_path: Path) -> AsyncIterator[tuple[JSPeer, int]]:
         yield js, int(ev["port"])
 
 
-Setup = Callable[[JSPeer], Awaitable[list[SparseCore]]]
+Setup = Callable[[JSPeer], Awaitable[list[Core]]]
 
 
 @asynccontextmanager
 async def connected(tmp_path: Path, js_initiator: bool, setup: Setup, provider: CoreProvider | None = None
-                    ) -> AsyncIterator[tuple[JSPeer, Replication, list[SparseCore]]]:
+                    ) -> AsyncIterator[tuple[JSPeer, Replication, list[Core]]]:
     """A Python replication with a JS peer: JS listening (Python dials: the initiator) or JS dialing
     (Python listens). ``setup(js)`` runs on the JS peer first and gives the Python cores to replicate."""
     if not js_initiator:
@@ -137,19 +137,20 @@ ROLES = pytest.mark.parametrize("js_initiator", [False, True], ids=["js-responde
 
 @ROLES
 async def test_python_downloads_everything_from_js(tmp_path: Path, js_initiator: bool) -> None:
-    async def setup(js: JSPeer) -> list[SparseCore]:
+    async def setup(js: JSPeer) -> list[Core]:
         return [reader_of(await js.create("full", 300, 1024, "f"))]
 
     async with connected(tmp_path, js_initiator, setup) as (js, repl, (core,)):
         with trio.fail_after(TIMEOUT):
             await repl.download(core)
         assert core.length == 300
+        assert core.manifest is not None  # learnt from JS with the first proof
         assert held_digest(core, 0, 300) == (300, expected("f", range(300), 1024))
 
 
 @ROLES
 async def test_python_downloads_sparse_ranges_from_js(tmp_path: Path, js_initiator: bool) -> None:
-    async def setup(js: JSPeer) -> list[SparseCore]:
+    async def setup(js: JSPeer) -> list[Core]:
         return [reader_of(await js.create("sparse", 5000, 64, "s"))]
 
     async with connected(tmp_path, js_initiator, setup) as (js, repl, (core,)):
@@ -159,7 +160,7 @@ async def test_python_downloads_sparse_ranges_from_js(tmp_path: Path, js_initiat
             await repl.download(core, 4999, 5000)
         assert core.length == 5000
         want = [*range(10, 20), *range(4090, 4100), 4999]
-        assert sorted(core.blocks) == want  # those and nothing else
+        assert sorted(held(core)) == want  # those and nothing else
         assert held_digest(core, 0, 5000) == (len(want), expected("s", want, 64))
 
 
@@ -167,7 +168,7 @@ async def test_python_downloads_sparse_ranges_from_js(tmp_path: Path, js_initiat
 async def test_python_follows_live_appends_from_js(tmp_path: Path, js_initiator: bool) -> None:
     created: dict[str, Any] = {}
 
-    async def setup(js: JSPeer) -> list[SparseCore]:
+    async def setup(js: JSPeer) -> list[Core]:
         created.update(await js.create("live", 5, 100, "l"))
         return [reader_of(created)]
 
@@ -200,7 +201,7 @@ async def js_holds(js: JSPeer, key: bytes, start: int, end: int, count: int) -> 
 async def test_js_downloads_everything_from_python(tmp_path: Path, js_initiator: bool) -> None:
     core = writer(1, "p", 300, 1024)
 
-    async def setup(js: JSPeer) -> list[SparseCore]:
+    async def setup(js: JSPeer) -> list[Core]:
         await js.do("open", "opened", key=core.key.hex())
         return [core]
 
@@ -214,7 +215,7 @@ async def test_js_downloads_everything_from_python(tmp_path: Path, js_initiator:
 async def test_js_downloads_sparse_ranges_from_python(tmp_path: Path, js_initiator: bool) -> None:
     core = writer(2, "q", 5000, 64)
 
-    async def setup(js: JSPeer) -> list[SparseCore]:
+    async def setup(js: JSPeer) -> list[Core]:
         await js.do("open", "opened", key=core.key.hex())
         return [core]
 
@@ -231,7 +232,7 @@ async def test_js_follows_live_appends_from_python(tmp_path: Path, js_initiator:
     core = writer(3, "r", 5, 100)
     key = core.key.hex()
 
-    async def setup(js: JSPeer) -> list[SparseCore]:
+    async def setup(js: JSPeer) -> list[Core]:
         await js.do("open", "opened", key=key)
         return [core]
 
@@ -252,10 +253,10 @@ class Store:
     """A provider as a store is one: the cores it holds by discovery key; it says which it was asked for."""
 
     def __init__(self) -> None:
-        self.cores: dict[bytes, SparseCore] = {}
+        self.cores: dict[bytes, Core] = {}
         self.asked: list[bytes] = []
 
-    async def core_for(self, discovery_key: bytes) -> SparseCore | None:
+    async def core_for(self, discovery_key: bytes) -> Core | None:
         self.asked.append(discovery_key)
         await trio.sleep(0)
         return self.cores.get(discovery_key)
@@ -271,7 +272,7 @@ async def test_several_cores_over_one_stream(tmp_path: Path, js_initiator: bool)
     made: dict[str, Any] = {}
     store = Store()
 
-    async def setup(js: JSPeer) -> list[SparseCore]:
+    async def setup(js: JSPeer) -> list[Core]:
         made["a"] = await js.create("a", 40, 500, "a")
         made["b"] = await js.create("b", 3, 2000, "b")
         made["d"] = await js.create("d", 7, 10, "d")
@@ -308,17 +309,17 @@ async def test_several_cores_over_one_stream(tmp_path: Path, js_initiator: bool)
 @ROLES
 async def test_a_lying_js_peer_is_dropped_and_nothing_is_stored(tmp_path: Path, js_initiator: bool,
                                                                 mode: str) -> None:
-    async def setup(js: JSPeer) -> list[SparseCore]:
+    async def setup(js: JSPeer) -> list[Core]:
         created = await js.create("lie", 100, 256, "z")
         await js.do("tamper", "tampering", mode=mode)
         return [reader_of(created)]
 
-    core: SparseCore | None = None
+    core: Core | None = None
     with pytest.raises(CoreReplicationError, match="does not verify"):
         async with connected(tmp_path, js_initiator, setup) as (js, repl, (core,)):
             with trio.fail_after(TIMEOUT):
                 await repl.download(core)
     assert core is not None
-    assert core.blocks == {} and core.stored == 0
+    assert held(core) == {} and stored(core, 100) == {}
     if mode == "signature":
         assert core.length == 0  # the upgrade did not verify: the length stays

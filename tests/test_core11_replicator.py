@@ -15,6 +15,7 @@ import trio.testing
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from hypernode.core11.core import Core
 from hypernode.core11.crypto import replicate_capability
 from hypernode.core11.messages import (
     PROTOCOL,
@@ -42,16 +43,14 @@ from hypernode.core11.replicator import (
     Replicator,
     Upgraded,
 )
-from tests.core11_sparse import SparseCore
+from tests.core11_cores import held, reader, reader_of, stored
+from tests.core11_cores import writer as make_writer
 
 HH = bytes(range(64))
 
 
-def writer(seed: int = 1, count: int = 0, size: int = 16) -> SparseCore:
-    core = SparseCore.create(bytes([seed]) * 32)
-    if count:
-        core.append([b"%d:" % i + bytes([i & 255]) * size for i in range(count)])
-    return core
+def writer(seed: int = 1, count: int = 0, size: int = 16) -> Core:
+    return make_writer(seed, [b"%d:" % i + bytes([i & 255]) * size for i in range(count)])
 
 
 class Wire:
@@ -86,15 +85,15 @@ class Wire:
         return [e for e in self.events[name] if isinstance(e, kind)]
 
 
-def blocks_of(core: SparseCore) -> dict[int, bytes]:
-    return dict(core.blocks)
+def blocks_of(core: Core) -> dict[int, bytes]:
+    return held(core)
 
 
 # -- two replicators --------------------------------------------------------------------------------
 
 def test_full_download_and_live_appends() -> None:
     w = writer(count=1000)
-    r = w.reader()
+    r = reader_of(w)
     wire = Wire(max_inflight=16)
     wire.a.add_core(w)
     wire.b.add_core(r)
@@ -117,44 +116,44 @@ def test_full_download_and_live_appends() -> None:
 
 def test_sparse_ranges_download_only_those_blocks() -> None:
     w = writer(count=70000, size=1)  # more than one bitfield page and want batch boundary irrelevant
-    r = w.reader()
+    r = reader_of(w)
     wire = Wire()
     wire.a.add_core(w)
     wire.b.add_core(r)
     wire.pump()
-    assert r.length == 70000 and r.blocks == {}  # upgraded eagerly, no block asked for
+    assert r.length == 70000 and held(r) == {}  # upgraded eagerly, no block asked for
     wire.b.want(r, 10, 20)
     wire.b.want(r, 32767, 32770)
     wire.b.want(r, 69999, 70000)
     wire.pump()
     want = [*range(10, 20), *range(32767, 32770), 69999]
-    assert sorted(r.blocks) == want
-    assert all(r.blocks[i] == w.blocks[i] for i in want)
+    assert sorted(held(r)) == want
+    assert all(held(r)[i] == w.get(i) for i in want)
 
 
 def test_a_sparse_source_says_what_it_has_and_the_reader_finds_it() -> None:
     """Three peers in a chain: w (all) -> m (a few) -> r asks m for more than m has."""
     w = writer(count=300)
-    m = w.reader()
-    r = w.reader()
+    m = reader_of(w)
+    r = reader_of(w)
     first = Wire()
     first.a.add_core(w)
     first.b.add_core(m)
     first.b.want(m, 100, 110)
     first.pump()
-    assert sorted(m.blocks) == list(range(100, 110))
+    assert sorted(held(m)) == list(range(100, 110))
     second = Wire()
     second.a.add_core(m)
     second.b.add_core(r)
     second.b.want(r, 95, 115)  # m has 100..110 of it: want -> bitfield -> requests for those
     second.pump()
-    assert sorted(r.blocks) == list(range(100, 110))
-    assert all(r.blocks[i] == w.blocks[i] for i in r.blocks)
+    assert sorted(held(r)) == list(range(100, 110))
+    assert all(v == w.get(i) for i, v in held(r).items())
 
 
 def test_many_cores_on_one_stream_and_a_remote_open_we_do_not_have() -> None:
     ws = [writer(seed, count=20 + seed) for seed in range(1, 5)]
-    rs = [w.reader() for w in ws[:3]]
+    rs = [reader_of(w) for w in ws[:3]]
     wire = Wire()
     for w in ws:
         wire.a.add_core(w)
@@ -166,7 +165,7 @@ def test_many_cores_on_one_stream_and_a_remote_open_we_do_not_have() -> None:
         assert blocks_of(r) == blocks_of(w)
     # the fourth core: b has no such core; it is told, and adds it later: the waiting open pairs
     assert [e.discovery_key for e in wire.of("b", CoreRequested)] == [ws[3].discovery_key]
-    late = ws[3].reader()
+    late = reader_of(ws[3])
     wire.b.add_core(late)
     wire.b.want(late)
     wire.pump()
@@ -188,7 +187,7 @@ def test_a_wrong_capability_closes_the_channel_and_the_stream_carries_on() -> No
     w, other = writer(1, count=3), writer(2, count=3)
     wire = Wire(hh_a=HH, hh_b=bytes(64))  # the two sides disagree on the handshake hash
     wire.a.add_core(w)
-    wire.b.add_core(w.reader())
+    wire.b.add_core(reader_of(w))
     wire.pump()
     assert len(wire.of("a", CoreRefused)) + len(wire.of("b", CoreRefused)) >= 1
     assert wire.of("a", CoreAttached) == wire.of("b", CoreAttached) == []
@@ -199,7 +198,7 @@ def test_a_wrong_capability_closes_the_channel_and_the_stream_carries_on() -> No
 
 def test_extensions_pass_up_as_events_with_the_name_sent_once() -> None:
     w = writer(count=1)
-    r = w.reader()
+    r = reader_of(w)
     wire = Wire()
     wire.a.add_core(w)
     wire.b.add_core(r)
@@ -219,7 +218,7 @@ def test_extensions_pass_up_as_events_with_the_name_sent_once() -> None:
 
 def test_remove_core_detaches_it_on_both_sides() -> None:
     w = writer(count=2)
-    r = w.reader()
+    r = reader_of(w)
     wire = Wire()
     wire.a.add_core(w)
     wire.b.add_core(r)
@@ -235,7 +234,7 @@ def test_remove_core_detaches_it_on_both_sides() -> None:
 class FakeRemote:
     """A Mux opening ``core``'s channel with the right capability, to send what a real peer would not."""
 
-    def __init__(self, us: Replicator, core: SparseCore) -> None:
+    def __init__(self, us: Replicator, core: Core) -> None:
         self.us = us
         self.mux = Mux()
         cap = replicate_capability(not us.initiator, core.key, us.handshake_hash)
@@ -261,7 +260,7 @@ class FakeRemote:
         return [m for m in self.received if isinstance(m, Request)]
 
 
-def attached(core: SparseCore, length: int) -> tuple[Replicator, FakeRemote]:
+def attached(core: Core, length: int) -> tuple[Replicator, FakeRemote]:
     us = Replicator(initiator=True, handshake_hash=HH)
     us.add_core(core)
     remote = FakeRemote(us, core)
@@ -274,7 +273,7 @@ def attached(core: SparseCore, length: int) -> tuple[Replicator, FakeRemote]:
 
 def test_a_block_that_does_not_verify_ends_the_connection_and_is_not_stored() -> None:
     w = writer(count=8)
-    r = w.reader()
+    r = reader(w.key, w.manifest)
     us, remote = attached(r, 8)
     (up,) = remote.requests()
     assert up.upgrade == UpgradeRequest(0, 8)
@@ -290,12 +289,12 @@ def test_a_block_that_does_not_verify_ends_the_connection_and_is_not_stored() ->
     remote.send(Data(request=req.id, fork=0, block=bad))
     with pytest.raises(CoreReplicationError, match="does not verify"):
         remote.flush()
-    assert r.blocks == {} and r.stored == 0
+    assert held(r) == {} and stored(r, 8) == {}
 
 
 def test_an_answer_for_another_block_ends_the_connection() -> None:
     w = writer(count=8)
-    r = w.reader()
+    r = reader(w.key, w.manifest)
     us, remote = attached(r, 8)
     (up,) = remote.requests()
     remote.send(Data.answering(up.id, w.proof(upgrade=up.upgrade)))
@@ -306,12 +305,12 @@ def test_an_answer_for_another_block_ends_the_connection() -> None:
     remote.send(Data.answering(req.id, w.proof(block=BlockRequest(5, 3))))
     with pytest.raises(CoreReplicationError, match="block 3 with block 5"):
         remote.flush()
-    assert r.blocks == {}
+    assert held(r) == {} and stored(r, 8) == {}
 
 
 def test_unsolicited_data_and_nodata_are_ignored() -> None:
     w = writer(count=8)
-    r = w.reader()
+    r = reader(w.key, w.manifest)
     us, remote = attached(r, 8)
     (up,) = remote.requests()
     remote.send(Data.answering(999, w.proof(upgrade=up.upgrade)))  # no such request
@@ -341,10 +340,10 @@ def test_requests_we_cannot_answer_get_nodata_and_too_many_invalid_ones_end_it()
 
 # -- fuzz -------------------------------------------------------------------------------------------
 
-def _transcript() -> tuple[SparseCore, list[bytes]]:
+def _transcript() -> tuple[Core, list[bytes]]:
     w = writer(count=40, size=64)
     wire = Wire(max_inflight=4)
-    r = w.reader()
+    r = reader_of(w)
     wire.a.add_core(w)
     wire.b.add_core(r)
     wire.b.want(r, 0, None)
@@ -356,9 +355,9 @@ def _transcript() -> tuple[SparseCore, list[bytes]]:
 _W, _A_SENT = _transcript()
 
 
-def _replay(messages: Iterable[bytes]) -> SparseCore:
+def _replay(messages: Iterable[bytes]) -> Core:
     """b's side of the transcript again, given (altered) messages from a; returns b's core."""
-    r = _W.reader()
+    r = reader_of(_W)
     b = Replicator(initiator=False, handshake_hash=HH, max_inflight=4)
     b.add_core(r)
     b.want(r, 0, None)
@@ -368,8 +367,8 @@ def _replay(messages: Iterable[bytes]) -> SparseCore:
             b.data_to_send()
     except CoreReplicationError:
         pass
-    for i, value in r.blocks.items():
-        assert value == _W.blocks[i]  # nothing unverified stored
+    for i, value in stored(r, _W.length).items():
+        assert value == _W.get(i)  # nothing unverified stored
     assert r.length in (0, _W.length)
     return r
 
@@ -397,7 +396,7 @@ def test_fuzz_random_messages_in_a_real_transcript(junk: list[bytes], at: int) -
 @settings(max_examples=300, deadline=None)
 @given(st.lists(st.tuples(st.integers(0, 12), st.binary(max_size=120)), max_size=10))
 def test_fuzz_messages_on_an_open_channel(messages: list[tuple[int, bytes]]) -> None:
-    r = _W.reader()
+    r = reader_of(_W)
     us = Replicator(initiator=True, handshake_hash=HH)
     us.add_core(r)
     us.want(r)
@@ -409,14 +408,14 @@ def test_fuzz_messages_on_an_open_channel(messages: list[tuple[int, bytes]]) -> 
             remote.flush()
     except CoreReplicationError:
         pass
-    assert r.blocks == {} and r.length == 0
+    assert stored(r, _W.length) == {} and r.length == 0
 
 
 # -- the trio adapter ---------------------------------------------------------------------------------
 
 async def test_adapter_download_live_and_extensions_over_memory_streams() -> None:
     w = writer(count=200, size=100)
-    r = w.reader()
+    r = reader_of(w)
     left, right = trio.testing.memory_stream_pair()
     async with trio.open_nursery() as nursery:
         ready = trio.Event()
@@ -437,7 +436,7 @@ async def test_adapter_download_live_and_extensions_over_memory_streams() -> Non
         async with open_replication(left, initiator=True, cores=[r]) as repl:
             with trio.fail_after(20):
                 await repl.download(r, 10, 20)
-                assert sorted(r.blocks) == list(range(10, 20))
+                assert sorted(held(r)) == list(range(10, 20))
                 await repl.download(r)
                 assert blocks_of(r) == blocks_of(w)
                 async with repl.subscribe() as events:
@@ -455,7 +454,7 @@ async def test_adapter_download_live_and_extensions_over_memory_streams() -> Non
 
 async def test_adapter_a_lying_peer_ends_the_block_with_the_error() -> None:
     w = writer(count=5)
-    r = w.reader()
+    r = reader_of(w)
     left, right = trio.testing.memory_stream_pair()
 
     async def liar() -> None:
@@ -489,12 +488,12 @@ async def test_adapter_a_lying_peer_ends_the_block_with_the_error() -> None:
                 with trio.fail_after(20):
                     await repl.download(r)
         nursery.cancel_scope.cancel()
-    assert r.length == 0 and r.blocks == {}
+    assert r.length == 0 and stored(r, 5) == {}
 
 
 async def test_adapter_waits_raise_when_the_connection_ends() -> None:
     w = writer(count=5)
-    r = w.reader()
+    r = reader_of(w)
     left, right = trio.testing.memory_stream_pair()
     async with trio.open_nursery() as nursery:
         async def serve() -> None:
@@ -509,7 +508,7 @@ async def test_adapter_waits_raise_when_the_connection_ends() -> None:
 
 async def test_adapter_over_tcp_many_cores() -> None:
     ws = [writer(seed, count=50, size=1000) for seed in range(1, 4)]
-    rs = [w.reader() for w in ws]
+    rs = [reader_of(w) for w in ws]
     listeners = await trio.open_tcp_listeners(0, host="127.0.0.1")
     port = listeners[0].socket.getsockname()[1]
 

@@ -43,7 +43,6 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from hypernode import flat_tree
 from hypernode.core11.crypto import replicate_capability
 from hypernode.core11.manifest import Manifest, is_compat
 from hypernode.core11.messages import (
@@ -121,7 +120,8 @@ class ReplicaCore(Protocol):
     def ranges(self, start: int = 0, end: int | None = None) -> Iterator[tuple[int, int]]: ...
     def proof(self, *, block: BlockRequest | None = None, hash: HashRequest | None = None,
               upgrade: UpgradeRequest | None = None) -> Proof: ...
-    def apply(self, proof: Proof) -> Applied: ...
+    def missing_nodes(self, index: int) -> int: ...
+    def apply(self, proof: Proof, *, manifest: Manifest | None = None) -> Applied: ...
 
 
 # -- events -----------------------------------------------------------------------------------------
@@ -739,31 +739,7 @@ class Replicator:
         req = self._new_request(peer, block=index)
         peer.inflight_blocks.add(index)
         self._send(peer, Request(id=req.id, fork=peer.core.fork,
-                                 block=BlockRequest(index, self._missing_nodes(peer.core, index))))
-
-    @staticmethod
-    def _missing_nodes(core: ReplicaCore, index: int) -> int:
-        """How many levels of block ``index``'s path up to a node we hold (JS's ``missingNodes``): a node
-        is held once a block under it is (its path was verified and stored) or it is a root. Asking for
-        more than needed is safe (the proof then climbs to a node higher up that we hold)."""
-        head = 2 * core.length
-        i = 2 * index
-        if flat_tree.right_span(i) >= head:
-            return 0
-        contig = core.contiguous_length
-        roots = set(flat_tree.full_roots(head))
-        count = 0
-        while True:
-            left, right = flat_tree.left_span(i), flat_tree.right_span(i)
-            if right >= head or i in roots:
-                return count  # a root, which we hold
-            held = left // 2 < contig or next(core.ranges(left // 2, right // 2 + 1), None) is not None
-            if held:
-                return count
-            count += 1
-            i = flat_tree.parent(i)
-            if count >= 64:
-                return count
+                                 block=BlockRequest(index, peer.core.missing_nodes(2 * index))))
 
     def _finish(self, peer: _Peer, req: _Request) -> None:
         peer.inflight.pop(req.id, None)
@@ -792,7 +768,7 @@ class Replicator:
             raise CoreReplicationError("the remote answered an upgrade request without an upgrade")
         before = core.length
         try:
-            applied = core.apply(msg.proof)
+            applied = core.apply(msg.proof, manifest=msg.manifest if core.manifest is None else None)
         except VerificationError as e:
             raise CoreReplicationError(f"the remote sent data that does not verify: {e}") from e
         if applied.block is not None:
