@@ -42,6 +42,7 @@ from hypernode.core11.replicator import (
     ExtensionReceived,
     Replicator,
     Upgraded,
+    _RemoteBits,
 )
 from tests.core11_cores import held, reader, reader_of, stored
 from tests.core11_cores import writer as make_writer
@@ -227,6 +228,38 @@ def test_remove_core_detaches_it_on_both_sides() -> None:
     wire.pump()
     assert wire.of("a", CoreDetached) == [CoreDetached(w)]
     assert wire.a.cores() == [] and wire.b.cores() == []
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(["set", "clear", "bits"]), st.integers(0, 300), st.integers(0, 64),
+                          st.binary(max_size=8)), max_size=30))
+def test_remote_bits_follow_ranges_and_bitfields(ops: list[tuple[str, int, int, bytes]]) -> None:
+    bits, model = _RemoteBits(), set()
+    for op, start, length, raw in ops:
+        if op == "set":
+            bits.set_range(start, start + length, True)
+            model |= set(range(start, start + length))
+        elif op == "clear":
+            bits.set_range(start, start + length, False)
+            model -= set(range(start, start + length))
+        else:
+            bits.insert(start, raw)
+            for k in range(8 * len(raw)):
+                (model.add if raw[k >> 3] >> (k & 7) & 1 else model.discard)(start + k)
+        assert [i for i in range(400) if bits.get(i)] == sorted(i for i in model if i < 400)
+        for i in range(0, 400, 13):
+            assert bits.next_set(i, 400) == min((j for j in model if i <= j < 400), default=None)
+        contiguous = 0
+        while contiguous in model:
+            contiguous += 1
+        assert bits.contiguous == contiguous
+
+
+def test_remote_bits_are_bounded() -> None:
+    bits = _RemoteBits(max_runs=10)
+    bits.set_range(0, 2**52, True)  # one run, however long
+    with pytest.raises(CoreReplicationError, match="limit"):
+        bits.insert(2**52, bytes([0x55]) * 4)
 
 
 # -- a remote played by hand ------------------------------------------------------------------------

@@ -39,6 +39,7 @@ per-block ``range`` announcements of sparse blocks (a contiguous core announces 
 
 from __future__ import annotations
 
+from bisect import bisect_left, bisect_right
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -82,7 +83,7 @@ __all__ = ["Replicator", "CoreReplicationError", "ReplicaCore", "Applied", "Even
 WANT_BATCH = 65536 * 4 * 8  # blocks a want covers, as JS's compat mode (2,097,152)
 MAX_INVALID_REQUESTS = 64  # as JS: past this many, the remote is broken
 _BITFIELD_CHUNK = 32768  # blocks per bitfield message we send (one page of hypercore 11's bitfield)
-_MAX_REMOTE_BITFIELD = 1 << 40  # a remote bitfield or range past this block is nonsense
+_MAX_REMOTE_BITFIELD = 1 << 53  # a remote bitfield or range past this block is nonsense
 
 
 class CoreReplicationError(HypernodeError):
@@ -197,90 +198,78 @@ Event = (CoreAttached | CoreDetached | CoreRefused | CoreRequested | RemoteSynce
 # -- what the remote has ------------------------------------------------------------------------------
 
 class _RemoteBits:
-    """Which blocks the remote said it has: a contiguous run from 0 and sparse pages of bits."""
+    """Which blocks the remote said it has: sorted, disjoint, non-touching runs ``[start, end)``. At most
+    ``max_runs`` of them (a remote describing more is past any core: the connection ends)."""
 
-    PAGE = 32768
+    def __init__(self, max_runs: int = 1 << 20) -> None:
+        self.starts: list[int] = []
+        self.ends: list[int] = []
+        self.max_runs = max_runs
 
-    def __init__(self) -> None:
-        self.contiguous = 0
-        self.pages: dict[int, bytearray] = {}
+    @property
+    def contiguous(self) -> int:
+        return self.ends[0] if self.starts and self.starts[0] == 0 else 0
 
     def get(self, i: int) -> bool:
-        if i < self.contiguous:
-            return True
-        page = self.pages.get(i // self.PAGE)
-        j = i % self.PAGE
-        return page is not None and bool(page[j >> 3] >> (j & 7) & 1)
-
-    def set(self, i: int, value: bool) -> None:
-        page = self.pages.get(i // self.PAGE)
-        if page is None:
-            if not value:
-                return
-            page = self.pages[i // self.PAGE] = bytearray(self.PAGE // 8)
-        j = i % self.PAGE
-        if value:
-            page[j >> 3] |= 1 << (j & 7)
-        else:
-            page[j >> 3] &= ~(1 << (j & 7)) & 0xFF
+        k = bisect_right(self.starts, i) - 1
+        return k >= 0 and i < self.ends[k]
 
     def set_range(self, start: int, end: int, value: bool) -> None:
-        if value and start <= self.contiguous:
-            self.contiguous = max(self.contiguous, end)
+        if start >= end:
             return
-        if not value and start < self.contiguous:
-            # the run from 0 breaks at start: keep what lies after the dropped range as bits
-            old = self.contiguous
-            self.contiguous = start
-            if end < old:
-                self.set_range(end, old, True)
-            return
-        i = start
-        while i < end:
-            page_no, j = divmod(i, self.PAGE)
-            n = min(end - i, self.PAGE - j)
-            if n == self.PAGE and value:
-                self.pages[page_no] = bytearray(b"\xff" * (self.PAGE // 8))
-            elif n == self.PAGE:
-                self.pages.pop(page_no, None)
-            else:
-                for k in range(i, i + n):
-                    self.set(k, value)
-            i += n
+        # the runs touching [start, end): from the last starting at or before start ...
+        lo = bisect_left(self.ends, start)  # first run ending at or after start
+        hi = bisect_right(self.starts, end)  # runs before hi start at or before end
+        if value:
+            if lo < hi:
+                start = min(start, self.starts[lo])
+                end = max(end, self.ends[hi - 1])
+            self.starts[lo:hi] = [start]
+            self.ends[lo:hi] = [end]
+        else:
+            keep_s: list[int] = []
+            keep_e: list[int] = []
+            for k in range(lo, hi):
+                if self.starts[k] < start:
+                    keep_s.append(self.starts[k])
+                    keep_e.append(start)
+                if self.ends[k] > end:
+                    keep_s.append(end)
+                    keep_e.append(self.ends[k])
+            self.starts[lo:hi] = keep_s
+            self.ends[lo:hi] = keep_e
+        if len(self.starts) > self.max_runs:
+            raise CoreReplicationError(f"limit: the remote described over {self.max_runs} runs of blocks")
 
     def insert(self, start: int, bits: bytes) -> None:
         """Take a bitfield message: bit ``i`` of ``bits`` is block ``start + i`` (the truth for them)."""
-        if start % 32:
-            raise CoreReplicationError(f"a bitfield that starts at block {start}, not a multiple of 32")
-        for k in range(len(bits) * 8):
-            i = start + k
-            value = bool(bits[k >> 3] >> (k & 7) & 1)
-            if not value and i < self.contiguous:
-                self.set_range(i, i + 1, False)
-            elif i >= self.contiguous:
-                self.set(i, value)
+        self.set_range(start, start + 8 * len(bits), False)
+        run: int | None = None
+        for j, byte in enumerate(bits):
+            if byte == 0xFF:
+                if run is None:
+                    run = start + 8 * j
+                continue
+            if byte == 0 and run is None:
+                continue
+            for b in range(8):
+                i = start + 8 * j + b
+                if byte >> b & 1:
+                    if run is None:
+                        run = i
+                elif run is not None:
+                    self.set_range(run, i, True)
+                    run = None
+        if run is not None:
+            self.set_range(run, start + 8 * len(bits), True)
 
     def next_set(self, i: int, end: int) -> int | None:
         """The first block at or after ``i`` (before ``end``) the remote has."""
-        if i < self.contiguous:
+        k = bisect_right(self.starts, i) - 1
+        if k >= 0 and i < self.ends[k]:
             return i
-        i = max(i, self.contiguous)
-        while i < end:
-            page_no, j = divmod(i, self.PAGE)
-            page = self.pages.get(page_no)
-            if page is None:
-                i = (page_no + 1) * self.PAGE
-                continue
-            stop = min(self.PAGE, j + (end - i))
-            while j < stop:
-                byte = page[j >> 3]
-                if byte == 0:
-                    j = (j | 7) + 1
-                    continue
-                if byte >> (j & 7) & 1:
-                    return page_no * self.PAGE + j
-                j += 1
-            i = (page_no + 1) * self.PAGE
+        if k + 1 < len(self.starts) and self.starts[k + 1] < end:
+            return self.starts[k + 1]
         return None
 
 
@@ -618,14 +607,11 @@ class Replicator:
         while start < end:
             chunk_end = min(end, start - start % _BITFIELD_CHUNK + _BITFIELD_CHUNK)
             n = chunk_end - start
-            bits = bytearray((n + 31) // 32 * 4)
-            any_set = False
+            mask = 0
             for s, e in core.ranges(start, chunk_end):
-                any_set = True
-                for i in range(s - start, e - start):
-                    bits[i >> 3] |= 1 << (i & 7)
-            if any_set:
-                self._send(peer, Bitfield(start=start, bitfield=bytes(bits)))
+                mask |= ((1 << (e - s)) - 1) << (s - start)
+            if mask:
+                self._send(peer, Bitfield(start=start, bitfield=mask.to_bytes((n + 31) // 32 * 4, "little")))
             start = chunk_end
 
     def _on_range(self, peer: _Peer, msg: Range) -> None:
