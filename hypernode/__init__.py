@@ -101,6 +101,7 @@ _EXPORTS = {
     "ControlError": "hypernode.control",
     # the current generation (hypernode.core11)
     "SecretStreamError": "hypernode.core11.secretstream",
+    "CoreReplicationError": "hypernode.core11.replicator",
 }
 
 __all__ = [
@@ -116,11 +117,12 @@ __all__ = [
     "CloneRefused", "ExportIncomplete", "Stalled", "CrossDevice", "MountError", "HTTPError", "ControlError",
     "UTPError", "UTPLimitError", "UTPConnectionError", "UTPConnectionRefused", "UTPConnectionReset",
     "UTPTimeout", "PacketError",
-    "SecretStreamError",
+    "SecretStreamError", "CoreReplicationError",
 ]
 
 if TYPE_CHECKING:
     from hypernode.control import ControlError
+    from hypernode.core11.replicator import CoreReplicationError
     from hypernode.core11.secretstream import SecretStreamError
     from hypernode.corestore import Corestore
     from hypernode.discovery import DHTNode, Swarm
