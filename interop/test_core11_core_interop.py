@@ -1,0 +1,188 @@
+"""The sparse hypercore 11 :class:`~hypernode.core11.core.Core` against the pinned JS hypercore 11.39.5,
+both ways.
+
+interop/v11/js/core_sparse_tool.js drives a real JS core on disk, one JSON command a line. JS to Python:
+a JS writer answers requests for blocks in random order (and for upgrades as it grows, after a
+truncation moved its fork on) with ``core.proof()``, what its replicator sends; a Python Core opened by
+key alone applies them and ends with the same tree hash, signature, blocks and contiguous length, and
+refuses a damaged one storing nothing. Python to JS: a Python Core writer (and a sparse Python Core
+filled from it) answer a JS core opened by key, which asks with its own ``missingNodes`` and takes every
+proof through ``core.applyProof`` (hypercore's own checks).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import random
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from hypernode.core11 import crypto as c11
+from hypernode.core11.core import Applied, Core
+from hypernode.core11.manifest import core_key, decode_manifest, default_signer_manifest, encode_manifest
+from hypernode.core11.proof import BlockRequest, UpgradeRequest
+from hypernode.core11.storage import Auth, MemoryCoreStorage, MemoryStoreStorage
+from hypernode.errors import VerificationError
+from interop.test_core11_proof_interop import proof_from_json, proof_to_json
+
+pytestmark = pytest.mark.interop
+
+TOOL = Path(__file__).resolve().parent / "v11" / "js" / "core_sparse_tool.js"
+
+
+class JSCore:
+    """core_sparse_tool.js in a subprocess: one JSON command a line, one answer a line."""
+
+    def __init__(self) -> None:
+        self.proc = subprocess.Popen(["node", str(TOOL)], cwd=TOOL.parent.parent, stdin=subprocess.PIPE,
+                                     stdout=subprocess.PIPE, text=True)
+
+    def __call__(self, cmd: str, **args: Any) -> dict[str, Any]:
+        assert self.proc.stdin and self.proc.stdout
+        self.proc.stdin.write(json.dumps({"cmd": cmd, **args}) + "\n")
+        self.proc.stdin.flush()
+        line = self.proc.stdout.readline()
+        assert line, f"core_sparse_tool.js exited (code {self.proc.poll()})"
+        answer: dict[str, Any] = json.loads(line)
+        assert "error" not in answer, (cmd, answer)
+        return answer
+
+    def close(self) -> None:
+        assert self.proc.stdin
+        self.proc.stdin.close()
+        try:
+            self.proc.wait(timeout=20)
+        finally:
+            if self.proc.poll() is None:
+                self.proc.kill()
+                self.proc.wait()
+
+
+@pytest.fixture
+def jscore() -> Any:
+    from conftest import node11_available
+    if not node11_available():
+        if os.environ.get("CI"):
+            raise RuntimeError("interop/v11/node_modules is missing: run `npm ci` in interop/v11/")
+        pytest.skip("node or interop/v11/node_modules missing (run `npm ci` in interop/v11/)")
+    js = JSCore()
+    try:
+        yield js
+    finally:
+        js.close()
+
+
+def _blocks(rnd: random.Random, n: int) -> list[bytes]:
+    return [rnd.randbytes(rnd.choice([0, 1, 31, 1024, 5000])) for _ in range(n)]
+
+
+def _js_request(block: BlockRequest | None = None, upgrade: UpgradeRequest | None = None) -> dict[str, Any]:
+    return {"block": block and dataclasses.asdict(block), "hash": None, "seek": None,
+            "upgrade": upgrade and dataclasses.asdict(upgrade)}
+
+
+def _core_state(core: Core) -> dict[str, Any]:
+    return {"fork": core.fork, "byteLength": core.byte_length, "contiguousLength": core.contiguous_length,
+            "treeHash": core.tree_hash().hex(), "signature": core.signature and core.signature.hex(),
+            "have": [int(core.has(i)) for i in range(core.length)],
+            "blocks": [core.get(i).hex() if core.has(i) else None for i in range(core.length)],
+            "length": core.length}
+
+
+def _snapshot(s: MemoryCoreStorage) -> tuple[Any, ...]:
+    return (dict(s._blocks), dict(s._nodes), dict(s._pages), s._head, s._hints, s._auth)
+
+
+def test_a_python_sparse_core_takes_js_proofs_in_random_order(jscore: JSCore):
+    rnd = random.Random(11)
+    seed = hashlib.blake2b(b"core11 sparse js writer", digest_size=32).digest()
+    made = jscore("create", seed=seed.hex())
+    key, manifest = bytes.fromhex(made["key"]), decode_manifest(bytes.fromhex(made["manifest"]))
+    for n in (9, 20, 11):
+        jscore("append", blocks=[b.hex() for b in _blocks(rnd, n)])
+    assert jscore("truncate", length=30)["fork"] == 1  # the writer's fork moved on before we came
+    jscore("append", blocks=[b.hex() for b in _blocks(rnd, 10)])
+
+    storage = MemoryStoreStorage().create_core(Auth(key, c11.discovery_key(key)))
+    core = Core.create(storage)  # by key alone: the manifest comes with the first proof
+    first = rnd.randrange(40)
+    req = _js_request(BlockRequest(first), UpgradeRequest(0, 40))
+    proof = proof_from_json(jscore("proof", request=req)["proof"])
+    assert core.apply(proof, manifest=manifest) == Applied(True, 40, first)
+    assert (core.fork, core.manifest) == (1, manifest)
+
+    order = [i for i in range(40) if i != first]
+    rnd.shuffle(order)
+    for step, index in enumerate(order):
+        if step == 15:  # the writer grows: an upgrade with a block of the new part
+            jscore("append", blocks=[b.hex() for b in _blocks(rnd, 7)])
+            req = _js_request(BlockRequest(44), UpgradeRequest(core.length, 7))
+            assert core.apply(proof_from_json(jscore("proof", request=req)["proof"])) == Applied(True, 47, 44)
+            order += [40, 41, 42, 43, 45, 46]  # (the loop goes on over these)
+        if step == 20:  # a damaged proof: refused, nothing stored
+            req = _js_request(BlockRequest(index, core.missing_nodes(2 * index)))
+            good = proof_from_json(jscore("proof", request=req)["proof"])
+            assert good.block is not None
+            bad_block = dataclasses.replace(good.block, value=good.block.value + b"!")
+            bad = dataclasses.replace(good, block=bad_block)
+            snap = _snapshot(storage)
+            with pytest.raises(VerificationError):
+                core.apply(bad)
+            assert _snapshot(storage) == snap and not core.has(index)
+        req = _js_request(BlockRequest(index, core.missing_nodes(2 * index)))
+        applied = core.apply(proof_from_json(jscore("proof", request=req)["proof"]))
+        assert applied == Applied(False, 40 if step < 15 else 47, index)
+
+    theirs = jscore("state")
+    assert _core_state(core) == theirs and core.contiguous_length == 47
+    # the core resumes from its storage as it was
+    assert _core_state(Core(storage)) == theirs
+
+
+def _python_writer(rnd: random.Random) -> Core:
+    kp = c11.key_pair(hashlib.blake2b(b"core11 sparse py writer", digest_size=32).digest())
+    manifest = default_signer_manifest(kp.public_key)
+    key = core_key(manifest)
+    core = Core.create(MemoryStoreStorage().create_core(Auth(key, c11.discovery_key(key), manifest, kp)))
+    for n in (13, 1, 30):
+        core.append(_blocks(rnd, n))
+    core.truncate(33)
+    core.append(_blocks(rnd, 6))
+    return core
+
+
+def test_a_js_core_takes_python_proofs_in_random_order(jscore: JSCore):
+    rnd = random.Random(12)
+    writer = _python_writer(rnd)
+    assert writer.manifest is not None
+    jscore("open", key=writer.key.hex(), manifest=encode_manifest(writer.manifest).hex())
+    # a sparse Python core filled from the writer answers for half the blocks
+    auth = Auth(writer.key, writer.discovery_key, writer.manifest)
+    sparse = Core.create(MemoryStoreStorage().create_core(auth))
+    n = writer.length
+    first = rnd.randrange(n)
+    proof = writer.proof(block=BlockRequest(first), upgrade=UpgradeRequest(0, n))
+    assert jscore("apply", proof=proof_to_json(proof)) == {"ok": True, "length": n}
+    sparse.apply(proof)
+    order = [i for i in range(n) if i != first]
+    rnd.shuffle(order)
+    for index in order[: n // 2]:
+        sparse.apply(writer.proof(block=BlockRequest(index, sparse.missing_nodes(2 * index))))
+    for step, index in enumerate(order):
+        if step == 10:  # the writer grows: JS takes the upgrade with a block of the new part
+            writer.append(_blocks(rnd, 5))
+            proof = writer.proof(block=BlockRequest(n + 2), upgrade=UpgradeRequest(n, 5))
+            assert jscore("apply", proof=proof_to_json(proof)) == {"ok": True, "length": n + 5}
+            order += [n, n + 1, n + 3, n + 4]
+        source = sparse if sparse.has(index) else writer
+        nodes = jscore("missingNodes", index=index)["nodes"]
+        proof = source.proof(block=BlockRequest(index, nodes))
+        assert jscore("apply", proof=proof_to_json(proof)) == {"ok": True, "length": writer.length}, index
+    theirs = jscore("state")
+    assert theirs == _core_state(writer) and theirs["contiguousLength"] == writer.length
