@@ -36,7 +36,7 @@ from tests.core11_cores import writer as make_writer
 pytestmark = pytest.mark.interop
 
 V11 = Path(__file__).resolve().parent / "v11"
-TIMEOUT = 60
+TIMEOUT = 30
 
 
 def block(tag: str, i: int, size: int) -> bytes:
@@ -245,6 +245,35 @@ async def test_js_follows_live_appends_from_python(tmp_path: Path, js_initiator:
             await repl.core_changed(core)
             await js.do("waitLength", "length", key=key, length=start + n)
         assert await js_holds(js, core.key, 0, 113, 113) == (113, expected("r", range(113), 100))
+
+
+@ROLES
+async def test_a_truncated_core_replicates_at_its_new_fork_both_ways(tmp_path: Path,
+                                                                    js_initiator: bool) -> None:
+    """JS and Python each write 20 blocks, truncate to 10 (fork 1) and append 5 others; the other side
+    opens the core by key and gets the 15 blocks of fork 1."""
+    py = writer(6, "t", 20, 100)
+    py.truncate(10)
+    py.append([block("u", i, 100) for i in range(10, 15)])
+    made: dict[str, Any] = {}
+
+    async def setup(js: JSPeer) -> list[Core]:
+        made.update(await js.create("t", 20, 100, "t"))
+        ev = await js.do("truncate", "truncated", key=made["key"], length=10)
+        assert ev["fork"] == 1
+        await js.do("append", "appended", key=made["key"], start=10, count=5, size=100, tag="u")
+        await js.do("open", "opened", key=py.key.hex())
+        return [reader_of(made), py]
+
+    async with connected(tmp_path, js_initiator, setup) as (js, repl, (core, _)):
+        with trio.fail_after(TIMEOUT):
+            await repl.download(core)
+        assert (core.length, core.fork) == (15, 1)
+        assert held_digest(core, 0, 15) == (15, digest([(i, block("t", i, 100)) for i in range(10)]
+                                                       + [(i, block("u", i, 100)) for i in range(10, 15)]))
+        await js.do("download", "downloaded", key=py.key.hex(), start=0, end=15)
+        ev = await js.do("check", "check", key=py.key.hex(), start=0, end=15)
+        assert (ev["held"], ev["digest"], ev["length"]) == (15, held_digest(py, 0, 15)[1], 15)
 
 
 # -- several cores on one stream --------------------------------------------------------------------

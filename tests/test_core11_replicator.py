@@ -115,6 +115,20 @@ def test_full_download_and_live_appends() -> None:
     assert [e.length for e in wire.of("b", Upgraded)] == [1000, 1001, 1006, 1046]
 
 
+def test_an_empty_reader_takes_a_truncated_core_at_its_new_fork() -> None:
+    w = writer(count=20)
+    w.truncate(10)
+    w.append([b"after %d" % i for i in range(5)])
+    assert (w.fork, w.length) == (1, 15)
+    r = reader_of(w)
+    wire = Wire()
+    wire.a.add_core(w)
+    wire.b.add_core(r)
+    wire.b.want(r)
+    wire.pump()
+    assert (r.fork, r.length) == (1, 15) and blocks_of(r) == blocks_of(w)
+
+
 def test_sparse_ranges_download_only_those_blocks() -> None:
     w = writer(count=70000, size=1)  # more than one bitfield page and want batch boundary irrelevant
     r = reader_of(w)

@@ -679,13 +679,17 @@ class Replicator:
         if not peer.attached or not peer.remote_uploading:
             return
         core = peer.core
-        if (peer.upgrading is None and peer.remote_fork == core.fork and peer.remote_can_upgrade
+        # an empty core takes a newer fork as it is: asked from 0 at the remote's fork, as JS asks for a
+        # fork proof (whatever the remote's canUpgrade, which is about its own fork)
+        newer_fork = core.length == 0 and peer.remote_fork > core.fork
+        upgradable = newer_fork or (peer.remote_fork == core.fork and peer.remote_can_upgrade)
+        if (peer.upgrading is None and upgradable
                 and peer.remote_length > core.length and peer.length_acked == core.length
                 and peer.no_upgrade_at != (core.length, peer.remote_length)
                 and len(peer.inflight) < self.max_inflight):
             req = self._new_request(peer, upgrade=True)
             peer.upgrading = req
-            self._send(peer, Request(id=req.id, fork=core.fork,
+            self._send(peer, Request(id=req.id, fork=peer.remote_fork,
                                      upgrade=UpgradeRequest(core.length, peer.remote_length - core.length),
                                      manifest=core.manifest is None and peer.remote_has_manifest))
         if peer.remote_fork != core.fork:
@@ -741,7 +745,7 @@ class Replicator:
             return  # not asked for (or cancelled): JS drops unsolicited data too
         self._finish(peer, req)
         core = peer.core
-        if msg.fork != core.fork:
+        if msg.fork != core.fork and not (core.length == 0 and msg.fork > core.fork and msg.upgrade):
             self._on_unanswered(peer, req)  # another fork: reorgs are not followed here
             return
         if req.block is not None and (msg.block is None or msg.block.index != req.block):
@@ -749,7 +753,8 @@ class Replicator:
                 f"the remote answered a request for block {req.block} with "
                 f"{'block ' + str(msg.block.index) if msg.block else 'no block'}")
         if req.upgrade and msg.upgrade is None:
-            if msg.manifest is not None and core.manifest is None:
+            if msg.manifest is not None:  # a manifest alone: the remote cannot upgrade us now
+                self._on_unanswered(peer, req)
                 return
             raise CoreReplicationError("the remote answered an upgrade request without an upgrade")
         before = core.length

@@ -72,8 +72,8 @@ async def py_receives(port: int, key: bytes, count: int) -> float:
 
 
 async def case_py_py(count: int, size: int) -> float:
-    proc = subprocess.Popen([sys.executable, __file__, "--serve", str(count), str(size)], stdout=subprocess.PIPE,
-                            text=True)
+    proc = subprocess.Popen([sys.executable, __file__, "--serve", str(count), str(size)],
+                            stdout=subprocess.PIPE, text=True)
     try:
         assert proc.stdout is not None
         info = json.loads(await trio.to_thread.run_sync(proc.stdout.readline))
@@ -144,8 +144,9 @@ async def main(quick: bool, out: str | None) -> None:
             row = {"case": name, "blocks": count, "size": size, "seconds": t, "blocks_per_s": count / t,
                    "mb_per_s": count * size / t / 1e6, "ratio": ratio}
             rows.append(row)
-            print(f"{name:<10} {count:>7} {size:>6} {t:>8.2f} {count / t:>9.0f} {count * size / t / 1e6:>7.1f}"
-                  f"  {ratio:.2f}x", flush=True)
+            mb = count * size / t / 1e6
+            print(f"{name:<10} {count:>7} {size:>6} {t:>8.2f} {count / t:>9.0f} {mb:>7.1f}  {ratio:.2f}x",
+                  flush=True)
     if out:
         Path(out).write_text(json.dumps(rows, indent=2))
 

@@ -9,6 +9,7 @@
 //        {"event":"created","key","discoveryKey","publicKey","length"}
 //   {"cmd":"open","key"}          store.get({key}) (a reader) -> {"event":"opened","length"}
 //   {"cmd":"append","key","start","count","size","tag"} -> {"event":"appended","length"}
+//   {"cmd":"truncate","key","length"}  -> {"event":"truncated","length","fork"}
 //   {"cmd":"download","key","start","end"}  core.download({start,end}).done() -> {"event":"downloaded"}
 //   {"cmd":"downloadAll","key"}   core.download() (everything, live; not awaited) -> {"event":"downloading"}
 //   {"cmd":"waitLength","key","length"}  until core.length >= length -> {"event":"length","length"}
@@ -101,6 +102,11 @@ async function handle (cmd) {
     for (let i = cmd.start; i < cmd.start + cmd.count; i++) blocks.push(block(cmd.tag, i, cmd.size))
     await c.append(blocks)
     return { event: 'appended', length: c.length }
+  }
+  if (cmd.cmd === 'truncate') {
+    const c = core(cmd.key)
+    await c.truncate(cmd.length)
+    return { event: 'truncated', length: c.length, fork: c.fork }
   }
   if (cmd.cmd === 'download') {
     await core(cmd.key).download({ start: cmd.start, end: cmd.end }).done()
