@@ -29,7 +29,7 @@ from hypernode.core11.messages import (
     decode_message,
 )
 from hypernode.core11.mux import ChannelOpened, MessageReceived, Mux
-from hypernode.core11.proof import BlockRequest, DataBlock, UpgradeRequest
+from hypernode.core11.proof import BlockRequest, DataBlock, HashRequest, UpgradeRequest
 from hypernode.core11.replicate import open_replication
 from hypernode.core11.replicator import (
     BlockDownloaded,
@@ -456,6 +456,35 @@ def test_fuzz_messages_on_an_open_channel(messages: list[tuple[int, bytes]]) -> 
     except CoreReplicationError:
         pass
     assert stored(r, _W.length) == {} and r.length == 0
+
+
+_big = st.integers(0, 2**53 - 1)
+_small = st.integers(0, 70)
+_requests = st.builds(
+    Request, id=st.integers(0, 2**32), fork=st.integers(0, 2),
+    block=st.none() | st.builds(BlockRequest, st.integers(0, 50) | _big, _small),
+    hash=st.none() | st.builds(HashRequest, st.integers(0, 100) | _big, _small),
+    upgrade=st.none() | st.builds(UpgradeRequest, st.integers(0, 50) | _big, st.integers(0, 50) | _big),
+    manifest=st.booleans())
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(_requests, min_size=1, max_size=10, unique_by=lambda r: r.id))
+def test_fuzz_requests_to_a_writer_are_answered_or_refused(requests: list[Request]) -> None:
+    """Any request gets Data (a proof that verifies for the right reader) or NoData, and nothing else
+    leaves the writer (CoreReplicationError only past the invalid-request limit)."""
+    us, remote = attached(_W, 0)
+    for req in requests:
+        remote.send(req)
+    remote.flush()
+    answers = {m.request: m for m in remote.received if isinstance(m, Data | NoData)}
+    assert set(answers) == {r.id for r in requests}
+    for req in requests:
+        answer = answers[req.id]
+        if isinstance(answer, Data) and answer.upgrade is not None and req.upgrade is not None \
+                and req.upgrade.start == 0 and not req.hash:
+            r = reader(_W.key, _W.manifest)
+            assert r.apply(answer.proof).length == _W.length  # what we sent verifies
 
 
 # -- the trio adapter ---------------------------------------------------------------------------------
