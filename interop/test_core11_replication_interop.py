@@ -23,6 +23,7 @@ from typing import Any
 
 import pytest
 import trio
+import trio.testing
 
 from hypernode.core11.core import Core
 from hypernode.core11.crypto import discovery_key
@@ -274,6 +275,45 @@ async def test_a_truncated_core_replicates_at_its_new_fork_both_ways(tmp_path: P
         await js.do("download", "downloaded", key=py.key.hex(), start=0, end=15)
         ev = await js.do("check", "check", key=py.key.hex(), start=0, end=15)
         assert (ev["held"], ev["digest"], ev["length"]) == (15, held_digest(py, 0, 15)[1], 15)
+
+
+@ROLES
+async def test_js_gets_blocks_python_stores_after_js_asked(tmp_path: Path, js_initiator: bool) -> None:
+    """JS asks Python's sparse copy m for blocks m has not got; m fetches them from a writer over another
+    connection and announces them (core_changed with the range): JS's download completes."""
+    w = writer(7, "m", 3000, 200)
+    m = reader(w.key)
+    up_left, up_right = trio.testing.memory_stream_pair()
+    async with trio.open_nursery() as nursery:
+        async def upstream_writer() -> None:
+            async with open_replication(up_right, initiator=False, cores=[w]):
+                await trio.sleep_forever()
+
+        nursery.start_soon(upstream_writer)
+        async with open_replication(up_left, initiator=True, cores=[m]) as upstream:
+            with trio.fail_after(TIMEOUT):
+                await upstream.download(m, 0, 1)  # m knows the length and holds block 0
+
+            async def setup(js: JSPeer) -> list[Core]:
+                await js.do("open", "opened", key=w.key.hex())
+                return [m]
+
+            async with connected(tmp_path, js_initiator, setup) as (js, repl, _):
+                downloaded = trio.Event()
+
+                async def js_download() -> None:
+                    await js.do("download", "downloaded", key=w.key.hex(), start=100, end=110)
+                    downloaded.set()
+
+                nursery.start_soon(js_download)
+                await trio.sleep(0.5)  # JS asked; m has none of them
+                assert not downloaded.is_set()
+                with trio.fail_after(TIMEOUT):
+                    await upstream.download(m, 100, 110)
+                    await repl.core_changed(m, 100, 110)
+                    await downloaded.wait()
+                assert await js.check(w.key, 0, 3000) == (10, expected("m", range(100, 110), 200))
+        nursery.cancel_scope.cancel()
 
 
 # -- several cores on one stream --------------------------------------------------------------------

@@ -166,6 +166,57 @@ def test_a_sparse_source_says_what_it_has_and_the_reader_finds_it() -> None:
     assert all(v == w.get(i) for i, v in held(r).items())
 
 
+def test_blocks_stored_later_are_announced_to_a_remote_that_wanted_them() -> None:
+    """r asks m for blocks m has not got; m gets them from w over another stream and says so
+    (core_changed with the range): r then fetches them from m."""
+    w = writer(count=3000)
+    m = reader_of(w)
+    r = reader_of(w)
+    upstream, downstream = Wire(), Wire()
+    upstream.a.add_core(w)
+    upstream.b.add_core(m)
+    upstream.pump()  # m knows the length, holds no block
+    downstream.a.add_core(m)
+    downstream.b.add_core(r)
+    downstream.b.want(r, 100, 120)
+    downstream.pump()
+    assert r.length == 3000 and held(r) == {}
+    upstream.b.want(m, 100, 110)
+    upstream.pump()
+    downstream.a.core_changed(m, 100, 110)
+    downstream.pump()
+    assert sorted(held(r)) == list(range(100, 110))
+    # r's want covered the whole batch (2,097,152 blocks, as JS asks): 2000 is announced, not fetched
+    upstream.b.want(m, 2000, 2001)
+    upstream.pump()
+    downstream.a.core_changed(m, 2000, 2001)
+    (announced,) = downstream.a.data_to_send()
+    assert announced.endswith(b"\x08" + Range(2000, 1).encode())  # (a batch of the one message)
+    downstream.b.receive(announced)
+    downstream.b.want(r, 2000, 2001)
+    downstream.pump()
+    assert sorted(held(r)) == [*range(100, 110), 2000]
+
+
+def test_stored_blocks_are_not_announced_to_a_remote_that_wanted_nothing() -> None:
+    w = writer(count=3000)
+    m = reader_of(w)
+    upstream, downstream = Wire(), Wire()
+    upstream.a.add_core(w)
+    upstream.b.add_core(m)
+    downstream.a.add_core(m)
+    downstream.b.add_core(reader_of(w))
+    upstream.b.want(m, 100, 101)
+    upstream.b.want(m, 2990, 2991)
+    upstream.pump()
+    downstream.pump()
+    downstream.a.core_changed(m, 100, 101)
+    assert downstream.a.data_to_send() == []
+    downstream.a.core_changed(m, 2990, 2991)  # near the end: announced anyway, as JS does
+    (announced,) = downstream.a.data_to_send()
+    assert announced.endswith(b"\x08" + Range(2990, 1).encode())
+
+
 def test_many_cores_on_one_stream_and_a_remote_open_we_do_not_have() -> None:
     ws = [writer(seed, count=20 + seed) for seed in range(1, 5)]
     rs = [reader_of(w) for w in ws[:3]]

@@ -116,9 +116,10 @@ class Replication:
         """Wait until the remote said (in a sync) what it has of ``core``."""
         await self._wait(lambda: core.discovery_key in self._synced, "the remote's sync")
 
-    async def core_changed(self, core: ReplicaCore) -> None:
-        """Tell the remote what changed in ``core`` (call it after appending)."""
-        self.replicator.core_changed(core)
+    async def core_changed(self, core: ReplicaCore, start: int | None = None, end: int | None = None) -> None:
+        """Tell the remote what changed in ``core`` (call it after appending or truncating; ``start`` to
+        ``end``: blocks stored meanwhile, through another connection say)."""
+        self.replicator.core_changed(core, start, end)
         await self._after_change()
 
     async def send_extension(self, core: ReplicaCore, name: str, message: bytes) -> None:

@@ -13,7 +13,8 @@ channel (id: the core's discovery key) and the state of the remote peer on it:
   length); a remote that is longer is asked for an upgrade (eagerly, as JS's ``eagerUpgrade``), which
   is how live appends arrive: the remote appends, syncs its new length, we upgrade and fetch;
 - ``range`` and ``bitfield`` say which blocks the remote has, ``want`` asks for that (answered from the
-  core's blocks as JS answers it, in the same 2,097,152-block batches), ``unwant`` is taken as a no-op;
+  core's blocks as JS answers it, in the same 2,097,152-block batches; remembered, so that blocks stored
+  later are announced to a remote that wanted them), ``unwant`` forgets a want;
 - ``request`` is answered with ``data`` (a proof from :meth:`Core.proof`) or ``noData``; ``data`` is
   checked against the request it answers and applied with :meth:`Core.apply`, which verifies it before
   anything is stored; ``cancel`` needs nothing (answers go out at once);
@@ -32,7 +33,7 @@ A remote that breaks the protocol (malformed bytes, an answer that does not matc
 that does not verify, more than 64 invalid requests) makes :meth:`Replicator.receive` raise
 :class:`CoreReplicationError`: the connection ends, nothing unverified was stored, the node stays up.
 Not here: pushes (``allowPush``), seeks, reorgs (data of another fork is taken as no data), and
-per-block ``range`` announcements of sparse blocks (a contiguous core announces its whole length).
+announcing sparse blocks on our own (:meth:`Replicator.core_changed` says which were stored elsewhere).
 
 :mod:`hypernode.core11.replicate` runs a :class:`Replicator` over a trio stream.
 """
@@ -61,6 +62,7 @@ from hypernode.core11.messages import (
     Range,
     Request,
     Sync,
+    Unwant,
     Want,
     decode_message,
 )
@@ -84,6 +86,8 @@ WANT_BATCH = 65536 * 4 * 8  # blocks a want covers, as JS's compat mode (2,097,1
 MAX_INVALID_REQUESTS = 64  # as JS: past this many, the remote is broken
 _BITFIELD_CHUNK = 32768  # blocks per bitfield message we send (one page of hypercore 11's bitfield)
 _MAX_REMOTE_BITFIELD = 1 << 53  # a remote bitfield or range past this block is nonsense
+_MAX_REMOTE_WANTS = 512  # as JS: past this many wants, the remote is taken to want everything
+_LAST_BLOCKS = 256  # blocks this near the end are announced whether wanted or not (as JS)
 
 
 class CoreReplicationError(HypernodeError):
@@ -315,6 +319,9 @@ class _Peer:
     no_upgrade_at: tuple[int, int] | None = None  # (our length, remote length) the remote could not upgrade
     sent_state: tuple[int, int, int, bool] | None = None  # (fork, length, remote_length, can_upgrade)
     announced: int = 0  # the contiguous length we told the remote we have
+    announced_fork: int = 0
+    remote_wants: set[tuple[int, int]] = field(default_factory=set)  # (start, length) the remote wants
+    remote_wants_all: bool = False
     invalid_requests: int = 0
     last_extension_sent: str = ""
     last_extension_received: str = ""
@@ -423,14 +430,18 @@ class Replicator:
         peer = self._peer(core)
         peer.wants = [w for w in peer.wants if (w.start, w.end) != (start, end)]
 
-    def core_changed(self, core: ReplicaCore) -> None:
-        """Tell the remote what changed in ``core`` here (appended, grown or stored elsewhere)."""
+    def core_changed(self, core: ReplicaCore, start: int | None = None, end: int | None = None) -> None:
+        """Tell the remote what changed in ``core`` here (appended, truncated, grown or blocks stored
+        through another connection): its new length, and the blocks ``start`` to ``end`` when given
+        (announced if the remote wants them or they are near the end, as JS announces them)."""
         peer = self._peers.get(core.discovery_key)
         if peer is None or not peer.attached:
             return
         with self.mux.corked():
             self._send_sync(peer)
             self._announce(peer)
+            if start is not None and end is not None:
+                self._have(peer, start, end)
             self._update(peer)
 
     def send_extension(self, core: ReplicaCore, name: str, message: bytes) -> None:
@@ -530,6 +541,8 @@ class Replicator:
             self._on_no_data(peer, msg)
         elif isinstance(msg, Want):
             self._on_want(peer, msg)
+        elif isinstance(msg, Unwant):
+            peer.remote_wants.discard((msg.start, msg.length))
         elif isinstance(msg, Range):
             self._on_range(peer, msg)
         elif isinstance(msg, Bitfield):
@@ -538,8 +551,7 @@ class Replicator:
             name = msg.name or peer.last_extension_received
             peer.last_extension_received = name
             self._events.append(ExtensionReceived(peer.core, name, msg.message))
-        # Cancel: answers go out as requests come, nothing waits to be cancelled; Unwant: we send
-        # ranges only for what was wanted at the time
+        # Cancel: answers go out as requests come, nothing waits to be cancelled
 
     # -- sync -------------------------------------------------------------------------------------------
 
@@ -582,16 +594,40 @@ class Replicator:
 
     def _announce(self, peer: _Peer) -> None:
         core = peer.core
+        if core.fork != peer.announced_fork:  # truncated: what we announced before no longer holds
+            peer.announced_fork = core.fork
+            peer.announced = 0
         contig = min(core.length, core.contiguous_length)
         if contig > peer.announced:
             peer.announced = contig
             self._send(peer, Range(start=0, length=contig))
 
+    def _have(self, peer: _Peer, start: int, end: int) -> None:
+        """Announce the blocks held in ``start..end`` past the contiguous run, if the remote wants them."""
+        core = peer.core
+        start = max(start, peer.announced)
+        end = min(end, core.length)
+        if start >= end:
+            return
+        if start + _LAST_BLOCKS < core.length and not self._remote_wants(peer, start, end):
+            return
+        for s, e in core.ranges(start, end):
+            self._send(peer, Range(start=s, length=e - s))
+
+    def _remote_wants(self, peer: _Peer, start: int, end: int) -> bool:
+        return peer.remote_wants_all or any(s < end and start < s + n for s, n in peer.remote_wants)
+
     def _on_want(self, peer: _Peer, msg: Want) -> None:
         core = peer.core
+        if msg.length > WANT_BATCH:
+            return  # JS ignores such a want
+        if len(peer.remote_wants) >= _MAX_REMOTE_WANTS:
+            peer.remote_wants_all = True
+        else:
+            peer.remote_wants.add((msg.start, msg.length))
         length_now = core.length
         contig = min(length_now, core.contiguous_length)
-        if msg.length > WANT_BATCH or msg.start >= length_now:
+        if msg.start >= length_now:
             return
         if msg.start + msg.length < contig or length_now == contig or (msg.any and msg.start < contig):
             if contig > 0:
