@@ -10,7 +10,7 @@ NODE11_STAMP := interop/v11/node_modules/.installed
 MYPY_STRICT := hypernode/__init__.py hypernode/errors.py hypernode/varint.py hypernode/protobuf.py \
 	hypernode/messages hypernode/wire hypernode/utp hypernode/replication hypernode/feed.py
 MYPY_STRICT += hypernode/tasks.py hypernode/discovery hypernode/corestore.py hypernode/node.py hypernode/demo.py \
-	hypernode/limits.py hypernode/core11
+	hypernode/limits.py hypernode/core11 hypernode/keys.py
 
 # the suite runs in TEST_WORKERS processes (pytest-xdist): most tests wait on sockets, subprocesses and
 # the JS peers, so three share two cores well (make test TEST_WORKERS=0 runs it in one process)
@@ -61,6 +61,7 @@ bench: $(VENV_STAMP) $(NODE_STAMP)
 	$(PY) interop/bench/mount_bench.py
 	$(PY) interop/bench/gateway_bench.py
 	$(PY) interop/bench/utp_bench.py
+	$(PY) interop/bench/core11_core_bench.py
 
 lint: $(VENV_STAMP)
 	.venv/bin/ruff check hypernode tests interop conftest.py protocol

@@ -46,6 +46,7 @@ from hypernode.discovery.peering import Peering
 from hypernode.drive import Hyperdrive
 from hypernode.errors import HypernodeError, PeerTimeoutError, connect_reason
 from hypernode.feed import Feed
+from hypernode.keys import parse_hyper_url
 from hypernode.replication import FeedPeer, replicator_of
 from hypernode.replication.server import ReplicationServer, log_connection_end, open_replication_server
 from hypernode.replication.session import ReplicationSession
@@ -74,27 +75,18 @@ def parse_peer(text: str) -> tuple[str, int]:
 
 def parse_url(text: str) -> tuple[bytes, str | None]:
     """A drive key with an optional path: ``KEY``, ``hyper://KEY`` or ``hyper://KEY/some/path`` (``dat://``
-    too) as ``(key, path)``; the path is None when none is given (``hyper://KEY`` or
-    ``hyper://KEY/``). ValueError if the key is not 64 hex digits."""
-    text = text.strip()
-    path: str | None = None
-    for prefix in ("hyper://", "dat://"):
-        if text.startswith(prefix):
-            text, slash, rest = text[len(prefix):].partition("/")
-            if slash and rest.strip("/"):
-                path = "/" + rest
-            break
+    too) as ``(key, path)``, the key in hex or z-base-32 (:mod:`hypernode.keys`); the path is None when
+    none is given (``hyper://KEY`` or ``hyper://KEY/``). ValueError if there is no key in it."""
     try:
-        key = bytes.fromhex(text)
+        url = parse_hyper_url(text)
     except ValueError:
-        key = b""
-    if len(key) != 32:
-        raise ValueError(f"not a drive key (64 hex digits): {text!r}")
-    return key, path
+        raise ValueError(f"not a drive key (64 hex digits or 52 z-base-32 letters): {text.strip()!r}") \
+            from None
+    return url.key, url.path
 
 
 def parse_key(text: str) -> bytes:
-    """A 64-hex-digit drive key (``hyper://KEY`` and ``hyper://KEY/`` too); ValueError otherwise, and
+    """A drive key (hex or z-base-32; ``hyper://KEY`` and ``hyper://KEY/`` too); ValueError otherwise, and
     for a URL with a path (where only a key is meant)."""
     key, path = parse_url(text)
     if path is not None:

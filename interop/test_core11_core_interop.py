@@ -1,13 +1,14 @@
 """The sparse hypercore 11 :class:`~hypernode.core11.core.Core` against the pinned JS hypercore 11.39.5,
 both ways.
 
-interop/v11/js/core_sparse_tool.js drives a real JS core on disk, one JSON command a line. JS to Python:
-a JS writer answers requests for blocks in random order (and for upgrades as it grows, after a
-truncation moved its fork on) with ``core.proof()``, what its replicator sends; a Python Core opened by
-key alone applies them and ends with the same tree hash, signature, blocks and contiguous length, and
-refuses a damaged one storing nothing. Python to JS: a Python Core writer (and a sparse Python Core
-filled from it) answer a JS core opened by key, which asks with its own ``missingNodes`` and takes every
-proof through ``core.applyProof`` (hypercore's own checks).
+interop/v11/js/core_sparse_tool.js drives a real JS core on disk, one JSON command a line. JS to Python: a
+JS writer answers requests for blocks in random order (and for upgrades as it grows, after a truncation
+moved its fork on) with ``core.proof()``, what its replicator sends; a Python Core opened by key alone
+applies them and ends with the same tree hash, signature, blocks and contiguous length, and refuses a
+damaged one storing nothing; when the writer truncates and appends other blocks, the core follows it to
+the new fork with JS's proofs (a reorg) keeping the blocks the forks share. Python to JS: a Python Core
+writer (and a sparse Python Core filled from it) answer a JS core opened by key, which asks with its own
+``missingNodes`` and takes every proof through ``core.applyProof`` (hypercore's own checks).
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ import pytest
 from hypernode.core11 import crypto as c11
 from hypernode.core11.core import Applied, Core
 from hypernode.core11.manifest import core_key, decode_manifest, default_signer_manifest, encode_manifest
-from hypernode.core11.proof import BlockRequest, UpgradeRequest
+from hypernode.core11.proof import BlockRequest, HashRequest, UpgradeRequest
 from hypernode.core11.storage import Auth, MemoryCoreStorage, MemoryStoreStorage
 from hypernode.errors import VerificationError
 from interop.test_core11_proof_interop import proof_from_json, proof_to_json
@@ -82,9 +83,10 @@ def _blocks(rnd: random.Random, n: int) -> list[bytes]:
     return [rnd.randbytes(rnd.choice([0, 1, 31, 1024, 5000])) for _ in range(n)]
 
 
-def _js_request(block: BlockRequest | None = None, upgrade: UpgradeRequest | None = None) -> dict[str, Any]:
-    return {"block": block and dataclasses.asdict(block), "hash": None, "seek": None,
-            "upgrade": upgrade and dataclasses.asdict(upgrade)}
+def _js_request(block: BlockRequest | None = None, upgrade: UpgradeRequest | None = None,
+                hash: HashRequest | None = None) -> dict[str, Any]:
+    return {"block": block and dataclasses.asdict(block), "hash": hash and dataclasses.asdict(hash),
+            "seek": None, "upgrade": upgrade and dataclasses.asdict(upgrade)}
 
 
 def _core_state(core: Core) -> dict[str, Any]:
@@ -145,6 +147,44 @@ def test_a_python_sparse_core_takes_js_proofs_in_random_order(jscore: JSCore):
     assert _core_state(Core(storage)) == theirs
 
 
+def test_a_python_core_follows_a_js_writer_to_a_new_fork(jscore: JSCore):
+    """The JS writer truncates and appends other blocks (fork 1) after a Python core took all it had: the
+    core finds where the forks part with JS's proofs (an upgrade from 0, then hash proofs, as hypercore's
+    replicator asks them), keeps the blocks before it and ends with JS's blocks."""
+    rnd = random.Random(13)
+    seed = hashlib.blake2b(b"core11 sparse js reorg", digest_size=32).digest()
+    made = jscore("create", seed=seed.hex())
+    key, manifest = bytes.fromhex(made["key"]), decode_manifest(bytes.fromhex(made["manifest"]))
+    jscore("append", blocks=[b.hex() for b in _blocks(rnd, 45)])
+    storage = MemoryStoreStorage().create_core(Auth(key, c11.discovery_key(key), manifest))
+    core = Core.create(storage)
+    core.apply(proof_from_json(jscore("proof", request=_js_request(upgrade=UpgradeRequest(0, 45)))["proof"]))
+    for index in range(45):
+        req = _js_request(BlockRequest(index, core.missing_nodes(2 * index)))
+        core.apply(proof_from_json(jscore("proof", request=req)["proof"]))
+    assert jscore("truncate", length=29)["fork"] == 1
+    jscore("append", blocks=[b.hex() for b in _blocks(rnd, 9)])
+
+    up = proof_from_json(jscore("proof", request=_js_request(upgrade=UpgradeRequest(0, 38)))["proof"])
+    with pytest.raises(VerificationError, match="reorg"):
+        core.apply(up)
+    reorg = core.reorg_from(up)
+    asked = 0
+    while reorg.want is not None:
+        hash_req = reorg.request(rnd.randrange(reorg.want.start, reorg.want.end))
+        answer = jscore("proof", request=_js_request(hash=hash_req))["proof"]
+        core.update_reorg(reorg, proof_from_json(answer))
+        asked += 1
+    assert reorg.ancestors == 29 and asked >= 1
+    assert core.apply_reorg(reorg) == 29
+    assert list(core.ranges()) == [(0, 29)] and (core.fork, core.length) == (1, 38)
+    for index in core.missing(0, 38):
+        req = _js_request(BlockRequest(index, core.missing_nodes(2 * index)))
+        core.apply(proof_from_json(jscore("proof", request=req)["proof"]))
+    theirs = jscore("state")
+    assert _core_state(core) == theirs and _core_state(Core(storage)) == theirs
+
+
 def _python_writer(rnd: random.Random) -> Core:
     kp = c11.key_pair(hashlib.blake2b(b"core11 sparse py writer", digest_size=32).digest())
     manifest = default_signer_manifest(kp.public_key)
@@ -186,3 +226,33 @@ def test_a_js_core_takes_python_proofs_in_random_order(jscore: JSCore):
         assert jscore("apply", proof=proof_to_json(proof)) == {"ok": True, "length": writer.length}, index
     theirs = jscore("state")
     assert theirs == _core_state(writer) and theirs["contiguousLength"] == writer.length
+
+
+def test_a_js_core_follows_a_python_writer_to_a_new_fork(jscore: JSCore):
+    """The other way: JS's own reorg (verifyReorg, batch.update with hash proofs, reorg) over Python's
+    proofs after the Python writer truncated and appended other blocks, to the same blocks."""
+    rnd = random.Random(14)
+    writer = _python_writer(rnd)
+    assert writer.manifest is not None
+    jscore("open", key=writer.key.hex(), manifest=encode_manifest(writer.manifest).hex())
+    n = writer.length
+    assert jscore("apply", proof=proof_to_json(writer.proof(upgrade=UpgradeRequest(0, n))))["ok"]
+    for index in range(n):
+        nodes = jscore("missingNodes", index=index)["nodes"]
+        jscore("apply", proof=proof_to_json(writer.proof(block=BlockRequest(index, nodes))))
+    writer.truncate(17)
+    writer.append(_blocks(rnd, 30))
+    state = jscore("reorgBegin", proof=proof_to_json(writer.proof(upgrade=UpgradeRequest(0, writer.length))))
+    asked = 0
+    while state["want"] is not None:
+        want = state["want"]
+        index = rnd.randrange(want["start"], want["end"])
+        proof = writer.proof(hash=HashRequest(2 * index, want["nodes"]))
+        state = jscore("reorgUpdate", proof=proof_to_json(proof))
+        asked += 1
+    assert state["ancestors"] == 17 and asked >= 1
+    assert jscore("reorgApply") == {"ok": True, "fork": writer.fork, "ancestors": 17, "length": writer.length}
+    for index in range(17, writer.length):
+        nodes = jscore("missingNodes", index=index)["nodes"]
+        assert jscore("apply", proof=proof_to_json(writer.proof(block=BlockRequest(index, nodes))))["ok"]
+    assert jscore("state") == _core_state(writer)

@@ -45,7 +45,7 @@ def make_drive(store: Path, files: dict[str, bytes]) -> str:
 def test_share_with_a_bad_key_fails(tmp_path):
     out = hypernode("share", tmp_path, "--key", "zzz", store=tmp_path / "s")
     assert out.returncode == 1
-    assert one_line_error(out) == "hypernode: not a drive key (64 hex digits): 'zzz'"
+    assert one_line_error(out) == "hypernode: not a drive key (64 hex digits or 52 z-base-32 letters): 'zzz'"
 
 
 def test_share_with_a_key_not_writable_here_fails(tmp_path):

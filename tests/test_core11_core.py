@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from hypernode import flat_tree
 from hypernode.core11 import crypto as c11
 from hypernode.core11.bitfield import PAGE_BITS, PAGE_BYTES, Bitfield
-from hypernode.core11.core import Applied, Core
+from hypernode.core11.core import Applied, Core, Reorg
 from hypernode.core11.log import Log
 from hypernode.core11.manifest import core_key, default_signer_manifest
 from hypernode.core11.proof import (
@@ -107,6 +107,23 @@ def test_append_matches_the_log_and_reads_back():
         core.get(log.length)
 
 
+def test_a_compat_core_signs_as_the_log_and_a_reader_by_key_alone_follows_it():
+    """A core keyed by its public key (a bare JS hypercore from a key pair): no manifest stored; a reader
+    knowing only the key takes the key as the signer, as hypercore does, and keeps that manifest."""
+    kp = _key_pair(b"compat")
+    auth = Auth(kp.public_key, c11.discovery_key(kp.public_key), None, kp)
+    core = Core.create(MemoryStoreStorage().create_core(auth))
+    log = Log.create(kp, compat=True)
+    for batch in (_blocks(7, 20), _blocks(3, 21)):
+        core.append(batch)
+        log.append(batch)
+        assert (core.tree_hash(), core.signature) == (log.tree_hash(), log.signature)
+    reader, rstorage = _reader(core, with_manifest=False)
+    reader.apply(core.proof(block=BlockRequest(4), upgrade=UpgradeRequest(0, 10)))
+    assert reader.manifest == default_signer_manifest(kp.public_key) == rstorage.get_auth().manifest
+    assert reader.get(4) == log.blocks[4] and reader.signature == log.signature
+
+
 def test_a_core_without_key_pair_is_read_only():
     writer, _ = _writer()
     reader, storage = _reader(writer)
@@ -178,6 +195,19 @@ def test_truncate_drops_blocks_nodes_and_bits_and_moves_the_fork():
     assert storage._blocks == {} and storage._nodes == {}
     with pytest.raises(ValueError):
         core.truncate(1)
+
+
+def test_every_truncation_leaves_no_node_past_its_length():
+    """Also node 1 when truncating to one block (hypercore's own loop leaves it) and the left-edge nodes
+    above the new last leaf's parents (7 when 8 blocks become 5)."""
+    blocks = _blocks(33, 19)
+    for n in range(1, 34):
+        for k in range(n + 1):
+            core, storage = _writer()
+            core.append(blocks[:n])
+            core.truncate(k)
+            assert all(flat_tree.right_span(i) < 2 * k for i in storage._nodes), (n, k)
+            assert len(storage._nodes) == 2 * k - len(flat_tree.full_roots(2 * k))
 
 
 # --- sparse cores ---------------------------------------------------------------------------------------
@@ -277,6 +307,92 @@ def test_a_proof_of_another_fork_is_refused_but_an_empty_core_takes_it():
     proof = writer.proof(block=BlockRequest(5), upgrade=UpgradeRequest(0, 6))
     assert fresh.apply(proof) == Applied(True, 6, 5)
     assert (fresh.fork, fresh.tree_hash(), fresh.get(5)) == (1, writer.tree_hash(), b"new")
+
+
+def _reorg(reader: Core, writer: Core, rnd: random.Random) -> Reorg:
+    """What a replicator does for a newer fork: an upgrade from 0, then hash proofs until it is finished."""
+    reorg = reader.reorg_from(writer.proof(upgrade=UpgradeRequest(0, writer.length)))
+    while reorg.want is not None:
+        index = rnd.randrange(reorg.want.start, reorg.want.end)
+        assert not reader.update_reorg(reorg, writer.proof(hash=reorg.request(index))) or reorg.finished
+    return reorg
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(1, 60), st.data())
+def test_a_reorg_keeps_the_blocks_both_forks_share(n: int, data: st.DataObject):
+    writer, wstorage = _writer()
+    writer.append(_blocks(n, n))
+    reader, storage = _reader(writer)
+    rnd = random.Random(n)
+    reader.apply(writer.proof(block=BlockRequest(0), upgrade=UpgradeRequest(0, n)))
+    held = data.draw(st.sets(st.integers(0, n - 1))) | {0}
+    full = data.draw(st.booleans())
+    for i in range(n) if full else sorted(held):
+        _fetch(reader, writer, i)
+    k = data.draw(st.integers(0, n))
+    m = data.draw(st.integers(0 if 0 < k < n else 1, 20))  # (JS asks no reorg of an empty fork)
+    writer.truncate(k)
+    writer.append([b"new fork " + bytes([i]) for i in range(m)])
+    reorg = _reorg(reader, writer, rnd)
+    assert reorg.fork == writer.fork and reorg.length == writer.length
+    if full:  # with every node of the old fork, it finds exactly where the forks part
+        assert reorg.ancestors == k
+    kept = reader.apply_reorg(reorg)
+    assert kept == reorg.ancestors <= k
+    assert (reader.fork, reader.length, reader.tree_hash(), reader.signature) == (
+        writer.fork, writer.length, writer.tree_hash(), writer.signature)
+    assert storage.get_head() == wstorage.get_head()
+    assert all(i < kept for i in storage._blocks)
+    assert all(writer.tree.get(i) == node for i, node in storage._nodes.items())
+    assert list(reader.missing(0, kept)) == [i for i in range(kept) if i not in (range(n) if full else held)]
+    for i in reader.missing(0, writer.length):
+        _fetch(reader, writer, i)
+    assert (storage._blocks, storage._pages) == (wstorage._blocks, wstorage._pages)
+    assert reader.contiguous_length == writer.length and _state(Core(storage)) == _state(reader)
+
+
+def test_a_reorg_refuses_what_does_not_verify_and_stores_nothing_until_applied():
+    writer, _ = _writer()
+    writer.append(_blocks(32, 18))
+    reader, storage = _reader(writer)
+    reader.apply(writer.proof(upgrade=UpgradeRequest(0, 32)))
+    for i in range(32):
+        _fetch(reader, writer, i)
+    writer.truncate(20)
+    writer.append([b"other"] * 5)
+    up = writer.proof(upgrade=UpgradeRequest(0, 25))
+    assert up.upgrade is not None
+    snap = _snapshot(storage)
+    with pytest.raises(VerificationError):
+        unsigned = dataclasses.replace(up.upgrade, signature=bytes(64))
+        reader.reorg_from(dataclasses.replace(up, upgrade=unsigned))
+    with pytest.raises(VerificationError, match="no newer"):
+        reader.reorg_from(dataclasses.replace(up, fork=0))
+    with pytest.raises(VerificationError, match="length 0"):
+        reader.reorg_from(writer.proof(block=BlockRequest(3), upgrade=UpgradeRequest(24, 1)))
+    reorg = reader.reorg_from(up)
+    assert reorg.want is not None and not reorg.finished
+    with pytest.raises(ValueError, match="not finished"):
+        reader.apply_reorg(reorg)
+    good = writer.proof(hash=reorg.request())
+    assert good.hash is not None
+    bad = dataclasses.replace(good, hash=dataclasses.replace(good.hash, nodes=_damage(good, 0, 5).hash.nodes))
+    with pytest.raises(VerificationError, match="asked about"):
+        reader.update_reorg(reorg, bad)
+    with pytest.raises(ValueError):
+        reorg.request(reorg.want.end)
+    assert _snapshot(storage) == snap and reader.fork == 0
+    while not reader.update_reorg(reorg, writer.proof(hash=reorg.request())):
+        pass
+    assert reorg.ancestors == 20
+    # a core that changed since the reorg began does not take it
+    other, _ = _reader(writer)
+    assert _snapshot(storage) == snap
+    assert reader.apply_reorg(reorg) == 20 and reader.tree_hash() == writer.tree_hash()
+    with pytest.raises(ValueError, match="changed"):
+        reader.apply_reorg(reorg)
+    assert other.length == 0
 
 
 def test_a_manifest_that_is_not_the_keys_is_refused():

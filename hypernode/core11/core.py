@@ -21,10 +21,15 @@ blocks past the new length, every tree node that covers one of them, and their b
 on; the contiguous length (blocks held from 0 without a hole) is kept as a hint in storage, grows when a
 block fills the hole at its end and falls back to a truncation's length.
 
-Not here yet: proofs of another fork (a reorg: :meth:`Core.apply` refuses them with a
-:class:`~hypernode.errors.VerificationError` that says so, but for an empty core, which takes the newer
-fork as it is), an upgrade proof made from a length other than this core's (refused the same way: the
-replicator asks again), clearing blocks, seek proofs and block encryption.
+A newer fork (the writer truncated) is taken as hypercore's replicator takes it: :meth:`Core.reorg_from`
+verifies the new fork's signed head from an upgrade proof from length 0 and compares its roots with this
+core's tree, hash proofs given to :meth:`Core.update_reorg` narrow down where the forks part, and
+:meth:`Core.apply_reorg` truncates to there and takes the new head in one batch. (:meth:`Core.apply`
+refuses proofs of another fork, except that an empty core takes a newer one as it is.)
+
+Not here yet: an upgrade proof made from a length other than this core's (refused: the replicator asks
+again), clearing blocks, seek proofs, block encryption, and hypercore's conflict check (two signed states
+of one length that differ freeze a core).
 """
 
 from __future__ import annotations
@@ -35,9 +40,19 @@ from dataclasses import dataclass
 
 from hypernode import flat_tree
 from hypernode.core11.bitfield import Bitfield
+from hypernode.core11.crypto import tree_hash
 from hypernode.core11.manifest import Manifest, core_key, default_signer_manifest, is_compat
-from hypernode.core11.proof import BlockRequest, HashRequest, Proof, UpgradeRequest, make_proof, verify_proof
-from hypernode.core11.storage import Auth, CoreStorage, Head, Hints
+from hypernode.core11.proof import (
+    BlockRequest,
+    HashRequest,
+    Proof,
+    UpgradeRequest,
+    VerifiedProof,
+    climb_proof,
+    make_proof,
+    verify_proof,
+)
+from hypernode.core11.storage import Auth, CoreStorage, CoreWrite, Head, Hints
 from hypernode.core11.tree import CachedTree, MerkleTree, Node, TreeBatch, TreeState
 from hypernode.core11.verifier import Verifier
 from hypernode.errors import (
@@ -47,7 +62,22 @@ from hypernode.errors import (
     VerificationError,
 )
 
-__all__ = ["Core", "Applied"]
+__all__ = ["Core", "Applied", "Reorg", "ReorgWant"]
+
+
+def _delete_nodes_past(w: CoreWrite, length: int) -> None:
+    """Delete every tree node that covers a block at or past ``length``."""
+    head = 2 * length
+    w.delete_tree_node_range(head, -1)
+    # and the nodes left of the head that cover a block past it: parents of its last leaf (hypercore's
+    # loop stops short of node 1 when truncating to 1 block, leaving it stale; this does not)
+    i = head - 2
+    while i >= 0:
+        if i < head and flat_tree.right_span(i) >= head:
+            w.delete_tree_node_range(i, i + 1)
+        if flat_tree.offset(i) == 0 and i >= head:
+            break  # (every node above has a greater index: the range deleted it)
+        i = flat_tree.parent(i)
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +88,50 @@ class Applied:
     upgraded: bool
     length: int
     block: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class ReorgWant:
+    """What a :class:`Reorg` asks next: the hash of a block ``start`` <= i < ``end`` with ``nodes`` levels
+    above it (a ``HashRequest(2 * i, nodes)``)."""
+
+    start: int
+    end: int
+    nodes: int
+
+
+@dataclass(eq=False)
+class Reorg:
+    """A newer fork of a core, its signed head verified, being compared with the core's tree to find how
+    many blocks the two share (``ancestors``). While ``want`` is not None, a hash proof for one of its
+    blocks, given to :meth:`Core.update_reorg`, narrows that down; then :meth:`Core.apply_reorg` truncates
+    the core to ``ancestors`` and takes the new fork's head, as hypercore's ``ReorgBatch`` does."""
+
+    fork: int
+    length: int
+    roots: list[Node]
+    signature: bytes | None
+    manifest: Manifest | None  # learnt with it, for a core that had none
+    nodes: dict[int, Node]  # every node of the new fork verified so far
+    tree_fork: int  # the core's fork and length when it began: it applies only to that state
+    tree_length: int
+    ancestors: int = 0
+    diff: Node | None = None  # the highest node known to differ from the core's
+    want: ReorgWant | None = None
+
+    @property
+    def finished(self) -> bool:
+        """True once ``ancestors`` is known."""
+        return self.want is None
+
+    def request(self, index: int | None = None) -> HashRequest:
+        """The hash request for block ``index`` of the wanted ones (default: the first)."""
+        if self.want is None:
+            raise ValueError("the reorg wants nothing more")
+        index = self.want.start if index is None else index
+        if not self.want.start <= index < self.want.end:
+            raise ValueError(f"block {index} is not one the reorg wants")
+        return HashRequest(2 * index, self.want.nodes)
 
 
 class Core:
@@ -261,17 +335,7 @@ class Core:
         old = self.length
         w = self.storage.write()
         w.delete_block_range(length, old)
-        head = 2 * length
-        w.delete_tree_node_range(head, -1)
-        if length:
-            # the nodes left of the new head that cover a block past it (the parents of its last leaf)
-            i = head - 2
-            while True:
-                if flat_tree.right_span(i) >= head:
-                    w.delete_tree_node_range(i, i + 1)
-                if flat_tree.offset(i) == 0:
-                    break
-                i = flat_tree.parent(i)
+        _delete_nodes_past(w, length)
         pages = self._bitfield.changed_pages(length, old, False)
         for index, page in pages.items():
             w.put_bitfield_page(index, page)
@@ -314,29 +378,22 @@ class Core:
         block, every node it verified, the block's bit, the new head if it upgraded, the contiguous length
         and ``manifest`` (the peer's, for a core opened by key alone). Raises
         :class:`~hypernode.errors.VerificationError`, storing nothing, if it does not verify, is of another
-        fork or upgrades from a length other than this core's."""
+        fork (a newer one goes through :meth:`reorg_from`) or upgrades from a length other than this
+        core's."""
         auth = self._auth
-        learnt: Manifest | None = None
-        if manifest is not None and auth.manifest is None:
-            if not is_compat(self.key, manifest) and core_key(manifest) != self.key:
-                raise VerificationError("the peer's manifest does not hash to the core's key")
-            learnt = manifest
-        verifier = self._verifier if learnt is None else self._make_verifier(learnt)
+        verifier, learnt = self._verifier_for(manifest)
         tree: TreeState = self._tree
         if proof.fork != self.fork:
             if not (self.length == 0 and proof.fork > self.fork and proof.upgrade is not None):
                 raise VerificationError(f"a proof of fork {proof.fork}, this core is at fork {self.fork}: "
-                                        "taking another fork (a reorg) is not supported yet")
+                                        "a newer fork goes through reorg_from (a reorg), an older one is "
+                                        "stale")
             # an empty core takes a newer fork as it is: there is nothing of the old one to drop
-            tree = MerkleTree()
-            tree.fork = proof.fork
+            tree = _empty_tree(proof.fork)
         if proof.upgrade is not None and proof.upgrade.start != self.length:
             raise VerificationError(f"an upgrade from length {proof.upgrade.start}, this core has "
                                     f"{self.length} blocks")
-        try:
-            verified = verify_proof(tree, verifier, proof)
-        except (ValueError, IndexError, OverflowError) as e:  # (nodes at impossible indexes, say)
-            raise VerificationError(f"a malformed proof: {e}") from e
+        verified = _verify(tree, verifier, proof)
         upgraded = proof.upgrade is not None
         if upgraded and auth.manifest is None and learnt is None:
             learnt = verifier.manifest  # the compat manifest the signature verified under, as JS keeps it
@@ -377,6 +434,122 @@ class Core:
         self._contiguous = contiguous
         return Applied(upgraded, self.length, index)
 
+    def _verifier_for(self, manifest: Manifest | None) -> tuple[Verifier, Manifest | None]:
+        """The verifier for a proof that came with ``manifest``, and the manifest to keep if it is new."""
+        if manifest is None or self._auth.manifest is not None:
+            return self._verifier, None
+        if not is_compat(self.key, manifest) and core_key(manifest) != self.key:
+            raise VerificationError("the peer's manifest does not hash to the core's key")
+        return self._make_verifier(manifest), manifest
+
+    # -- reorgs ---------------------------------------------------------------------------------------
+
+    def reorg_from(self, proof: Proof, *, manifest: Manifest | None = None) -> Reorg:
+        """Begin taking a newer fork from ``proof``, the answer to an upgrade request from length 0 (what
+        JS sends when its fork is newer): verify its signed head and compare its roots with this core's
+        tree. Nothing is stored; :class:`~hypernode.errors.VerificationError` if it does not verify."""
+        if proof.fork <= self.fork:
+            raise VerificationError(f"a proof of fork {proof.fork} is no newer than this core's {self.fork}")
+        if proof.upgrade is None or proof.upgrade.start != 0:
+            raise VerificationError("a reorg begins with an upgrade proof from length 0")
+        verifier, learnt = self._verifier_for(manifest)
+        verified = _verify(_empty_tree(proof.fork), verifier, proof)
+        if self._auth.manifest is None and learnt is None:
+            learnt = verifier.manifest
+        r = Reorg(proof.fork, verified.length, verified.roots, verified.signature, learnt,
+                  {n.index: n for n in verified.nodes}, self.fork, self.length)
+        for root in r.roots:
+            if not self._same(root):
+                self._diff_at(r, root)
+                break
+        else:  # every root of the new fork is this core's: it is a prefix of this one
+            r.ancestors = r.length
+        return r
+
+    def update_reorg(self, reorg: Reorg, proof: Proof) -> bool:
+        """Take the answer to ``reorg.request(...)``: check that it hashes up to the node that differs,
+        and go down it to the first node that still does. True once the reorg is finished."""
+        if reorg.want is None:
+            return True
+        if proof.fork != reorg.fork:
+            raise VerificationError(f"a proof of fork {proof.fork} for a reorg to fork {reorg.fork}")
+        try:
+            climbed = climb_proof(proof)
+        except (ValueError, IndexError, OverflowError) as e:
+            raise VerificationError(f"a malformed proof: {e}") from e
+        if climbed is None or climbed[0] != reorg.diff:
+            raise VerificationError("the proof does not hash up to the node the reorg asked about")
+        nodes = {n.index: n for n in climbed[1]}
+        i = climbed[0].index
+        diff: Node | None = None
+        while i & 1:
+            left = nodes.get(flat_tree.left_child(i))
+            right = nodes.get(flat_tree.right_child(i))
+            if left is None or right is None:
+                break
+            diff = left if not self._same(left) else right
+            i = diff.index
+        if diff is None:
+            raise VerificationError("the proof does not go below the node the reorg asked about")
+        reorg.nodes.update(nodes)
+        self._diff_at(reorg, diff)
+        return reorg.want is None
+
+    def apply_reorg(self, reorg: Reorg) -> int:
+        """Take a finished reorg in one batch: the blocks from ``reorg.ancestors`` on, every node covering
+        one, and their bits are deleted (as a truncation), the new fork's nodes and head stored. Returns
+        the blocks kept. ``ValueError`` if it is not finished or the core changed since it began."""
+        if reorg.want is not None:
+            raise ValueError("the reorg is not finished: it wants a hash proof still")
+        if (self.fork, self.length) != (reorg.tree_fork, reorg.tree_length):
+            raise ValueError("the core changed since the reorg began")
+        kept = min(reorg.ancestors, self.length)
+        old = self.length
+        w = self.storage.write()
+        w.delete_block_range(kept, old)
+        _delete_nodes_past(w, kept)
+        for node in reorg.nodes.values():
+            w.put_tree_node(node)
+        pages = self._bitfield.changed_pages(kept, old, False)
+        for index, page in pages.items():
+            w.put_bitfield_page(index, page)
+        contiguous = min(self._contiguous, kept)
+        if contiguous != self._contiguous:
+            w.set_hints(Hints(contiguous))
+        w.set_head(Head(reorg.fork, reorg.length, tree_hash(reorg.roots), reorg.signature))
+        new_auth: Auth | None = None
+        if reorg.manifest is not None and self._auth.manifest is None:
+            new_auth = dataclasses.replace(self._auth, manifest=reorg.manifest)
+            w.set_auth(new_auth)
+        w.commit()
+
+        if new_auth is not None:
+            self._auth = new_auth
+            self._verifier = self._make_verifier(reorg.manifest)
+        self._tree.forget_past(kept)
+        self._tree.set_state(reorg.roots, reorg.length, reorg.fork)
+        self._tree.add_nodes(reorg.nodes.values())
+        self.signature = reorg.signature
+        self._bitfield.take(pages)
+        self._contiguous = contiguous
+        return kept
+
+    def _same(self, node: Node) -> bool:
+        """True if this core has ``node`` as it is (same index, size and hash)."""
+        return self._tree.get_node(node.index) == node
+
+    def _diff_at(self, reorg: Reorg, diff: Node) -> None:
+        """``diff`` is the highest node known to differ: the blocks left of it are shared; what is under
+        it and held here is what to ask about next (nothing when it is a leaf or covers no block here)."""
+        start = flat_tree.left_span(diff.index) // 2
+        end = min(reorg.tree_length, flat_tree.right_span(diff.index) // 2 + 1)
+        reorg.ancestors = start
+        reorg.diff = diff
+        if diff.index & 1 == 0 or end <= start:
+            reorg.want = None
+        else:
+            reorg.want = ReorgWant(start, end, flat_tree.depth(diff.index))
+
     def set_manifest(self, manifest: Manifest) -> None:
         """Keep ``manifest`` for a core opened by key alone (it must hash to the key, or be a compat core's
         one signer); a no-op if the core has one already."""
@@ -390,3 +563,16 @@ class Core:
         w.commit()
         self._auth = auth
         self._verifier = self._make_verifier(manifest)
+
+
+def _empty_tree(fork: int) -> MerkleTree:
+    tree = MerkleTree()
+    tree.fork = fork
+    return tree
+
+
+def _verify(tree: TreeState, verifier: Verifier, proof: Proof) -> VerifiedProof:
+    try:
+        return verify_proof(tree, verifier, proof)
+    except (ValueError, IndexError, OverflowError) as e:  # (nodes at impossible indexes, say)
+        raise VerificationError(f"a malformed proof: {e}") from e

@@ -30,7 +30,7 @@ from hypernode.core11.verifier import Verifier
 from hypernode.errors import VerificationError
 
 __all__ = ["BlockRequest", "HashRequest", "UpgradeRequest", "DataBlock", "DataHash", "DataUpgrade", "Proof",
-           "make_proof", "verify_proof", "VerifiedProof"]
+           "make_proof", "verify_proof", "VerifiedProof", "climb_proof"]
 
 
 @dataclass(frozen=True)
@@ -235,6 +235,21 @@ def _climb(start: Node, q: _Queue, out: list[Node]) -> Node:
         cur = Node(flat_tree.parent(cur.index), cur.size + sib.size, parent_hash(cur, sib))
         out += (sib, cur)
     return cur
+
+
+def climb_proof(proof: Proof) -> tuple[Node, list[Node]] | None:
+    """The node a proof's block or hash part hashes up to, and every node on the way (given or made), or
+    None if it has neither; nothing is checked against a tree (the caller compares the top node with one
+    it trusts). Raises :class:`VerificationError` for nodes out of place."""
+    out: list[Node] = []
+    if proof.block is not None:
+        value = proof.block.value
+        leaf = Node(2 * proof.block.index, len(value), leaf_hash(value))
+        return _climb(leaf, _Queue(proof.block.nodes), out), out
+    if proof.hash is not None:
+        q = _Queue(proof.hash.nodes)
+        return _climb(q.take(proof.hash.index), q, out), out
+    return None
 
 
 class _Roots:

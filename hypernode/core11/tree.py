@@ -221,11 +221,15 @@ class CachedTree(TreeState):
         node past its length)."""
         self._check_batch(batch)
         if batch.truncated_to is not None:
-            head = 2 * batch.truncated_to
-            for index in [i for i in self._cache if flat_tree.right_span(i) >= head]:
-                del self._cache[index]
+            self.forget_past(batch.truncated_to)
         self.add_nodes(batch.nodes)
         self._take_state(batch)
+
+    def forget_past(self, length: int) -> None:
+        """Drop every cached node that covers a block at or past ``length`` (deleted from the source)."""
+        head = 2 * length
+        for index in [i for i in self._cache if flat_tree.right_span(i) >= head]:
+            del self._cache[index]
 
     def set_state(self, roots: Sequence[Node], length: int, fork: int) -> None:
         """Take a verified new head (an upgrade from a proof), its nodes already in the source."""

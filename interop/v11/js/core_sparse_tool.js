@@ -9,6 +9,9 @@
 //   { cmd: 'proof', request }               core.proof(request), what its replicator sends -> { proof }
 //   { cmd: 'apply', proof }                 core.applyProof(proof), hypercore's own checks (a proof of a newer
 //                                           fork through core.verifyReorg/reorg first) -> { ok } | { error }
+//   { cmd: 'reorgBegin', proof }            a newer fork's upgrade from 0: core.core.verifyReorg -> { want, ancestors }
+//   { cmd: 'reorgUpdate', proof }           a hash proof of what it wants: batch.update -> { want, ancestors }
+//   { cmd: 'reorgApply' }                   core.core.reorg(batch) -> { ok, fork, ancestors }
 //   { cmd: 'missingNodes', index }          the `nodes` a request for block index carries -> { nodes }
 //   { cmd: 'state' }                        -> { length, fork, byteLength, contiguousLength, treeHash,
 //                                               signature, have: [0/1 per block], blocks: [hex or null] }
@@ -62,6 +65,7 @@ function proofIn (p) {
 async function main () {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'core11-sparse-'))
   let core = null
+  let reorg = null
 
   async function handle (cmd) {
     switch (cmd.cmd) {
@@ -92,6 +96,16 @@ async function main () {
         }
         return { ok: await core.applyProof(proof) }
       }
+      case 'reorgBegin':
+        // hypercore's replicator on a proof of a newer fork: core.verifyReorg, then hash proofs while the
+        // batch wants some, then core.reorg
+        reorg = await core.core.verifyReorg(proofIn(cmd.proof))
+        return { want: reorg.want && { ...reorg.want }, ancestors: reorg.ancestors }
+      case 'reorgUpdate':
+        await reorg.update(proofIn(cmd.proof))
+        return { want: reorg.want && { ...reorg.want }, ancestors: reorg.ancestors }
+      case 'reorgApply':
+        return { ok: await core.core.reorg(reorg), fork: core.fork, ancestors: reorg.ancestors }
       case 'missingNodes':
         return { nodes: await core.missingNodes(cmd.index) }
       case 'state': {
