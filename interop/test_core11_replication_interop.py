@@ -29,7 +29,7 @@ from hypernode.core11.core import Core
 from hypernode.core11.crypto import discovery_key
 from hypernode.core11.manifest import core_key, default_signer_manifest
 from hypernode.core11.replicate import CoreProvider, Replication, open_replication
-from hypernode.core11.replicator import CoreReplicationError
+from hypernode.core11.replicator import CoreReplicationError, Reorged
 from interop.jsproc import JSProcess
 from tests.core11_cores import held, reader, stored
 from tests.core11_cores import writer as make_writer
@@ -314,6 +314,48 @@ async def test_js_gets_blocks_python_stores_after_js_asked(tmp_path: Path, js_in
                     await downloaded.wait()
                 assert await js.check(w.key, 0, 3000) == (10, expected("m", range(100, 110), 200))
         nursery.cancel_scope.cancel()
+
+
+@ROLES
+async def test_each_side_follows_the_other_to_a_new_fork_live(tmp_path: Path, js_initiator: bool) -> None:
+    """Both hold all 50 blocks of the other's core; each writer truncates to 30 and appends 8 others while
+    connected: Python follows JS's fork (a reorg: 30 blocks kept) and JS follows Python's."""
+    py = writer(8, "v", 50, 100)
+    made: dict[str, Any] = {}
+
+    async def setup(js: JSPeer) -> list[Core]:
+        made.update(await js.create("v", 50, 100, "v"))
+        await js.do("open", "opened", key=py.key.hex())
+        return [reader_of(made), py]
+
+    async with connected(tmp_path, js_initiator, setup) as (js, repl, (core, _)):
+        await js.do("downloadAll", "downloading", key=py.key.hex())
+        await repl.want(core)
+        with trio.fail_after(TIMEOUT):
+            await repl.download(core, 0, 50)
+        assert await js_holds(js, py.key, 0, 50, 50) == (50, expected("v", range(50), 100))
+        async with repl.subscribe() as events:
+            await js.do("truncate", "truncated", key=made["key"], length=30)
+            await js.do("append", "appended", key=made["key"], start=30, count=8, size=100, tag="w")
+            with trio.fail_after(TIMEOUT):
+                async for ev in events:
+                    if isinstance(ev, Reorged):
+                        assert (ev.fork, ev.kept) == (1, 30)
+                        break
+                await repl.download(core, 0, 38)
+        new = [(i, block("v", i, 100)) for i in range(30)] + [(i, block("w", i, 100)) for i in range(30, 38)]
+        assert (core.fork, core.length) == (1, 38)
+        assert held_digest(core, 0, 50) == (38, digest(new))
+        py.truncate(30)
+        py.append([block("w", i, 100) for i in range(30, 38)])
+        await repl.core_changed(py)
+        with trio.fail_after(TIMEOUT):
+            while True:
+                ev = await js.do("check", "check", key=py.key.hex(), start=0, end=50)
+                if (ev["fork"], ev["length"], ev["held"]) == (1, 38, 38):
+                    break
+                await trio.sleep(0.05)
+        assert ev["digest"] == digest(new)
 
 
 # -- several cores on one stream --------------------------------------------------------------------

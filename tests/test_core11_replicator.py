@@ -40,6 +40,7 @@ from hypernode.core11.replicator import (
     CoreRequested,
     Event,
     ExtensionReceived,
+    Reorged,
     Replicator,
     Upgraded,
     _RemoteBits,
@@ -127,6 +128,39 @@ def test_an_empty_reader_takes_a_truncated_core_at_its_new_fork() -> None:
     wire.b.want(r)
     wire.pump()
     assert (r.fork, r.length) == (1, 15) and blocks_of(r) == blocks_of(w)
+
+
+@pytest.mark.parametrize("keep", [0, 1, 31, 32, 60, 99])
+@pytest.mark.parametrize("sparse", [False, True])
+def test_a_reader_follows_the_writer_to_a_new_fork(keep: int, sparse: bool) -> None:
+    w = writer(count=100)
+    r = reader_of(w)
+    wire = Wire()
+    wire.a.add_core(w)
+    wire.b.add_core(r)
+    if sparse:
+        wire.b.want(r, 20, 40)
+        wire.b.want(r, 90, 95)
+    else:
+        wire.b.want(r)
+    wire.pump()
+    before = held(r)
+    w.truncate(keep)
+    w.append([b"new %d" % i for i in range(10)])
+    wire.a.core_changed(w)
+    wire.pump()
+    assert (r.fork, r.length) == (1, keep + 10)
+    (reorged,) = wire.of("b", Reorged)
+    assert (reorged.fork, reorged.length) == (1, keep + 10)
+    if sparse:
+        # a sparse core finds where the forks part from the nodes it holds: at or before it; it keeps
+        # what it held before that and nothing after (those ranges were downloaded: not asked again)
+        assert reorged.kept <= keep
+        assert held(r) == {i: v for i, v in before.items() if i < reorged.kept}
+        assert all(w.get(i) == v for i, v in held(r).items())
+    else:
+        assert reorged.kept == keep
+        assert held(r) == held(w)
 
 
 def test_sparse_ranges_download_only_those_blocks() -> None:

@@ -32,8 +32,10 @@ what changed locally (an append, blocks stored through another connection).
 A remote that breaks the protocol (malformed bytes, an answer that does not match its request, a proof
 that does not verify, more than 64 invalid requests) makes :meth:`Replicator.receive` raise
 :class:`CoreReplicationError`: the connection ends, nothing unverified was stored, the node stays up.
-Not here: pushes (``allowPush``), seeks, reorgs (data of another fork is taken as no data), and
-announcing sparse blocks on our own (:meth:`Replicator.core_changed` says which were stored elsewhere).
+A remote at a newer fork (it truncated) is followed as JS follows it: its signed head from an upgrade
+proof from 0, hash proofs down to where the forks part (:meth:`Core.reorg_from`, ``update_reorg``,
+``apply_reorg``), then :class:`Reorged`. Not here: pushes (``allowPush``), seeks, and announcing sparse
+blocks on our own (:meth:`Replicator.core_changed` says which were stored elsewhere).
 
 :mod:`hypernode.core11.replicate` runs a :class:`Replicator` over a trio stream.
 """
@@ -45,6 +47,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from hypernode.core11.core import Reorg
 from hypernode.core11.crypto import replicate_capability
 from hypernode.core11.manifest import Manifest, is_compat
 from hypernode.core11.messages import (
@@ -80,7 +83,7 @@ from hypernode.errors import BlockNotAvailableError, DecodeError, HypernodeError
 
 __all__ = ["Replicator", "CoreReplicationError", "ReplicaCore", "Applied", "Event", "CoreAttached",
            "CoreDetached", "CoreRefused", "CoreRequested", "RemoteSynced", "BlockDownloaded", "Upgraded",
-           "ExtensionReceived", "WANT_BATCH", "MAX_INVALID_REQUESTS"]
+           "Reorged", "ExtensionReceived", "WANT_BATCH", "MAX_INVALID_REQUESTS"]
 
 WANT_BATCH = 65536 * 4 * 8  # blocks a want covers, as JS's compat mode (2,097,152)
 MAX_INVALID_REQUESTS = 64  # as JS: past this many, the remote is broken
@@ -126,6 +129,9 @@ class ReplicaCore(Protocol):
     def proof(self, *, block: BlockRequest | None = None, hash: HashRequest | None = None,
               upgrade: UpgradeRequest | None = None) -> Proof: ...
     def missing_nodes(self, index: int) -> int: ...
+    def reorg_from(self, proof: Proof, *, manifest: Manifest | None = None) -> Reorg: ...
+    def update_reorg(self, reorg: Reorg, proof: Proof) -> bool: ...
+    def apply_reorg(self, reorg: Reorg) -> int: ...
     def apply(self, proof: Proof, *, manifest: Manifest | None = None) -> Applied: ...
 
 
@@ -187,6 +193,17 @@ class Upgraded:
 
 
 @dataclass(frozen=True)
+class Reorged:
+    """``core`` followed the remote to a newer fork (it had truncated): the first ``kept`` blocks were
+    the same on both forks and are kept, the rest dropped; the core is now at ``fork`` with ``length``."""
+
+    core: ReplicaCore
+    fork: int
+    length: int
+    kept: int
+
+
+@dataclass(frozen=True)
 class ExtensionReceived:
     """An extension message ``name`` for ``core`` from the remote."""
 
@@ -196,7 +213,7 @@ class ExtensionReceived:
 
 
 Event = (CoreAttached | CoreDetached | CoreRefused | CoreRequested | RemoteSynced | BlockDownloaded | Upgraded
-         | ExtensionReceived)
+         | Reorged | ExtensionReceived)
 
 
 # -- what the remote has ------------------------------------------------------------------------------
@@ -293,6 +310,7 @@ class _Request:
     peer: _Peer
     block: int | None = None
     upgrade: bool = False
+    reorg: bool = False  # an upgrade from 0 or a hash at the remote's newer fork (a reorg)
 
 
 @dataclass(eq=False)
@@ -316,6 +334,8 @@ class _Peer:
     inflight: dict[int, _Request] = field(default_factory=dict)
     inflight_blocks: set[int] = field(default_factory=set)
     upgrading: _Request | None = None
+    reorg: Reorg | None = None  # a newer fork of the remote's being compared with ours
+    reorging: _Request | None = None
     no_upgrade_at: tuple[int, int] | None = None  # (our length, remote length) the remote could not upgrade
     sent_state: tuple[int, int, int, bool] | None = None  # (fork, length, remote_length, can_upgrade)
     announced: int = 0  # the contiguous length we told the remote we have
@@ -715,6 +735,9 @@ class Replicator:
         if not peer.attached or not peer.remote_uploading:
             return
         core = peer.core
+        if core.length > 0 and peer.remote_fork > core.fork:
+            self._update_reorg(peer)
+            return
         # an empty core takes a newer fork as it is: asked from 0 at the remote's fork, as JS asks for a
         # fork proof (whatever the remote's canUpgrade, which is about its own fork)
         newer_fork = core.length == 0 and peer.remote_fork > core.fork
@@ -754,8 +777,61 @@ class Replicator:
         if done:
             peer.wants = [w for w in peer.wants if w not in done]
 
-    def _new_request(self, peer: _Peer, *, block: int | None = None, upgrade: bool = False) -> _Request:
-        req = _Request(self._next_id, peer, block, upgrade)
+    def _update_reorg(self, peer: _Peer) -> None:
+        """The remote is at a newer fork (it truncated): find where the forks part, as JS does: an
+        upgrade from 0 at its fork (its signed head), then hash proofs down to the first block that
+        differs; then the core drops what follows and takes the new head."""
+        core = peer.core
+        if peer.reorging is not None or peer.remote_length == 0 or len(peer.inflight) >= self.max_inflight:
+            return
+        reorg = peer.reorg
+        if reorg is None or reorg.fork != peer.remote_fork or (reorg.tree_fork, reorg.tree_length) != (
+                core.fork, core.length):
+            peer.reorg = None
+            req = self._new_request(peer, reorg=True)
+            peer.reorging = req
+            self._send(peer, Request(id=req.id, fork=peer.remote_fork,
+                                     upgrade=UpgradeRequest(0, peer.remote_length),
+                                     manifest=core.manifest is None))
+            return
+        if reorg.want is None:
+            return
+        index = peer.bits.next_set(reorg.want.start, reorg.want.end)
+        if index is None:
+            return  # wait until the remote says it has one of them
+        req = self._new_request(peer, reorg=True)
+        peer.reorging = req
+        self._send(peer, Request(id=req.id, fork=reorg.fork, hash=reorg.request(index)))
+
+    def _on_reorg_data(self, peer: _Peer, msg: Data) -> None:
+        core = peer.core
+        try:
+            if peer.reorg is None or peer.reorg.fork != msg.fork:
+                if msg.upgrade is None:
+                    raise CoreReplicationError("the remote answered a fork proof request without an upgrade")
+                peer.reorg = core.reorg_from(msg.proof, manifest=msg.manifest)
+            else:
+                core.update_reorg(peer.reorg, msg.proof)
+        except VerificationError as e:
+            raise CoreReplicationError(f"the remote sent a fork proof that does not verify: {e}") from e
+        reorg = peer.reorg
+        if reorg.want is None:
+            peer.reorg = None
+            try:
+                kept = core.apply_reorg(reorg)
+            except ValueError:
+                return self._update(peer)  # the core changed meanwhile: begin again
+            for w in peer.wants:
+                w.cursor = w.scan = max(w.start, min(w.cursor, kept))
+            peer.inflight_blocks.clear()
+            self._events.append(Reorged(core, core.fork, core.length, kept))
+            self._send_sync(peer)
+            self._announce(peer)
+        self._update(peer)
+
+    def _new_request(self, peer: _Peer, *, block: int | None = None, upgrade: bool = False,
+                     reorg: bool = False) -> _Request:
+        req = _Request(self._next_id, peer, block, upgrade, reorg)
         self._next_id += 1
         self._requests[req.id] = req
         peer.inflight[req.id] = req
@@ -774,6 +850,8 @@ class Replicator:
             peer.inflight_blocks.discard(req.block)
         if peer.upgrading is req:
             peer.upgrading = None
+        if peer.reorging is req:
+            peer.reorging = None
 
     def _on_data(self, peer: _Peer, msg: Data) -> None:
         req = self._requests.get(msg.request)
@@ -781,6 +859,9 @@ class Replicator:
             return  # not asked for (or cancelled): JS drops unsolicited data too
         self._finish(peer, req)
         core = peer.core
+        if req.reorg and msg.fork == peer.remote_fork and msg.fork > core.fork:
+            self._on_reorg_data(peer, msg)
+            return
         if msg.fork != core.fork and not (core.length == 0 and msg.fork > core.fork and msg.upgrade):
             self._on_unanswered(peer, req)  # another fork: reorgs are not followed here
             return
@@ -814,6 +895,8 @@ class Replicator:
         self._on_unanswered(peer, req)
 
     def _on_unanswered(self, peer: _Peer, req: _Request) -> None:
+        if req.reorg:
+            return  # asked again when the remote syncs or says what it has
         if req.block is not None:
             peer.bits.set_range(req.block, req.block + 1, False)  # not from this remote, until it says
         if req.upgrade:

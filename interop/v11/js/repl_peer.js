@@ -14,7 +14,7 @@
 //   {"cmd":"downloadAll","key"}   core.download() (everything, live; not awaited) -> {"event":"downloading"}
 //   {"cmd":"waitLength","key","length"}  until core.length >= length -> {"event":"length","length"}
 //   {"cmd":"check","key","start","end"}  which blocks are held locally, and the sha256 of
-//        (uint32be index, block) for each of them in order -> {"event":"check","held","digest","length"}
+//        (uint32be index, block) for each of them in order -> {"event":"check","held","digest","length","fork"}
 //   {"cmd":"connect"}             (connect mode) dial PORT now -> {"event":"dialing"}
 //   {"cmd":"tamper","mode"}  every data message sent from now on is altered: "block" flips a byte of
 //        the block, "signature" of the upgrade's signature, "nodes" of the first proof node's hash
@@ -128,13 +128,14 @@ async function handle (cmd) {
     for (let i = cmd.start; i < cmd.end; i++) {
       if (!(await c.has(i))) continue
       const b = await c.get(i, { wait: false })
+      if (b === null) continue // (dropped meanwhile: a reorg under way)
       const idx = Buffer.alloc(4)
       idx.writeUInt32BE(i)
       h.update(idx)
       h.update(b)
       held++
     }
-    return { event: 'check', held, digest: h.digest('hex'), length: c.length }
+    return { event: 'check', held, digest: h.digest('hex'), length: c.length, fork: c.fork }
   }
   if (cmd.cmd === 'connect') {
     // the initiator dials 127.0.0.1:PORT (connect mode), once the cores it replicates are open
