@@ -472,7 +472,9 @@ def test_requests_we_cannot_answer_get_nodata_and_too_many_invalid_ones_end_it()
 
 # -- fuzz -------------------------------------------------------------------------------------------
 
-def _transcript() -> tuple[Core, list[bytes]]:
+def _transcript(*, truncate: bool) -> tuple[Core, dict[int, bytes], dict[int, bytes], list[bytes]]:
+    """What a writer sends a reader downloading all 40 blocks (then, with ``truncate``, following it to
+    a new fork: 25 kept, 10 new); with the blocks of each fork."""
     w = writer(count=40, size=64)
     wire = Wire(max_inflight=4)
     r = reader_of(w)
@@ -480,16 +482,27 @@ def _transcript() -> tuple[Core, list[bytes]]:
     wire.b.add_core(r)
     wire.b.want(r, 0, None)
     wire.pump()
+    old = blocks_of(w)
+    if truncate:
+        w.truncate(25)
+        w.append([b"new %d" % i for i in range(10)])
+        wire.a.core_changed(w)
+        wire.pump()
+        assert wire.of("b", Reorged)
     assert blocks_of(r) == blocks_of(w)
-    return w, wire.sent["a"]
+    return w, old, blocks_of(w), wire.sent["a"]
 
 
-_W, _A_SENT = _transcript()
+_TRANSCRIPTS = {truncate: _transcript(truncate=truncate) for truncate in (False, True)}
+_W = _TRANSCRIPTS[False][0]
+_A_SENT = _TRANSCRIPTS[False][3]
 
 
-def _replay(messages: Iterable[bytes]) -> Core:
-    """b's side of the transcript again, given (altered) messages from a; returns b's core."""
-    r = reader_of(_W)
+def _replay(messages: Iterable[bytes], truncate: bool = False) -> Core:
+    """b's side of a transcript again, given (altered) messages from a; returns b's core. Whatever came,
+    b holds blocks of one fork only, each the writer's."""
+    w, old, new, _ = _TRANSCRIPTS[truncate]
+    r = reader_of(w)
     b = Replicator(initiator=False, handshake_hash=HH, max_inflight=4)
     b.add_core(r)
     b.want(r, 0, None)
@@ -499,30 +512,34 @@ def _replay(messages: Iterable[bytes]) -> Core:
             b.data_to_send()
     except CoreReplicationError:
         pass
-    for i, value in stored(r, _W.length).items():
-        assert value == _W.get(i)  # nothing unverified stored
-    assert r.length in (0, _W.length)
+    blocks = new if r.fork == 1 else old
+    for i, value in stored(r, 40).items():
+        assert value == blocks[i]  # nothing unverified stored
+    assert (r.fork, r.length) in ((0, 0), (0, 40), (1, 35))
     return r
 
 
-def test_the_transcript_replays() -> None:
-    assert blocks_of(_replay(_A_SENT)) == blocks_of(_W)
+@pytest.mark.parametrize("truncate", [False, True])
+def test_the_transcripts_replay(truncate: bool) -> None:
+    assert blocks_of(_replay(_TRANSCRIPTS[truncate][3], truncate)) == _TRANSCRIPTS[truncate][2]
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.data())
-def test_fuzz_a_changed_byte_in_a_real_transcript(data: st.DataObject) -> None:
-    k = data.draw(st.integers(0, len(_A_SENT) - 1))
-    m = bytearray(_A_SENT[k])
+@given(st.data(), st.booleans())
+def test_fuzz_a_changed_byte_in_a_real_transcript(data: st.DataObject, truncate: bool) -> None:
+    sent = _TRANSCRIPTS[truncate][3]
+    k = data.draw(st.integers(0, len(sent) - 1))
+    m = bytearray(sent[k])
     pos = data.draw(st.integers(0, len(m) - 1))
     m[pos] ^= data.draw(st.integers(1, 255))
-    _replay([*_A_SENT[:k], bytes(m), *_A_SENT[k + 1:]])
+    _replay([*sent[:k], bytes(m), *sent[k + 1:]], truncate)
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.lists(st.binary(max_size=200), max_size=8), st.integers(0, 6))
-def test_fuzz_random_messages_in_a_real_transcript(junk: list[bytes], at: int) -> None:
-    _replay([*_A_SENT[:at], *junk, *_A_SENT[at:]])
+@given(st.lists(st.binary(max_size=200), max_size=8), st.integers(0, 12), st.booleans())
+def test_fuzz_random_messages_in_a_real_transcript(junk: list[bytes], at: int, truncate: bool) -> None:
+    sent = _TRANSCRIPTS[truncate][3]
+    _replay([*sent[:at], *junk, *sent[at:]], truncate)
 
 
 @settings(max_examples=300, deadline=None)
