@@ -630,6 +630,43 @@ async def test_adapter_download_live_and_extensions_over_memory_streams() -> Non
         nursery.cancel_scope.cancel()
 
 
+async def test_adapter_a_cancelled_download_leaves_another_of_the_same_range_waiting() -> None:
+    """Two downloads of a block the remote has not got; one is cancelled; the remote gets the block and
+    says so (core_changed with its range): the other completes."""
+    w = writer(count=20)
+    m = reader(w.key, w.manifest)  # the remote: knows the length, holds no block
+    m.apply(w.proof(upgrade=UpgradeRequest(0, 20)))
+    r = reader_of(w)
+    left, right = trio.testing.memory_stream_pair()
+    got = trio.Event()
+    async with trio.open_nursery() as nursery:
+        async def serve() -> None:
+            async with open_replication(right, initiator=False, cores=[m]) as repl:
+                await repl.wait_attached(m)
+                await got.wait()
+                m.apply(w.proof(block=BlockRequest(5, m.missing_nodes(10))))
+                await repl.core_changed(m, 5, 6)
+                await trio.sleep_forever()
+
+        nursery.start_soon(serve)
+        async with open_replication(left, initiator=True, cores=[r]) as repl:
+            done = trio.Event()
+
+            async def second() -> None:
+                await repl.download(r, 5, 6)
+                done.set()
+
+            with trio.move_on_after(0.3):
+                nursery.start_soon(second)
+                await repl.download(r, 5, 6)
+            assert not done.is_set()
+            got.set()
+            with trio.fail_after(20):
+                await done.wait()
+            assert held(r) == {5: w.get(5)}
+        nursery.cancel_scope.cancel()
+
+
 async def test_adapter_a_lying_peer_ends_the_block_with_the_error() -> None:
     w = writer(count=5)
     r = reader_of(w)

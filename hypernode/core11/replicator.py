@@ -446,9 +446,12 @@ class Replicator:
                 self._update(peer)
 
     def unwant(self, core: ReplicaCore, start: int = 0, end: int | None = None) -> None:
-        """Stop downloading a range given to :meth:`want` (requests in flight are let be)."""
+        """Withdraw one :meth:`want` of that range (requests in flight are let be)."""
         peer = self._peer(core)
-        peer.wants = [w for w in peer.wants if (w.start, w.end) != (start, end)]
+        for w in peer.wants:
+            if (w.start, w.end) == (start, end):
+                peer.wants.remove(w)
+                return
 
     def core_changed(self, core: ReplicaCore, start: int | None = None, end: int | None = None) -> None:
         """Tell the remote what changed in ``core`` here (appended, truncated, grown or blocks stored
