@@ -132,11 +132,12 @@ class Replication:
         send, receive = trio.open_memory_channel[Event](math.inf)
         self._subscribers.append(send)
         try:
-            async with receive:
-                yield receive
+            yield receive
         finally:
+            # no longer published to before either end closes (closing is not a checkpoint here)
             self._subscribers.remove(send)
             send.close()
+            receive.close()
 
     # -- running -------------------------------------------------------------------------------------
 
@@ -151,8 +152,7 @@ class Replication:
                     self._synced.discard(event.core.discovery_key)
                 elif isinstance(event, CoreRequested):
                     self._nursery.start_soon(self._provide, event.discovery_key)
-                for send in self._subscribers:
-                    send.send_nowait(event)
+                self._publish(event)
             if events:
                 self._wake()
         self._ended = True
@@ -175,8 +175,14 @@ class Replication:
         await self._flush()
         self._wake()
         for event in self.replicator.events():  # those of an add_core that accepted a waiting open
-            for send in self._subscribers:
+            self._publish(event)
+
+    def _publish(self, event: Event) -> None:
+        for send in list(self._subscribers):
+            try:
                 send.send_nowait(event)
+            except trio.BrokenResourceError:  # the subscriber closed its end itself
+                self._subscribers.remove(send)
 
     def _wake(self) -> None:
         self._changed.set()
