@@ -40,6 +40,7 @@ from hypernode.core11.replicator import (
     CoreRequested,
     Event,
     ExtensionReceived,
+    RemoteSynced,
     Reorged,
     Replicator,
     Upgraded,
@@ -664,6 +665,29 @@ async def test_adapter_a_cancelled_download_leaves_another_of_the_same_range_wai
             with trio.fail_after(20):
                 await done.wait()
             assert held(r) == {5: w.get(5)}
+        nursery.cancel_scope.cancel()
+
+
+async def test_adapter_a_subscriber_that_closed_its_channel_is_dropped() -> None:
+    """Events published to a subscription whose channel is closed (by its owner, or being left) must not
+    fail the replication (they raised BrokenResourceError out of the reader task)."""
+    w = writer(count=50)
+    r = reader_of(w)
+    left, right = trio.testing.memory_stream_pair()
+    async with trio.open_nursery() as nursery:
+        async def serve() -> None:
+            async with open_replication(right, initiator=False, cores=[w]):
+                await trio.sleep_forever()
+
+        nursery.start_soon(serve)
+        async with open_replication(left, initiator=True, cores=[r]) as repl:
+            with trio.fail_after(20):
+                async with repl.subscribe() as closed, repl.subscribe() as events:
+                    closed.close()
+                    await repl.download(r, 0, 50)
+                    assert isinstance(await events.receive(), CoreAttached | BlockDownloaded | Upgraded
+                                      | RemoteSynced)
+        assert blocks_of(r) == blocks_of(w)
         nursery.cancel_scope.cancel()
 
 

@@ -135,7 +135,8 @@ class Replication:
             yield receive
         finally:
             # no longer published to before either end closes (closing is not a checkpoint here)
-            self._subscribers.remove(send)
+            if send in self._subscribers:  # (dropped already if its owner closed it)
+                self._subscribers.remove(send)
             send.close()
             receive.close()
 
