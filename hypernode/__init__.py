@@ -109,6 +109,7 @@ _EXPORTS = {
     "parse_hyper_url": "hypernode.keys",
     "hyper_url": "hypernode.keys",
     "SecretStreamError": "hypernode.core11.secretstream",
+    "CoreReplicationError": "hypernode.core11.replicator",
 }
 
 __all__ = [
@@ -126,13 +127,14 @@ __all__ = [
     "UTPError", "UTPLimitError", "UTPConnectionError", "UTPConnectionRefused", "UTPConnectionReset",
     "UTPTimeout", "PacketError",
     "Corestore11", "Core", "open_corestore", "store_generation", "parse_hyper_url", "hyper_url",
-    "SecretStreamError",
+    "SecretStreamError", "CoreReplicationError",
 ]
 
 if TYPE_CHECKING:
     from hypernode.control import ControlError
     from hypernode.core11.core import Core
     from hypernode.core11.corestore import Corestore as Corestore11
+    from hypernode.core11.replicator import CoreReplicationError
     from hypernode.core11.secretstream import SecretStreamError
     from hypernode.corestore import Corestore
     from hypernode.discovery import DHTNode, Swarm

@@ -147,6 +147,26 @@ def test_a_python_sparse_core_takes_js_proofs_in_random_order(jscore: JSCore):
     assert _core_state(Core(storage)) == theirs
 
 
+def test_a_python_core_by_key_alone_follows_a_compat_js_writer(jscore: JSCore):
+    """A bare JS hypercore keyed by its public key: the Python core, knowing nothing but the key, takes
+    the key as the signer (as hypercore does) and keeps that manifest."""
+    rnd = random.Random(15)
+    seed = hashlib.blake2b(b"core11 sparse js compat", digest_size=32).digest()
+    made = jscore("create", seed=seed.hex(), compat=True)
+    key = bytes.fromhex(made["key"])
+    assert key == c11.key_pair(seed).public_key
+    jscore("append", blocks=[b.hex() for b in _blocks(rnd, 12)])
+    storage = MemoryStoreStorage().create_core(Auth(key, c11.discovery_key(key)))
+    core = Core.create(storage)
+    req = _js_request(BlockRequest(7), UpgradeRequest(0, 12))
+    assert core.apply(proof_from_json(jscore("proof", request=req)["proof"])) == Applied(True, 12, 7)
+    assert core.manifest == default_signer_manifest(key) == storage.get_auth().manifest
+    for index in list(core.missing(0, 12)):
+        req = _js_request(BlockRequest(index, core.missing_nodes(2 * index)))
+        core.apply(proof_from_json(jscore("proof", request=req)["proof"]))
+    assert _core_state(core) == jscore("state")
+
+
 def test_a_python_core_follows_a_js_writer_to_a_new_fork(jscore: JSCore):
     """The JS writer truncates and appends other blocks (fork 1) after a Python core took all it had: the
     core finds where the forks part with JS's proofs (an upgrade from 0, then hash proofs, as hypercore's
@@ -178,7 +198,7 @@ def test_a_python_core_follows_a_js_writer_to_a_new_fork(jscore: JSCore):
     assert reorg.ancestors == 29 and asked >= 1
     assert core.apply_reorg(reorg) == 29
     assert list(core.ranges()) == [(0, 29)] and (core.fork, core.length) == (1, 38)
-    for index in core.missing(0, 38):
+    for index in list(core.missing(0, 38)):
         req = _js_request(BlockRequest(index, core.missing_nodes(2 * index)))
         core.apply(proof_from_json(jscore("proof", request=req)["proof"]))
     theirs = jscore("state")

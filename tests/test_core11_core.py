@@ -382,7 +382,7 @@ def test_a_reorg_keeps_the_blocks_both_forks_share(n: int, data: st.DataObject):
     assert all(i < kept for i in storage._blocks)
     assert all(writer.tree.get(i) == node for i, node in storage._nodes.items())
     assert list(reader.missing(0, kept)) == [i for i in range(kept) if i not in (range(n) if full else held)]
-    for i in reader.missing(0, writer.length):
+    for i in list(reader.missing(0, writer.length)):
         _fetch(reader, writer, i)
     assert (storage._blocks, storage._pages) == (wstorage._blocks, wstorage._pages)
     assert reader.contiguous_length == writer.length and _state(Core(storage)) == _state(reader)

@@ -16,7 +16,9 @@ name from a store's primary key), :mod:`~hypernode.core11.storage` (what a core 
 in-memory storage), :mod:`~hypernode.core11.rocks` (all of it on disk in JS's hypercore-storage RocksDB
 format), :mod:`~hypernode.core11.bitfield` (which blocks a core holds, in hypercore 11's pages)
 and :mod:`~hypernode.core11.core` (the sparse, persistent core over that storage: appends, truncations,
-proofs made and applied). No replicator on top of the messages yet.
+proofs made and applied), :mod:`~hypernode.core11.replicator` (replication of many cores over one stream,
+sans-IO: channels paired by discovery key, sync, upgrades, wants, requests answered and proofs applied) and
+:mod:`~hypernode.core11.replicate` (its trio adapter, ``open_replication`` over a secret-stream).
 
 Nothing here imports the hypercore 9 wire or replication: the two generations share only the generic
 pieces (:mod:`hypernode.errors`, :mod:`hypernode.flat_tree`, the ed25519 helpers of :mod:`hypernode.crypto`).

@@ -267,12 +267,14 @@ class Core:
         return data
 
     def ranges(self, start: int = 0, end: int | None = None) -> Iterator[tuple[int, int]]:
-        """The runs ``[s, e)`` of held blocks within ``start`` <= i < ``end`` (default: the length)."""
+        """The runs ``[s, e)`` of held blocks within ``start`` <= i < ``end`` (default: the length),
+        read from the bitfield as the iteration goes (list it first to change the core meanwhile)."""
         end = self.length if end is None else min(end, self.length)
         return self._bitfield.runs(max(start, 0), end)
 
     def missing(self, start: int, end: int) -> Iterator[int]:
-        """The indexes ``start`` <= i < ``end`` of blocks not held here (past the length: none are)."""
+        """The indexes ``start`` <= i < ``end`` of blocks not held here (past the length: none are), read
+        as the iteration goes like :meth:`ranges`."""
         i = max(start, 0)
         for s, e in self.ranges(i, end):
             yield from range(i, s)

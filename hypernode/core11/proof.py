@@ -14,8 +14,9 @@ Its parts, as hypercore 11 sends them:
 :func:`make_proof` builds the proof a JS core would send for a request (the same nodes in the same order);
 :func:`verify_proof` rebuilds the new roots from a proof and the requester's tree state and checks the
 signature with the core's verifier, raising :class:`~hypernode.errors.VerificationError` on anything
-that does not fit. Not here yet: seek proofs (by byte offset), and proofs of another fork (a reorg).
-Both work over any :class:`~hypernode.core11.tree.TreeState`: the nodes are read with ``get``/``get_node``.
+that does not fit. Both work over any :class:`~hypernode.core11.tree.TreeState`: the nodes are read with
+``get``/``get_node``. :func:`climb_proof` hashes a proof's block or hash part up without a tree (what a
+reorg compares, in :mod:`hypernode.core11.core`). Not here yet: seek proofs (by byte offset).
 """
 
 from __future__ import annotations

@@ -2,7 +2,8 @@
 // stdin, one JSON answer a line on stdout, for the sparse Core tests of hypernode.core11
 // (interop/test_core11_core_interop.py). Buffers are hex.
 //
-//   { cmd: 'create', seed }                 a writable core from the key pair of seed -> { key, manifest }
+//   { cmd: 'create', seed, compat }         a writable core from the key pair of seed (compat: keyed by its
+//                                           public key, as a bare hypercore) -> { key, manifest }
 //   { cmd: 'open', key, manifest }          a read-only core opened by key (and manifest) -> { key }
 //   { cmd: 'append', blocks: [hex] }        -> { length }
 //   { cmd: 'truncate', length }             -> { length, fork }
@@ -70,7 +71,7 @@ async function main () {
   async function handle (cmd) {
     switch (cmd.cmd) {
       case 'create':
-        core = new Hypercore(dir, { keyPair: crypto.keyPair(buf(cmd.seed)), compat: false })
+        core = new Hypercore(dir, { keyPair: crypto.keyPair(buf(cmd.seed)), compat: !!cmd.compat })
         await core.ready()
         return { key: hex(core.key), manifest: hex(core.getManifest({ raw: true })) }
       case 'open':
