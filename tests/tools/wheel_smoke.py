@@ -10,7 +10,8 @@ checkout, and use it there.
 3. Makes a fresh virtualenv in a temporary folder and pip-installs the wheel there (its dependencies come
    from the package index).
 4. From a folder outside the checkout, with that virtualenv's programs: ``import hypernode`` (and the
-   top-level API), ``hypernode --help``, then ``hypernode create``, ``share`` of a real folder and
+   top-level API; a hypercore 11 store written, reopened and read), ``hypernode --help``, then
+   ``hypernode create``, ``share`` of a real folder and
    ``clone`` of it over loopback into another store, comparing every cloned file's bytes.
 
 Exits 0 and prints the time each step took, or prints ``wheel smoke: ...`` naming what failed and exits 1.
@@ -89,6 +90,12 @@ def check_installed(venv: Path, work: Path, env: dict[str, str]) -> None:
             "from hypernode import DecodeError, FileNotFound, VerificationError\n"
             "from hypernode.messages import hypercore_protocol as hp\n"
             "assert hp.Have.decode(b'\\x08\\x05').length == 1\n"
+            # hypercore 11: a store on disk (RocksDB through rocksdict, a dependency the wheel must pull)
+            "from hypernode import open_corestore, hyper_url\n"
+            "with open_corestore('v11-store', generation=11) as s:\n"
+            "    c = s.get('main'); c.append([b'a', b'b']); url = hyper_url(c.key)\n"
+            "with open_corestore('v11-store') as s:\n"
+            "    assert s.get(key=url).get(1) == b'b'\n"
             "print(hypernode.__file__)\n")
     where = run([py, "-c", code], cwd=work, env=env, what="import hypernode").stdout.strip()
     if not Path(where).is_relative_to(venv) or Path(where).is_relative_to(ROOT):
