@@ -15,7 +15,10 @@ over the network), :mod:`hypernode.corestore` (many feeds in one directory: stor
 network), :mod:`hypernode.trie` (hypertrie 5), :mod:`hypernode.drive` (hyperdrive 10),
 :mod:`hypernode.multi` (many drives as one), :mod:`hypernode.node` with :mod:`hypernode.folder` and
 :mod:`hypernode.cli` (the node and the ``hypernode`` command), :mod:`hypernode.discovery` (hyperswarm 2:
-the DHT and local-network discovery), :mod:`hypernode.utp` (uTP, as utp-native). Across them:
+the DHT and local-network discovery), :mod:`hypernode.utp` (uTP, as utp-native). Beside them:
+:mod:`hypernode.core11`, the hypercore 11 generation (its store is ``Corestore11``),
+:mod:`hypernode.stores` (which generation a store is) and :mod:`hypernode.keys` (hex and z-base-32
+keys, ``hyper://`` URLs). Across them:
 :mod:`hypernode.errors` (what is raised), :mod:`hypernode.tasks` (how an object running tasks lets errors
 out of its ``async with``) and :mod:`hypernode.storelock` (one process per store). The picture:
 ``docs/ARCHITECTURE.md``.

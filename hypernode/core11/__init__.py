@@ -1,6 +1,8 @@
-"""The current Hypercore generation (hypercore 10 and 11): its foundations, beside the hypercore 9 stack.
+"""The current Hypercore generation (hypercore 10 and 11), beside the hypercore 9 stack: feeds, storage,
+wire, replication and the store (corestore 7). Users start at :mod:`~hypernode.core11.corestore`
+(``hypernode.Corestore11``, or :func:`hypernode.stores.open_corestore` with ``generation=11``).
 
-So far: :mod:`~hypernode.core11.encoding` (the compact-encoding primitives every v11 structure is made of),
+Bottom up: :mod:`~hypernode.core11.encoding` (the compact-encoding primitives every v11 structure is made of),
 :mod:`~hypernode.core11.crypto` (leaf, parent and tree hashes, discovery key, the namespaces and
 capabilities, what a key signs), :mod:`~hypernode.core11.tree` (tree nodes, the in-memory merkle tree and
 one read from storage), :mod:`~hypernode.core11.manifest` (the manifest, its encoding and hash, the core key
@@ -18,8 +20,11 @@ format), :mod:`~hypernode.core11.bitfield` (which blocks a core holds, in hyperc
 and :mod:`~hypernode.core11.core` (the sparse, persistent core over that storage: appends, truncations,
 proofs made and applied), :mod:`~hypernode.core11.replicator` (replication of many cores over one stream,
 sans-IO: channels paired by discovery key, sync, upgrades, wants, requests answered and proofs applied) and
-:mod:`~hypernode.core11.replicate` (its trio adapter, ``open_replication`` over a secret-stream).
+:mod:`~hypernode.core11.replicate` (its trio adapter, ``open_replication`` over a secret-stream), and
+:mod:`~hypernode.core11.corestore` (the store: cores by name and by key, namespaces, on disk or in memory,
+replicated over a connection).
 
 Nothing here imports the hypercore 9 wire or replication: the two generations share only the generic
-pieces (:mod:`hypernode.errors`, :mod:`hypernode.flat_tree`, the ed25519 helpers of :mod:`hypernode.crypto`).
+pieces (:mod:`hypernode.errors`, :mod:`hypernode.flat_tree`, :mod:`hypernode.keys`, :mod:`hypernode.tasks`,
+the ed25519 helpers of :mod:`hypernode.crypto`).
 """
