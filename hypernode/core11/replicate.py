@@ -44,6 +44,8 @@ from hypernode.core11.replicator import (
 from hypernode.core11.secretstream import KeyPair, SecretStreamConnection, open_secret_stream
 from hypernode.tasks import open_service_nursery
 
+_COALESCE = 16384  # bytes of received messages answered in one batch at most
+
 __all__ = ["open_replication", "Replication", "CoreProvider", "CoreReplicationError"]
 
 
@@ -138,7 +140,14 @@ class Replication:
 
     async def _run(self) -> None:
         async for message in self.conn:
-            events = self.replicator.receive(message)
+            # small messages that came together (JS sends each request alone) are answered together, in
+            # one batch; a large one is answered at once (its answers are what the remote waits for)
+            taken = len(message)
+            with self.replicator.mux.corked():
+                events = self.replicator.receive(message)
+                while taken < _COALESCE and (more := self.conn.receive_nowait()) is not None:
+                    taken += len(more)
+                    events += self.replicator.receive(more)
             await self._flush()
             for event in events:
                 if isinstance(event, RemoteSynced):
