@@ -44,18 +44,17 @@ from hypernode.core11.replicator import (
 from hypernode.core11.secretstream import KeyPair, SecretStreamConnection, open_secret_stream
 from hypernode.tasks import open_service_nursery
 
-_COALESCE = 16384  # bytes of received messages answered in one batch at most
-
 __all__ = ["open_replication", "Replication", "CoreProvider", "CoreReplicationError"]
+
+_COALESCE = 16384  # bytes of received messages answered in one batch at most
 
 
 class Replication:
     """One stream's replication, while :func:`open_replication`'s block runs (see the module docstring)."""
 
-    def __init__(self, conn: SecretStreamConnection, replicator: Replicator, nursery: trio.Nursery) -> None:
+    def __init__(self, conn: SecretStreamConnection, replicator: Replicator) -> None:
         self.conn = conn
         self.replicator = replicator
-        self._nursery = nursery
         self._send_lock = trio.StrictFIFOLock()
         self._changed = trio.Event()
         self._ended = False
@@ -227,7 +226,7 @@ async def _replicating(conn: SecretStreamConnection, cores: Iterable[ReplicaCore
     replicator = Replicator(initiator=conn.stream.initiator, handshake_hash=conn.handshake_hash,
                             max_inflight=max_inflight, provider=provider)
     async with open_service_nursery() as nursery:
-        repl = Replication(conn, replicator, nursery)
+        repl = Replication(conn, replicator)
         for core in cores:
             replicator.add_core(core)
         await repl._flush()
