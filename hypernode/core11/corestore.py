@@ -16,20 +16,27 @@ directory everything lives in memory.
 hypercore 11 keys look alike (32 bytes), so where a store's generation cannot be read off its directory
 the caller says which (``generation=9`` or ``11``).
 
-The store is storage and naming only; replication of its cores runs over a connection (see
-:meth:`Corestore.replicate`).
+The store runs no tasks: :meth:`Corestore.replicate` replicates its cores over one connection, inside
+the caller's ``async with`` (:mod:`hypernode.core11.replicate`).
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from types import TracebackType
+from typing import Any
+
+import trio
 
 from hypernode.core11.core import Core
 from hypernode.core11.crypto import discovery_key as make_discovery_key
 from hypernode.core11.manifest import Manifest, core_key, is_compat
 from hypernode.core11.names import ROOT_NAMESPACE, Namespace
+from hypernode.core11.replicate import Replication, open_replication
+from hypernode.core11.secretstream import SecretStreamConnection
 from hypernode.core11.storage import Auth, MemoryStoreStorage, StoreStorage
 from hypernode.errors import HypernodeError, VerificationError
 from hypernode.keys import decode_key, parse_hyper_url
@@ -131,6 +138,24 @@ class Corestore:
             return None
         core = self._cores[discovery_key] = Core(storage)
         return core
+
+    async def core_for(self, discovery_key: bytes) -> Core | None:
+        """:class:`~hypernode.core11.replicate.CoreProvider`: a remote opened this core's channel."""
+        return self.open_core(discovery_key)
+
+    @asynccontextmanager
+    async def replicate(self, stream: trio.abc.Stream | SecretStreamConnection, *, initiator: bool,
+                        **options: Any) -> AsyncIterator[Replication]:
+        """Replicate this store with the peer at the other end of ``stream`` (a trio stream: the
+        secret-stream handshake runs first; or a connection already open), as JS's
+        ``store.replicate(stream)``: every core open now is offered, one the remote opens is attached
+        if this store holds it, and ``options`` go to
+        :func:`~hypernode.core11.replicate.open_replication`. In the block, ``await
+        repl.download(core)`` and the rest of :class:`~hypernode.core11.replicate.Replication`."""
+        self._check_open()
+        async with open_replication(stream, initiator=initiator, cores=self.cores, provider=self,
+                                    **options) as repl:
+            yield repl
 
     def discovery_keys(self) -> list[bytes]:
         """Every core this store holds, open or not."""
