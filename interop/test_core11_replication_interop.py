@@ -26,10 +26,11 @@ import trio
 import trio.testing
 
 from hypernode.core11.core import Core
+from hypernode.core11.corestore import Corestore as Corestore11
 from hypernode.core11.crypto import discovery_key
 from hypernode.core11.manifest import core_key, default_signer_manifest
-from hypernode.core11.replicate import CoreProvider, Replication, open_replication
-from hypernode.core11.replicator import CoreReplicationError, Reorged
+from hypernode.core11.replicate import Replication, open_replication
+from hypernode.core11.replicator import CoreProvider, CoreReplicationError, Reorged
 from interop.jsproc import JSProcess
 from tests.core11_cores import held, reader, stored
 from tests.core11_cores import writer as make_writer
@@ -367,9 +368,8 @@ class Store:
         self.cores: dict[bytes, Core] = {}
         self.asked: list[bytes] = []
 
-    async def core_for(self, discovery_key: bytes) -> Core | None:
+    def open_core(self, discovery_key: bytes) -> Core | None:
         self.asked.append(discovery_key)
-        await trio.sleep(0)
         return self.cores.get(discovery_key)
 
 
@@ -412,6 +412,36 @@ async def test_several_cores_over_one_stream(tmp_path: Path, js_initiator: bool)
         assert sorted(store.asked) == sorted(bytes.fromhex(made[n]["discoveryKey"]) for n in "df")
         replicated = {c.discovery_key for c in repl.replicator.cores()}
         assert replicated == {c.discovery_key for c in (a, b, d, py_c)}
+
+
+@ROLES
+async def test_a_python_corestore_on_disk_provides_its_cores(tmp_path: Path, js_initiator: bool) -> None:
+    """A Python Corestore (RocksDB) replicates with no core listed: JS opens a core Python writes by name
+    and one Python reads by key; the store is asked for each (open_core) and both replicate. Reopened,
+    the store still holds what it downloaded."""
+    py_dir = tmp_path / "py"
+    made: dict[str, Any] = {}
+    with Corestore11(py_dir) as store:
+        mine = store.get("docs")
+        mine.append([block("k", i, 500) for i in range(30)])
+
+        async def setup(js: JSPeer) -> list[Core]:
+            made.update(await js.create("theirs", 25, 700, "j"))
+            store.get(key=made["key"])  # a reader by key, held by the store (not open in replication)
+            await js.do("open", "opened", key=mine.key.hex())
+            return []
+
+        async with connected(tmp_path, js_initiator, setup, provider=store) as (js, repl, _):
+            theirs = store.get(key=made["key"])
+            with trio.fail_after(TIMEOUT):
+                await repl.wait_attached(theirs)
+                await repl.download(theirs)
+            await js.do("download", "downloaded", key=mine.key.hex(), start=0, end=30)
+            assert await js.check(mine.key, 0, 30) == (30, expected("k", range(30), 500))
+            assert repl.replicator.is_attached(mine)
+    with Corestore11(py_dir) as store:
+        theirs = store.get(key=made["key"])
+        assert held_digest(theirs, 0, 25) == (25, expected("j", range(25), 700))
 
 
 # -- a JS peer that lies ----------------------------------------------------------------------------

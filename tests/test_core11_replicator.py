@@ -16,6 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from hypernode.core11.core import Core
+from hypernode.core11.corestore import Corestore as Corestore11
 from hypernode.core11.crypto import replicate_capability
 from hypernode.core11.messages import (
     PROTOCOL,
@@ -271,6 +272,26 @@ def test_many_cores_on_one_stream_and_a_remote_open_we_do_not_have() -> None:
     wire.b.want(late)
     wire.pump()
     assert blocks_of(late) == blocks_of(ws[3])
+
+
+def test_a_provider_is_asked_for_remote_opens_and_a_store_is_one() -> None:
+    """b has a Corestore as its provider: a's open of a core the store holds attaches it, one it does not
+    hold is declined (a's channel closes)."""
+    with Corestore11() as store:
+        shared = make_writer(1, [b"x%d" % i for i in range(30)])
+        unknown = make_writer(2, [b"y"])
+        held_by_store = store.get(key=shared.key)
+        wire = Wire()
+        wire.b = Replicator(initiator=False, handshake_hash=HH, provider=store)
+        wire.a.add_core(shared)
+        wire.a.add_core(unknown)
+        wire.pump()
+        assert wire.b.cores() == [held_by_store] and wire.b.is_attached(held_by_store)
+        assert wire.a.cores() == [shared]  # unknown's channel was rejected
+        assert wire.of("b", CoreRequested) == []
+        wire.b.want(held_by_store)
+        wire.pump()
+        assert blocks_of(held_by_store) == blocks_of(shared)
 
 
 def test_decline_rejects_the_remote_open() -> None:

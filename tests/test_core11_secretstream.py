@@ -243,6 +243,29 @@ async def test_adapter_over_memory_streams() -> None:
         await _both_ways(left, right)
 
 
+async def test_adapter_receive_nowait_gives_what_came_with_an_earlier_read() -> None:
+    left, right = trio.testing.memory_stream_pair()
+    sent = trio.Event()
+    async with trio.open_nursery() as nursery:
+        async def sender() -> None:
+            async with open_secret_stream(right, initiator=False) as conn:
+                for m in (b"one", b"two", b"three"):
+                    conn.stream.send(m)  # framed now, written below in one piece
+                await conn.transport.send_all(conn.stream.data_to_send())
+                sent.set()
+                await trio.sleep_forever()
+
+        nursery.start_soon(sender)
+        async with open_secret_stream(left, initiator=True) as conn:
+            with trio.fail_after(10):
+                await sent.wait()
+                assert await conn.receive() == b"one"
+            assert conn.receive_nowait() == b"two"  # read with the first, no IO
+            assert conn.receive_nowait() == b"three"
+            assert conn.receive_nowait() is None
+        nursery.cancel_scope.cancel()
+
+
 async def test_adapter_over_tcp() -> None:
     listeners = await trio.open_tcp_listeners(0, host="127.0.0.1")
     port = listeners[0].socket.getsockname()[1]

@@ -13,8 +13,11 @@ In the block, :class:`Replication` adds cores (:meth:`Replication.add_core`), do
 no end it follows the core as it grows: live), waits for a length (:meth:`Replication.wait_length`),
 says what changed locally (:meth:`Replication.core_changed`, after an append) and sends extension
 messages. What happens comes out of :meth:`Replication.subscribe` as the replicator's events. A remote
-open of a core we did not add is given to the ``provider`` (a :class:`CoreProvider`: corestore's
-"attach the core if the store has it"), whose answer is added, or declined when it has none.
+open of a core we did not add is given to the ``provider`` (a
+:class:`~hypernode.core11.replicator.CoreProvider`, such as a
+:class:`~hypernode.core11.corestore.Corestore`: ``open_core(discovery_key)``), whose core is added, or
+declined when it has none; without a provider it comes as a ``CoreRequested`` event, to
+:meth:`Replication.add_core` or :meth:`Replication.decline`.
 
 Waits raise :class:`CoreReplicationError` if the connection ends first; time limits are the caller's
 (``trio.fail_after``): a remote that has not got a block never sends it, as in JS.
@@ -31,8 +34,8 @@ import trio
 
 from hypernode.core11.replicator import (
     CoreDetached,
+    CoreProvider,
     CoreReplicationError,
-    CoreRequested,
     Event,
     RemoteSynced,
     ReplicaCore,
@@ -43,23 +46,15 @@ from hypernode.tasks import open_service_nursery
 
 __all__ = ["open_replication", "Replication", "CoreProvider", "CoreReplicationError"]
 
-
-class CoreProvider(Protocol):
-    """Where a remote's open of a core we did not add is looked up (a store): the core with that
-    discovery key, opened, or None when there is none (the open is then declined)."""
-
-    async def core_for(self, discovery_key: bytes) -> ReplicaCore | None: ...
+_COALESCE = 16384  # bytes of received messages answered in one batch at most
 
 
 class Replication:
     """One stream's replication, while :func:`open_replication`'s block runs (see the module docstring)."""
 
-    def __init__(self, conn: SecretStreamConnection, replicator: Replicator, nursery: trio.Nursery,
-                 provider: CoreProvider | None) -> None:
+    def __init__(self, conn: SecretStreamConnection, replicator: Replicator) -> None:
         self.conn = conn
         self.replicator = replicator
-        self._nursery = nursery
-        self._provider = provider
         self._send_lock = trio.StrictFIFOLock()
         self._changed = trio.Event()
         self._ended = False
@@ -144,28 +139,30 @@ class Replication:
 
     async def _run(self) -> None:
         async for message in self.conn:
-            events = self.replicator.receive(message)
+            # small messages that came together (JS sends each request alone) are answered together, in
+            # one batch; a large one is answered at once (its answers are what the remote waits for)
+            taken = len(message)
+            with self.replicator.mux.corked():
+                events = self.replicator.receive(message)
+                while taken < _COALESCE and (more := self.conn.receive_nowait()) is not None:
+                    taken += len(more)
+                    events += self.replicator.receive(more)
             await self._flush()
             for event in events:
                 if isinstance(event, RemoteSynced):
                     self._synced.add(event.core.discovery_key)
                 elif isinstance(event, CoreDetached):
                     self._synced.discard(event.core.discovery_key)
-                elif isinstance(event, CoreRequested):
-                    self._nursery.start_soon(self._provide, event.discovery_key)
                 self._publish(event)
             if events:
                 self._wake()
         self._ended = True
         self._wake()
 
-    async def _provide(self, discovery_key: bytes) -> None:
-        core = await self._provider.core_for(discovery_key) if self._provider is not None else None
-        if core is None:
-            self.replicator.decline(discovery_key)
-        else:
-            self.replicator.add_core(core)
-        await self._after_change()
+    async def decline(self, discovery_key: bytes) -> None:
+        """Refuse the remote's open of a core (a :class:`CoreRequested`, when there is no provider)."""
+        self.replicator.decline(discovery_key)
+        await self._flush()
 
     async def _flush(self) -> None:
         async with self._send_lock:
@@ -227,9 +224,9 @@ async def open_replication(stream: trio.abc.Stream | SecretStreamConnection, *, 
 async def _replicating(conn: SecretStreamConnection, cores: Iterable[ReplicaCore],
                        provider: CoreProvider | None, max_inflight: int) -> AsyncIterator[Replication]:
     replicator = Replicator(initiator=conn.stream.initiator, handshake_hash=conn.handshake_hash,
-                            max_inflight=max_inflight)
+                            max_inflight=max_inflight, provider=provider)
     async with open_service_nursery() as nursery:
-        repl = Replication(conn, replicator, nursery, provider)
+        repl = Replication(conn, replicator)
         for core in cores:
             replicator.add_core(core)
         await repl._flush()

@@ -25,8 +25,10 @@ What to download is said with :meth:`Replicator.want` (a range, or from a block 
 for ever: full and live replication); requests in flight are bounded (``max_inflight`` per core).
 Cores are paired by discovery key as corestore pairs them: :meth:`Replicator.add_core` opens the
 channel (or accepts the remote's open of it), and a remote open of a discovery key we did not add is
-reported as :class:`CoreRequested` and left waiting, as JS leaves it; the owner adds the core (its
-store had it) or calls :meth:`Replicator.decline`. :meth:`Replicator.core_changed` tells the peer
+given to the ``provider`` (a :class:`CoreProvider`, such as a store: ``open_core(discovery_key)``),
+whose core is added, or declined when it has none; without a provider it is reported as
+:class:`CoreRequested` and left waiting, as JS leaves it, for the owner to add or
+:meth:`Replicator.decline`. :meth:`Replicator.core_changed` tells the peer
 what changed locally (an append, blocks stored through another connection).
 
 A remote that breaks the protocol (malformed bytes, an answer that does not match its request, a proof
@@ -81,9 +83,9 @@ from hypernode.core11.mux import (
 from hypernode.core11.proof import BlockRequest, HashRequest, Proof, UpgradeRequest
 from hypernode.errors import BlockNotAvailableError, DecodeError, HypernodeError, VerificationError
 
-__all__ = ["Replicator", "CoreReplicationError", "ReplicaCore", "Applied", "Event", "CoreAttached",
-           "CoreDetached", "CoreRefused", "CoreRequested", "RemoteSynced", "BlockDownloaded", "Upgraded",
-           "Reorged", "ExtensionReceived", "WANT_BATCH", "MAX_INVALID_REQUESTS"]
+__all__ = ["Replicator", "CoreReplicationError", "ReplicaCore", "CoreProvider", "Applied", "Event",
+           "CoreAttached", "CoreDetached", "CoreRefused", "CoreRequested", "RemoteSynced", "BlockDownloaded",
+           "Upgraded", "Reorged", "ExtensionReceived", "WANT_BATCH", "MAX_INVALID_REQUESTS"]
 
 WANT_BATCH = 65536 * 4 * 8  # blocks a want covers, as JS's compat mode (2,097,152)
 MAX_INVALID_REQUESTS = 64  # as JS: past this many, the remote is broken
@@ -135,6 +137,13 @@ class ReplicaCore(Protocol):
     def apply(self, proof: Proof, *, manifest: Manifest | None = None) -> Applied: ...
 
 
+class CoreProvider(Protocol):
+    """Where a remote's open of a core not added yet is looked up (a store: corestore's "attach the core
+    if the store has it"): the core with that discovery key, opened, or None when there is none."""
+
+    def open_core(self, discovery_key: bytes) -> ReplicaCore | None: ...
+
+
 # -- events -----------------------------------------------------------------------------------------
 
 @dataclass(frozen=True)
@@ -161,8 +170,9 @@ class CoreRefused:
 
 @dataclass(frozen=True)
 class CoreRequested:
-    """The remote opened a channel for a core we did not add: add it (:meth:`Replicator.add_core`) if
-    the store has it, or :meth:`Replicator.decline` it; until then it waits, as JS leaves it."""
+    """The remote opened a channel for a core we did not add (and there is no provider): add it
+    (:meth:`Replicator.add_core`) if the store has it, or :meth:`Replicator.decline` it; until then it
+    waits, as JS leaves it."""
 
     discovery_key: bytes
 
@@ -357,12 +367,13 @@ class Replicator:
     ``initiator`` and ``handshake_hash`` are the secret-stream's (they make the capabilities)."""
 
     def __init__(self, *, initiator: bool, handshake_hash: bytes, max_inflight: int = 64,
-                 mux: Mux | None = None) -> None:
+                 provider: CoreProvider | None = None, mux: Mux | None = None) -> None:
         if max_inflight < 1:
             raise ValueError("max_inflight must be at least 1")
         self.initiator = initiator
         self.handshake_hash = handshake_hash
         self.max_inflight = max_inflight
+        self.provider = provider
         self.mux = mux if mux is not None else Mux()
         self.mux.pair(PROTOCOL, None)
         for alias in ALIASES:
@@ -500,7 +511,14 @@ class Replicator:
                     self.mux.reject(event.remote_id)
                 elif event.id not in self._peers:
                     self._requested[event.id] = event.remote_id
-                    self._events.append(CoreRequested(event.id))
+                    if self.provider is None:
+                        self._events.append(CoreRequested(event.id))
+                        continue
+                    core = self.provider.open_core(event.id)
+                    if core is None or core.discovery_key != event.id:
+                        self.decline(event.id)
+                    else:
+                        self.add_core(core)
             elif isinstance(event, OpenWithdrawn):
                 for dk, remote_id in list(self._requested.items()):
                     if remote_id == event.remote_id:

@@ -478,6 +478,10 @@ class SecretStreamConnection:
                     self._pending.append(event.data)
         return self._pending.popleft()
 
+    def receive_nowait(self) -> bytes | None:
+        """The next message if it has arrived already (read with an earlier one), else None; no IO."""
+        return self._pending.popleft() if self._pending else None
+
     def __aiter__(self) -> AsyncIterator[bytes]:
         return self._messages()
 
