@@ -4,8 +4,9 @@ opened by JS itself.
 
 interop/v11/js/repl_peer.js is the JS peer (see interop/test_core11_replication_interop.py). Python
 opens JS's cores by their ``hyper://`` URL (z-base-32, as JS writes keys), downloads one whole and a
-range of another, and serves a named core of its own that JS downloads; a core the Python store holds
-on disk but has not opened is attached when JS asks for it. After the connection the Python store is
+range of another, and serves a named core of its own that JS downloads, then follows live as Python
+appends (no call tells the replication: it listens to the core); a core the Python store holds on disk
+but has not opened is attached when JS asks for it. After the connection the Python store is
 reopened from disk with what it downloaded, and a JS corestore 7 then opens the Python store's
 directory and reads the same blocks.
 """
@@ -85,8 +86,14 @@ async def test_a_store_on_disk_replicates_with_js_and_keeps_what_it_got(tmp_path
                     await repl.download(core_a)
                     await repl.download(core_b, 5, 11)
                 await js.do("download", "downloaded", key=mine_key.hex(), start=0, end=25)
-            assert await js.check(mine_key, 0, 25) == (25, expected("m", range(25), 3000))
-            assert mine.discovery_key in [c.discovery_key for c in store.cores]  # opened when JS asked
+                assert await js.check(mine_key, 0, 25) == (25, expected("m", range(25), 3000))
+                assert mine.discovery_key in [c.discovery_key for c in store.cores]  # opened as JS asked
+                # live: appends reach JS on their own (the replication listens to the core)
+                served = store.namespace("app").get("mine")
+                served.append([block("m", i, 3000) for i in range(25, 30)])
+                await js.do("waitLength", "length", key=mine_key.hex(), length=30)
+                await js.do("download", "downloaded", key=mine_key.hex(), start=25, end=30)
+            assert await js.check(mine_key, 0, 30) == (30, expected("m", range(30), 3000))
             assert core_b.length == 30 and not core_b.has(4) and not core_b.has(11)
     assert store_generation(directory) == 11
     with Corestore(directory) as store:  # reopened: what was downloaded is there, verified then

@@ -4,14 +4,19 @@ and of the files interop/test_core11_rocks_interop.py."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
+import trio
+import trio.testing
 
 from hypernode.core11.corestore import Corestore
 from hypernode.core11.crypto import key_pair
 from hypernode.core11.log import Log
 from hypernode.core11.names import Namespace
+from hypernode.core11.replicate import Replication
 from hypernode.errors import BlockNotAvailableError, HypernodeError, NotWritableError, VerificationError
 from hypernode.keys import encode_key, hyper_url
 
@@ -85,3 +90,60 @@ def test_a_store_on_disk_keeps_its_primary_key_names_and_blocks(tmp_path: Path) 
         Corestore(tmp_path / "s", primary_key=bytes(32))
     with Corestore(tmp_path / "s", primary_key=primary) as store:  # the same one is fine
         assert store.namespace("app").get("main").length == 3
+
+
+@asynccontextmanager
+async def connected(a: Corestore, b: Corestore) -> AsyncIterator[Replication]:
+    """Store ``a`` (responder) replicating with ``b`` (initiator) over an in-memory stream: b's side."""
+    left, right = trio.testing.memory_stream_pair()
+
+    async def serve() -> None:
+        async with a.replicate(left, initiator=False):
+            await trio.sleep_forever()
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(serve)
+        async with b.replicate(right, initiator=True) as repl:
+            yield repl
+        nursery.cancel_scope.cancel()
+
+
+async def test_an_append_reaches_a_live_replica_without_being_told() -> None:
+    """``core.append`` alone: the replication learns of it from the core (Core.add_listener)."""
+    with Corestore() as alice, Corestore() as bob:
+        core = alice.get("log")
+        core.append(b"0")
+        copy = bob.get(key=core.key)
+        async with connected(alice, bob) as repl:
+            await repl.want(copy)  # everything, live
+            with trio.fail_after(10):
+                for n in range(1, 40):
+                    core.append([b"%d" % n])
+                    await repl.wait_length(copy, n + 1)
+                while not copy.has_all(0, 40):
+                    await trio.sleep(0.01)
+        assert [copy.get(i) for i in range(40)] == [b"%d" % i for i in range(40)]
+
+
+async def test_blocks_a_store_gets_from_one_peer_are_announced_to_another() -> None:
+    """bob downloads from alice while carol, connected to bob only, wants the same blocks: they reach
+    carol as bob stores them (carol's request waits for them)."""
+    with Corestore() as alice, Corestore() as bob, Corestore() as carol:
+        core = alice.get("data")
+        core.append([b"block %d" % i for i in range(30)])
+        bobs = bob.get(key=core.key)
+        carols = carol.get(key=core.key)
+        async with connected(bob, carol) as to_carol:
+            with trio.fail_after(10):
+                await to_carol.wait_synced(carols)
+            async with trio.open_nursery() as waiting:
+                waiting.start_soon(to_carol.download, carols, 10, 20)
+                await trio.sleep(0.05)
+                assert not carols.has(10)  # bob has nothing yet
+                async with connected(alice, bob) as to_alice:
+                    with trio.fail_after(10):
+                        await to_alice.download(bobs, 0, 30)
+                with trio.fail_after(10):
+                    while not carols.has_all(10, 20):
+                        await trio.sleep(0.01)
+        assert [carols.get(i) for i in range(10, 20)] == [b"block %d" % i for i in range(10, 20)]

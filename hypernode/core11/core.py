@@ -40,6 +40,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from typing import Protocol
 
 from hypernode import flat_tree
 from hypernode.core11.bitfield import Bitfield
@@ -65,7 +66,7 @@ from hypernode.errors import (
     VerificationError,
 )
 
-__all__ = ["Core", "Applied", "Reorg", "ReorgWant"]
+__all__ = ["Core", "CoreListener", "Applied", "Reorg", "ReorgWant"]
 
 
 def _delete_nodes_past(w: CoreWrite, length: int) -> None:
@@ -137,12 +138,23 @@ class Reorg:
         return HashRequest(2 * index, self.want.nodes)
 
 
+class CoreListener(Protocol):
+    """What a :class:`Core` tells the objects added with :meth:`Core.add_listener`, synchronously, inside
+    the call that changed it (a listener does no I/O and must not raise): blocks ``start`` <= i < ``end``
+    were stored from a peer, or (``start`` and ``end`` None) the head moved: an append, a truncation, an
+    upgrade or a reorg. That is how every live replication of a core learns of an append made through
+    another (:mod:`hypernode.core11.replicate` listens)."""
+
+    def core_changed(self, core: Core, start: int | None, end: int | None) -> None: ...
+
+
 class Core:
     """A hypercore 11 core on ``storage``: resumed from what the storage holds (head, hints, bitfield),
     or empty. ``node_cache`` tree nodes and ``page_cache`` bitfield pages are kept in memory at most."""
 
     def __init__(self, storage: CoreStorage, *, node_cache: int = 16384, page_cache: int = 64) -> None:
         self.storage = storage
+        self._listeners: list[CoreListener] = []
         auth = storage.get_auth()
         self._auth = auth
         self.key = auth.key
@@ -366,6 +378,22 @@ class Core:
         self.signature = signature
         self._bitfield.take(pages)
         self._contiguous = contiguous
+        self._tell(None, None)
+
+    # -- listeners ------------------------------------------------------------------------------------
+
+    def add_listener(self, listener: CoreListener) -> None:
+        """Tell ``listener`` synchronously of every change (see :class:`CoreListener`)."""
+        if listener not in self._listeners:
+            self._listeners.append(listener)
+
+    def remove_listener(self, listener: CoreListener) -> None:
+        if listener in self._listeners:
+            self._listeners.remove(listener)
+
+    def _tell(self, start: int | None, end: int | None) -> None:
+        for listener in list(self._listeners):
+            listener.core_changed(self, start, end)
 
     # -- proofs ---------------------------------------------------------------------------------------
 
@@ -451,6 +479,10 @@ class Core:
         self._tree.add_nodes(nodes.values())
         self._bitfield.take(pages)
         self._contiguous = contiguous
+        if index is not None:
+            self._tell(index, index + 1)
+        elif upgraded:
+            self._tell(None, None)
         return Applied(upgraded, self.length, index)
 
     def _ties(self, verified: VerifiedProof) -> bool:
@@ -567,6 +599,7 @@ class Core:
         self.signature = reorg.signature
         self._bitfield.take(pages)
         self._contiguous = contiguous
+        self._tell(None, None)
         return kept
 
     def _same(self, node: Node) -> bool:

@@ -128,7 +128,8 @@ class Corestore:
 
     def open_core(self, discovery_key: bytes) -> Core | None:
         """The core with ``discovery_key`` if this store holds it (open or on disk), else None: what
-        replication asks when a peer opens a channel for a core."""
+        replication asks when a peer opens a channel for a core (the store is a
+        :class:`~hypernode.core11.replicator.CoreProvider`)."""
         self._check_open()
         core = self._cores.get(discovery_key)
         if core is not None:
@@ -138,10 +139,6 @@ class Corestore:
             return None
         core = self._cores[discovery_key] = Core(storage)
         return core
-
-    async def core_for(self, discovery_key: bytes) -> Core | None:
-        """:class:`~hypernode.core11.replicate.CoreProvider`: a remote opened this core's channel."""
-        return self.open_core(discovery_key)
 
     @asynccontextmanager
     async def replicate(self, stream: trio.abc.Stream | SecretStreamConnection, *, initiator: bool,

@@ -4,15 +4,19 @@
 ``async with open_replication(stream, initiator=True, cores=[core]) as repl:`` runs the secret-stream
 handshake (:func:`~hypernode.core11.secretstream.open_secret_stream`, or takes a connection already open),
 then one task reading the remote's messages into the sans-IO :class:`Replicator` and sending what it
-answers, in a service nursery (:mod:`hypernode.tasks`): a remote that breaks the protocol ends the block
-with :class:`~hypernode.core11.replicator.CoreReplicationError` (or the secret-stream's error), raised
-out of the ``async with``; nothing unverified is stored and the rest of the node carries on.
+answers, and one sending what local changes make it say, in a service nursery (:mod:`hypernode.tasks`):
+a remote that breaks the protocol ends the block with
+:class:`~hypernode.core11.replicator.CoreReplicationError` (or the secret-stream's error), raised out of
+the ``async with``; nothing unverified is stored and the rest of the node carries on.
 
 In the block, :class:`Replication` adds cores (:meth:`Replication.add_core`), downloads
 (:meth:`Replication.download` waits for a range, :meth:`Replication.want` asks without waiting; with
 no end it follows the core as it grows: live), waits for a length (:meth:`Replication.wait_length`),
-says what changed locally (:meth:`Replication.core_changed`, after an append) and sends extension
-messages. What happens comes out of :meth:`Replication.subscribe` as the replicator's events. A remote
+and sends extension messages. Local changes reach the remote on their own: the replication listens to
+each attached :class:`~hypernode.core11.core.Core` (``Core.add_listener``), so an append, a truncation,
+or blocks stored through another connection are announced as JS announces them (not the blocks this
+stream itself brought). :meth:`Replication.core_changed` says the same for a core that cannot be
+listened to. What happens comes out of :meth:`Replication.subscribe` as the replicator's events. A remote
 open of a core we did not add is given to the ``provider`` (a
 :class:`~hypernode.core11.replicator.CoreProvider`, such as a
 :class:`~hypernode.core11.corestore.Corestore`: ``open_core(discovery_key)``), whose core is added, or
@@ -33,6 +37,7 @@ from typing import Protocol
 import trio
 
 from hypernode.core11.replicator import (
+    CoreAttached,
     CoreDetached,
     CoreProvider,
     CoreReplicationError,
@@ -60,6 +65,12 @@ class Replication:
         self._ended = False
         self._subscribers: list[trio.MemorySendChannel[Event]] = []
         self._synced: set[bytes] = set()  # discovery keys of the cores the remote synced
+        # local changes (an append, blocks another connection stored) reach the remote on their own: the
+        # attached cores tell _watch (Core.add_listener), and _announce sends what the replicator made
+        self._watch = _Watch(self)
+        self._watched: dict[bytes, ReplicaCore] = {}
+        self._receiving = False  # True while this stream's own messages are applied (no echo of them)
+        self._local = trio.Event()
 
     @property
     def initiator(self) -> bool:
@@ -112,8 +123,8 @@ class Replication:
         await self._wait(lambda: core.discovery_key in self._synced, "the remote's sync")
 
     async def core_changed(self, core: ReplicaCore, start: int | None = None, end: int | None = None) -> None:
-        """Tell the remote what changed in ``core`` (call it after appending or truncating; ``start`` to
-        ``end``: blocks stored meanwhile, through another connection say)."""
+        """Tell the remote what changed in ``core`` (an attached Core tells the replication itself; this is
+        for a core that has no ``add_listener``): ``start`` to ``end`` are blocks stored meanwhile."""
         self.replicator.core_changed(core, start, end)
         await self._after_change()
 
@@ -142,11 +153,15 @@ class Replication:
             # small messages that came together (JS sends each request alone) are answered together, in
             # one batch; a large one is answered at once (its answers are what the remote waits for)
             taken = len(message)
-            with self.replicator.mux.corked():
-                events = self.replicator.receive(message)
-                while taken < _COALESCE and (more := self.conn.receive_nowait()) is not None:
-                    taken += len(more)
-                    events += self.replicator.receive(more)
+            self._receiving = True
+            try:
+                with self.replicator.mux.corked():
+                    events = self.replicator.receive(message)
+                    while taken < _COALESCE and (more := self.conn.receive_nowait()) is not None:
+                        taken += len(more)
+                        events += self.replicator.receive(more)
+            finally:
+                self._receiving = False
             await self._flush()
             for event in events:
                 if isinstance(event, RemoteSynced):
@@ -176,11 +191,39 @@ class Replication:
             self._publish(event)
 
     def _publish(self, event: Event) -> None:
+        if isinstance(event, CoreAttached):
+            self._listen_to(event.core)
+        elif isinstance(event, CoreDetached):
+            self._stop_listening(event.core)
         for send in list(self._subscribers):
             try:
                 send.send_nowait(event)
             except trio.BrokenResourceError:  # the subscriber closed its end itself
                 self._subscribers.remove(send)
+
+    def _listen_to(self, core: ReplicaCore) -> None:
+        add = getattr(core, "add_listener", None)  # a Core has it; a stand-in core need not
+        if add is not None and core.discovery_key not in self._watched:
+            self._watched[core.discovery_key] = core
+            add(self._watch)
+
+    def _stop_listening(self, core: ReplicaCore) -> None:
+        watched = self._watched.pop(core.discovery_key, None)
+        if watched is not None:
+            watched.remove_listener(self._watch)  # type: ignore[attr-defined]
+
+    def _local_change(self, core: ReplicaCore, start: int | None, end: int | None) -> None:
+        if self._receiving or self._ended:
+            return  # this stream's own data (the replicator knows), or nobody left to tell
+        self.replicator.core_changed(core, start, end)
+        self._local.set()
+
+    async def _announce(self) -> None:
+        """Send what local changes made the replicator say (see :class:`_Watch`)."""
+        while True:
+            await self._local.wait()
+            self._local = trio.Event()
+            await self._after_change()
 
     def _wake(self) -> None:
         self._changed.set()
@@ -191,6 +234,18 @@ class Replication:
             if self._ended:
                 raise CoreReplicationError(f"the connection ended before {what}")
             await self._changed.wait()
+
+
+class _Watch:
+    """A :class:`~hypernode.core11.core.CoreListener` for a replication's attached cores: an append, a
+    truncation or blocks stored through another connection become the replicator's sync and announcements,
+    sent by the replication's own task."""
+
+    def __init__(self, repl: Replication) -> None:
+        self._repl = repl
+
+    def core_changed(self, core: ReplicaCore, start: int | None, end: int | None) -> None:
+        self._repl._local_change(core, start, end)
 
 
 class _Check(Protocol):
@@ -229,6 +284,11 @@ async def _replicating(conn: SecretStreamConnection, cores: Iterable[ReplicaCore
         repl = Replication(conn, replicator)
         for core in cores:
             replicator.add_core(core)
-        await repl._flush()
-        nursery.start_soon(repl._run)
-        yield repl
+        try:
+            await repl._after_change()  # sends the opens; attaches (listens to) nothing yet
+            nursery.start_soon(repl._run)
+            nursery.start_soon(repl._announce)
+            yield repl
+        finally:
+            for core in list(repl._watched.values()):
+                repl._stop_listening(core)
