@@ -145,7 +145,8 @@ async def case_js_js(count: int, size: int, tmp: Path) -> float:
 async def main(quick: bool, rounds: int, out: str | None) -> None:
     sizes = [(1024, 2000 if quick else 20000), (65536, 128 if quick else 1024)]
     rows: list[dict[str, Any]] = []
-    print(f"{'case':<10} {'blocks':>7} {'size':>6} {'seconds':>8} {'blocks/s':>9} {'MB/s':>7}  vs JS→JS")
+    print(f"{'case':<10} {'blocks':>7} {'size':>6} {'seconds':>8} {'blocks/s':>9} {'MB/s':>7}  vs JS→JS "
+          f"(Python's stores: {STORAGE}; JS's: on disk)")
     for size, count in sizes:
         results: dict[str, float] = {}
         for name in ("JS→JS", "Py→Py", "JS→Py", "Py→JS"):
@@ -187,5 +188,4 @@ if __name__ == "__main__":
                         help="where Python's stores keep their cores (JS's are always on disk)")
     args = parser.parse_args()
     STORAGE = args.storage
-    print(f"Python stores: {STORAGE}; JS: corestore 7 on disk")
     trio.run(main, args.quick, args.rounds, args.json)
