@@ -27,6 +27,7 @@ from hypernode.core11.tree import Node
 from hypernode.errors import DecodeError
 
 __all__ = ["Signer", "Prologue", "Manifest", "encode_manifest", "decode_manifest", "manifest_hash",
+           "write_manifest_fields", "read_manifest_fields",
            "core_key", "is_compat", "default_signer_manifest", "SignatureProof", "MultiSignature",
            "encode_multisignature", "decode_multisignature", "PatchV0", "SignatureProofV0",
            "MultiSignatureV0", "encode_multisignature_v0", "decode_multisignature_v0"]
@@ -139,17 +140,36 @@ def write_manifest(w: Writer, m: Manifest) -> None:
         else:
             w.uint(2).uint(1 if m.allow_patch else 0).uint(q).array(m.signers, _write_signer)
         return
+    write_manifest_fields(w, m)
+
+
+def write_manifest_fields(w: Writer, m: Manifest) -> None:
+    """What follows the version in a version-1+ manifest (corestore 7's storage writes every manifest,
+    version 0 too, this way)."""
     flags = ((_FLAG_PATCH if m.allow_patch else 0)
              | (_FLAG_PROLOGUE if m.prologue is not None else 0)
              | (_FLAG_LINKED if m.linked is not None else 0)
              | (_FLAG_USER_DATA if m.user_data is not None else 0))
-    w.uint(flags).uint(0).uint(q).array(m.signers, _write_signer)
+    w.uint(flags).uint(0).uint(m.effective_quorum).array(m.signers, _write_signer)
     if m.prologue is not None:
         w.fixed32(m.prologue.hash).uint(m.prologue.length)
     if m.linked is not None:
         w.array(m.linked, Writer.fixed32)
     if m.user_data is not None:
         w.buffer(m.user_data)
+
+
+def read_manifest_fields(r: Reader, version: int) -> Manifest:
+    """A manifest of ``version`` laid out as version 1+ lays it out (see :func:`write_manifest_fields`)."""
+    flags = r.uint()
+    _read_hash(r)
+    quorum = r.uint()
+    signers = tuple(r.array(_read_signer))
+    prologue = Prologue(r.fixed32(), r.uint()) if flags & _FLAG_PROLOGUE else None
+    linked = tuple(r.array(Reader.fixed32)) if flags & _FLAG_LINKED else None
+    user_data = r.buffer() if flags & _FLAG_USER_DATA else None
+    return Manifest(signers=signers, version=version, quorum=quorum, allow_patch=bool(flags & _FLAG_PATCH),
+                    prologue=prologue, linked=linked, user_data=user_data)
 
 
 def read_manifest(r: Reader) -> Manifest:
@@ -170,16 +190,7 @@ def read_manifest(r: Reader) -> Manifest:
             quorum = r.uint()
             return Manifest(signers=tuple(r.array(_read_signer)), version=0, quorum=quorum,
                             allow_patch=bool(flags & 1))
-        flags = r.uint()
-        _read_hash(r)
-        quorum = r.uint()
-        signers = tuple(r.array(_read_signer))
-        prologue = Prologue(r.fixed32(), r.uint()) if flags & _FLAG_PROLOGUE else None
-        linked = tuple(r.array(Reader.fixed32)) if flags & _FLAG_LINKED else None
-        user_data = r.buffer() if flags & _FLAG_USER_DATA else None
-        return Manifest(signers=signers, version=version, quorum=quorum,
-                        allow_patch=bool(flags & _FLAG_PATCH), prologue=prologue, linked=linked,
-                        user_data=user_data)
+        return read_manifest_fields(r, version)
     except ValueError as e:
         if isinstance(e, DecodeError):
             raise

@@ -81,7 +81,7 @@ from rocksdict import (
 
 from hypernode.core11.crypto import KeyPair
 from hypernode.core11.encoding import Reader, Writer, decode
-from hypernode.core11.manifest import Manifest, Prologue, Signer
+from hypernode.core11.manifest import Manifest, read_manifest_fields, write_manifest_fields
 from hypernode.core11.storage import BITFIELD_PAGE_BYTES, Auth, Head, Hints
 from hypernode.core11.tree import Node
 from hypernode.errors import (
@@ -260,36 +260,11 @@ decode_core_record = _decoder(_read_core_record)
 def _write_storage_manifest(w: Writer, m: Manifest) -> None:
     # hyperschema's @core/manifest: the version-1 layout whatever the version (not hypercore's own
     # version-0 wire form)
-    flags = ((1 if m.allow_patch else 0) | (2 if m.prologue is not None else 0)
-             | (4 if m.linked is not None else 0) | (8 if m.user_data is not None else 0))
-    w.uint(m.version).uint(flags).uint(0).uint(m.effective_quorum)
-    w.array(m.signers, lambda w, s: w.uint(0).fixed32(s.namespace).fixed32(s.public_key))
-    if m.prologue is not None:
-        w.fixed32(m.prologue.hash).uint(m.prologue.length)
-    if m.linked is not None:
-        w.array(m.linked, Writer.fixed32)
-    if m.user_data is not None:
-        w.buffer(m.user_data)
-
-
-def _read_signer(r: Reader) -> Signer:
-    algo = r.uint()
-    if algo != 0:
-        raise DecodeError(f"unknown signature algorithm {algo}")
-    namespace = r.fixed32()
-    return Signer(public_key=r.fixed32(), namespace=namespace)
+    write_manifest_fields(w.uint(m.version), m)
 
 
 def _read_storage_manifest(r: Reader) -> Manifest:
-    version, flags, hash_algo, quorum = r.uint(), r.uint(), r.uint(), r.uint()
-    if hash_algo != 0:
-        raise DecodeError(f"unknown hash algorithm {hash_algo}")
-    signers = tuple(r.array(_read_signer))
-    prologue = Prologue(r.fixed32(), r.uint()) if flags & 2 else None
-    linked = tuple(r.array(Reader.fixed32)) if flags & 4 else None
-    user_data = r.buffer() if flags & 8 else None
-    return Manifest(signers=signers, version=version, quorum=quorum, allow_patch=bool(flags & 1),
-                    prologue=prologue, linked=linked, user_data=user_data)
+    return read_manifest_fields(r, r.uint())
 
 
 def encode_auth(a: Auth) -> bytes:

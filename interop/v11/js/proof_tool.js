@@ -13,43 +13,7 @@ const Hypercore = require('hypercore')
 const crypto = require('hypercore-crypto')
 const { MerkleTree } = require('hypercore/lib/merkle-tree.js')
 
-const hex = (b) => (b ? Buffer.from(b).toString('hex') : null)
-const buf = (h) => (h === null ? null : Buffer.from(h, 'hex'))
-const nodesOut = (nodes) => nodes.map((n) => ({ index: n.index, size: n.size, hash: hex(n.hash) }))
-const nodesIn = (nodes) => nodes.map((n) => ({ index: n.index, size: n.size, hash: buf(n.hash) }))
-
-function proofOut (p) {
-  return {
-    fork: p.fork,
-    block: p.block && { index: p.block.index, value: hex(p.block.value), nodes: nodesOut(p.block.nodes) },
-    hash: p.hash && { index: p.hash.index, nodes: nodesOut(p.hash.nodes) },
-    seek: p.seek && { bytes: p.seek.bytes, nodes: nodesOut(p.seek.nodes) },
-    upgrade: p.upgrade && {
-      start: p.upgrade.start,
-      length: p.upgrade.length,
-      nodes: nodesOut(p.upgrade.nodes),
-      additionalNodes: nodesOut(p.upgrade.additionalNodes),
-      signature: hex(p.upgrade.signature)
-    }
-  }
-}
-
-function proofIn (p) {
-  return {
-    fork: p.fork,
-    block: p.block && { index: p.block.index, value: buf(p.block.value), nodes: nodesIn(p.block.nodes) },
-    hash: p.hash && { index: p.hash.index, nodes: nodesIn(p.hash.nodes) },
-    seek: null,
-    upgrade: p.upgrade && {
-      start: p.upgrade.start,
-      length: p.upgrade.length,
-      nodes: nodesIn(p.upgrade.nodes),
-      additionalNodes: nodesIn(p.upgrade.additionalNodes),
-      signature: buf(p.upgrade.signature)
-    },
-    manifest: null
-  }
-}
+const { hex, buf, proofOut, proofIn } = require('./proof_json.js')
 
 async function main () {
   const [mode, specPath] = process.argv.slice(2)
