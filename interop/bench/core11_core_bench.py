@@ -1,7 +1,7 @@
 """The hypercore 11 Core: appends, reads, a sparse fill from proofs and reopening a big core, beside JS.
 
     .venv/bin/python interop/bench/core11_core_bench.py [--storage rocks|memory|both] [--quick] [--rounds N]
-        [--json out.json]
+        [--case NAME] [--json out.json]
 
 Python runs as a user runs it: a :class:`~hypernode.core11.corestore.Corestore` in a temp dir (RocksDB,
 :mod:`hypernode.core11.rocks`, the default and the fair comparison) or in memory (``Corestore()``,
@@ -256,9 +256,12 @@ def main() -> None:
                     help="Python's storage: RocksDB in a temp dir (default, as JS), memory, or both")
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--case", action="append", default=[],
+                    help="run only the cases whose name holds this (repeatable)")
     ap.add_argument("--json")
     args = ap.parse_args()
-    cases = QUICK if args.quick else FULL
+    cases = [c for c in (QUICK if args.quick else FULL)
+             if not args.case or any(w in c["name"] for w in args.case)]
     rounds = 1 if args.quick else args.rounds
     storages = ["rocks", "memory"] if args.storage == "both" else [args.storage]
     run = {"append": py_append, "get": py_get, "fill": py_fill, "open": py_open}
