@@ -193,7 +193,8 @@ class CachedTree(TreeState):
         self.set_state(roots, length, fork)
 
     def get_node(self, index: int) -> Node | None:
-        if index >= 2 * self.length or flat_tree.right_span(index) >= 2 * self.length:
+        # (flat_tree.right_span, inline: index + 2 ** depth - 1, depth its trailing one bits)
+        if index + (~index & (index + 1)) - 1 >= 2 * self.length:
             return None
         cached = self._cache.get(index)
         if cached is not None:
