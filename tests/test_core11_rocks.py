@@ -14,12 +14,14 @@ import os
 import shutil
 import subprocess
 import sys
+import tracemalloc
 from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from hypernode.core11.corestore import Corestore
 from hypernode.core11.crypto import key_pair
 from hypernode.core11.encoding import Writer, decode
 from hypernode.core11.manifest import Manifest, Prologue, Signer
@@ -547,3 +549,28 @@ def test_keys_sort_as_their_values(a: int, b: int, s: str, t: str) -> None:
     UTF-8 of the strings) they encode."""
     assert (key_uint(a) < key_uint(b)) == (a < b)
     assert (key_string(s) < key_string(t)) == (s.encode() < t.encode())
+
+
+def test_reading_a_reopened_core_in_order_holds_what_its_caches_hold(tmp_path: Path) -> None:
+    """A core of 100,000 blocks on RocksDB, reopened and read block by block: what Python holds does not
+    grow with the blocks read (RocksDB's block cache has its own bound; interop/bench/core11_core_bench.py
+    shows the process's RSS while a core of 1,000,000 blocks is read)."""
+    n = 100_000
+    with Corestore(tmp_path) as store:
+        core = store.get("big")
+        for start in range(0, n, 25_000):
+            core.append([i.to_bytes(8, "little") for i in range(start, start + 25_000)])
+    with Corestore(tmp_path) as store:
+        core = store.get("big")
+        tracemalloc.start()
+        try:
+            for i in range(1000):
+                assert core.get(i) == i.to_bytes(8, "little")
+            base = tracemalloc.get_traced_memory()[0]
+            for i in range(1000, n):
+                assert core.get(i) == i.to_bytes(8, "little")
+            grown = tracemalloc.get_traced_memory()[0] - base
+        finally:
+            tracemalloc.stop()
+        assert grown < 64 * 1024, grown
+        assert core.bitfield.cached <= 4 and core.tree.cached == 0
