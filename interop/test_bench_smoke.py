@@ -16,7 +16,7 @@ BENCH = Path(__file__).resolve().parent / "bench"
 @pytest.mark.parametrize("script,rows", [("feed_bench.py", 8), ("wire_bench.py", 2),
                                          ("replication_bench.py", 16), ("multi_bench.py", 15),
                                          ("drive_bench.py", 8), ("utp_bench.py", 6),
-                                         ("core11_core_bench.py", 6), ("core11_replication_bench.py", 8)])
+                                         ("core11_core_bench.py", 10), ("core11_replication_bench.py", 8)])
 def test_benchmark_runs(js, script, rows):
     out = subprocess.run([sys.executable, str(BENCH / script), "--quick"], capture_output=True, text=True,
                          timeout=600)

@@ -61,12 +61,19 @@ class Bitfield:
         self.cache_pages = cache_pages
         self._cache: OrderedDict[int, bytes] = OrderedDict()
         self.reads = 0  # pages read from the source (cache misses), for whoever measures
+        # the page read last (a read in order asks for one page 32,768 times running), kept up to date
+        # by _remember and forget
+        self._last_index = -1
+        self._last_page = _ZERO
 
     def page(self, index: int) -> bytes:
         """Page ``index`` (4,096 bytes; zeros if the storage has none)."""
+        if index == self._last_index:
+            return self._last_page
         page = self._cache.get(index)
         if page is not None:
             self._cache.move_to_end(index)
+            self._last_index, self._last_page = index, page
             return page
         self.reads += 1
         stored = self.source.get_bitfield_page(index)
@@ -77,6 +84,7 @@ class Bitfield:
         return page
 
     def _remember(self, index: int, page: bytes) -> None:
+        self._last_index, self._last_page = index, page
         self._cache[index] = page
         self._cache.move_to_end(index)
         if len(self._cache) > self.cache_pages:
@@ -118,6 +126,7 @@ class Bitfield:
     def forget(self) -> None:
         """Drop the cache (the storage changed under it)."""
         self._cache.clear()
+        self._last_index, self._last_page = -1, _ZERO
 
     def find_first(self, value: bool, start: int, end: int, *,
                    overlay: dict[int, bytes] | None = None) -> int:

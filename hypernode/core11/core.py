@@ -271,7 +271,7 @@ class Core:
 
     def get(self, index: int) -> bytes:
         """Block ``index``; :class:`~hypernode.errors.BlockNotAvailableError` if it is not held here."""
-        if not self.has(index):
+        if not (0 <= index < self._tree.length and self._bitfield.get(index)):
             raise BlockNotAvailableError(f"block {index} is not held here (length {self.length})")
         data = self.storage.get_block(index)
         if data is None:
@@ -322,10 +322,8 @@ class Core:
         signature = self._verifier.sign(root_hash, batch.length, batch.fork, key_pair)
         old = self.length
         w = self.storage.write()
-        for i, data in enumerate(batch_blocks):
-            w.put_block(old + i, bytes(data))
-        for node in batch.nodes:
-            w.put_tree_node(node)
+        w.put_blocks(old, batch_blocks)
+        w.put_tree_nodes(batch.nodes)
         pages = self._bitfield.changed_pages(old, batch.length, True)
         for index, page in pages.items():
             w.put_bitfield_page(index, page)
@@ -460,8 +458,7 @@ class Core:
                 if contiguous != self._contiguous:
                     w.set_hints(Hints(contiguous))
         nodes = {n.index: n for n in verified.nodes}
-        for node in nodes.values():
-            w.put_tree_node(node)
+        w.put_tree_nodes(nodes.values())
         if upgraded:
             w.set_head(Head(verified.fork, verified.length, verified.tree_hash, verified.signature))
         new_auth: Auth | None = None

@@ -52,10 +52,15 @@ def hash_batch(parts: Iterable[bytes | bytearray | memoryview], key: bytes | Non
     return h.digest()
 
 
+_blake2b = hashlib.blake2b
+_pack_u64 = _u64.pack
+
+
 def leaf_hash(data: bytes | bytearray | memoryview) -> bytes:
     """The hash of a block: a leaf of the merkle tree."""
-    h = hashlib.blake2b(_LEAF, digest_size=32)
-    h.update(_u64.pack(len(data)))
+    if len(data) <= 4096:  # (one call; a bigger block is hashed where it is rather than copied)
+        return _blake2b(_LEAF + _pack_u64(len(data)) + data, digest_size=32).digest()
+    h = _blake2b(_LEAF + _pack_u64(len(data)), digest_size=32)
     h.update(data)
     return h.digest()
 
@@ -64,7 +69,7 @@ def parent_hash(a: HashedNode, b: HashedNode) -> bytes:
     """The hash of the parent of two sibling nodes (in either order)."""
     if a.index > b.index:
         a, b = b, a
-    return hashlib.blake2b(_PARENT + _u64.pack(a.size + b.size) + a.hash + b.hash, digest_size=32).digest()
+    return _blake2b(_PARENT + _pack_u64(a.size + b.size) + a.hash + b.hash, digest_size=32).digest()
 
 
 def tree_hash(roots: Sequence[HashedNode]) -> bytes:

@@ -67,7 +67,7 @@ import secrets
 import struct
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -121,12 +121,15 @@ _INFINITY = b"\xff"
 
 # --- keys: index-encoder ------------------------------------------------------------------------------
 
+_BYTE = [bytes((i,)) for i in range(256)]
+
+
 def key_uint(n: int) -> bytes:
     """index-encoder's ``UINT`` (order-preserving: big endian after a length marker)."""
+    if 0 <= n <= 0xFB:
+        return _BYTE[n]
     if n < 0 or n > 2**53 - 1:
         raise ValueError(f"key uint out of range: {n}")
-    if n <= 0xFB:
-        return bytes((n,))
     if n <= 0xFFFF:
         return b"\xfc" + n.to_bytes(2, "big")
     if n <= 0xFFFFFFFF:
@@ -338,15 +341,53 @@ def _read_hints(r: Reader) -> Hints:
 decode_hints = _decoder(_read_hints)
 
 
+_U16, _U32, _U64 = struct.Struct("<H"), struct.Struct("<I"), struct.Struct("<Q")
+_MAX_UINT = 2**53 - 1  # compact-encoding's uint: a JS safe integer
+
+
+def _cuint(n: int) -> bytes:
+    """compact-encoding's ``uint`` (what :meth:`Writer.uint` writes), for the hot paths below."""
+    if 0 <= n <= 0xFC:
+        return _BYTE[n]
+    if n < 0 or n > _MAX_UINT:
+        raise ValueError(f"uint out of range: {n!r} (0 to {_MAX_UINT})")
+    if n <= 0xFFFF:
+        return b"\xfd" + _U16.pack(n)
+    if n <= 0xFFFFFFFF:
+        return b"\xfe" + _U32.pack(n)
+    return b"\xff" + _U64.pack(n)
+
+
 def encode_tree_node(n: Node) -> bytes:
-    return Writer().uint(n.index).uint(n.size).fixed32(n.hash).getvalue()
+    """index, size (uints), hash (32 bytes)."""
+    if len(n.hash) != 32:
+        raise ValueError(f"expected 32 bytes, got {len(n.hash)}")
+    return _cuint(n.index) + _cuint(n.size) + n.hash
 
 
 def _read_tree_node(r: Reader) -> Node:
     return Node(index=r.uint(), size=r.uint(), hash=r.fixed32())
 
 
-decode_tree_node = _decoder(_read_tree_node)
+_decode_tree_node = _decoder(_read_tree_node)
+
+
+def decode_tree_node(data: bytes) -> Node:
+    """A stored tree node (the usual short form read at once; anything else through the Reader)."""
+    if len(data) == 34:  # index and size both below 0xfd: one byte each
+        index, size = data[0], data[1]
+        if index <= 0xFC and size <= 0xFC:
+            return Node(index, size, data[2:])
+    elif len(data) > 34 and data[0] == 0xFE and len(data) >= 38:
+        # a 4-byte index (most nodes of a big core) and a size of 1, 3 or 5 bytes
+        s = data[5]
+        width = 1 if s <= 0xFC else 3 if s == 0xFD else 5 if s == 0xFE else 0
+        if width and len(data) == 37 + width:
+            index = _U32.unpack_from(data, 1)[0]
+            size = s if width == 1 else int.from_bytes(data[6:5 + width], "little")
+            if index > 0xFFFF and (width == 1 or size > (0xFC if width == 3 else 0xFFFF)):
+                return Node(index, size, data[5 + width:])
+    return _decode_tree_node(data)
 
 
 # --- the device file and the lock ---------------------------------------------------------------------
@@ -514,7 +555,14 @@ def _options(create: bool) -> tuple[Options, Options]:
     cf.set_max_write_buffer_number(2)
     table = BlockBasedOptions()
     table.set_block_size(8192)
-    table.set_cache_index_and_filter_blocks(True)
+    # JS asks for index and filter blocks in the block cache, pinned there at every level
+    # (rocksdb-native's pinning tiers "all"), so they stay in memory whatever the cache's size.
+    # rocksdict cannot say "pinned at every level" (only level 0), and unpinned they do not stay: a
+    # big table's filter block (1.25 bytes a key: 4 MiB for a core of a million blocks) is larger than
+    # a shard of the default 32 MiB cache, so every lookup read and parsed it again (~500 us a get).
+    # Held by the table readers instead (not in the cache), as JS's pinned blocks are: ~2 us a get.
+    # (A read-side option: the tables written are the same.)
+    table.set_cache_index_and_filter_blocks(False)
     table.set_format_version(6)
     table.set_bloom_filter(10, False)
     cf.set_block_based_table_factory(table)
@@ -571,7 +619,8 @@ class RocksStoreStorage:
             raise ValueError(f"store {self.directory} is closed")
 
     def _get(self, key: bytes) -> bytes | None:
-        self._check_open()
+        if self._fd < 0:
+            self._check_open()
         value: bytes | None = self._cf.get(key)
         return value
 
@@ -753,11 +802,15 @@ class RocksCoreWrite:
     def __init__(self, core: RocksCoreStorage) -> None:
         self._core = core
         self._store = core._store
+        self._store._check_open()
         self._batch: WriteBatch | None = self._store._batch()
+        # (the column family handle is not kept here: it holds the database open while it lives)
 
     def _b(self) -> WriteBatch:
         if self._batch is None:
             raise ValueError("this batch was committed already")
+        if self._store._fd < 0:
+            self._store._check_open()
         return self._batch
 
     def set_auth(self, auth: Auth) -> None:
@@ -766,20 +819,30 @@ class RocksCoreWrite:
         self._store._put(self._b(), self._core._core(_CORE_AUTH), encode_auth(auth))
 
     def set_head(self, head: Head) -> None:
-        self._store._put(self._b(), self._core._data(_DATA_HEAD), encode_head(head))
+        self._store._put(self._b(), self._core._head_key, encode_head(head))
 
     def set_hints(self, hints: Hints) -> None:
-        self._store._put(self._b(), self._core._data(_DATA_HINTS), encode_hints(hints))
+        self._store._put(self._b(), self._core._hints_key, encode_hints(hints))
 
-    def put_block(self, index: int, data: bytes) -> None:
-        self._store._put(self._b(), self._core._data(_DATA_BLOCK) + key_uint(index), bytes(data))
+    def put_block(self, index: int, data: bytes | bytearray | memoryview) -> None:
+        self._b().put(self._core._block_prefix + key_uint(index), bytes(data), self._store._handle)
+
+    def put_blocks(self, start: int, blocks: Sequence[bytes | bytearray | memoryview]) -> None:
+        batch, prefix, handle = self._b(), self._core._block_prefix, self._store._handle
+        for i, data in enumerate(blocks, start):
+            batch.put(prefix + key_uint(i), bytes(data), handle)
 
     def delete_block_range(self, start: int, end: int) -> None:
         self._delete_range(_DATA_BLOCK, start, end, b"")
 
     def put_tree_node(self, node: Node) -> None:
-        key = self._core._data(_DATA_TREE) + key_uint(node.index)
-        self._store._put(self._b(), key, encode_tree_node(node))
+        self._b().put(self._core._tree_prefix + key_uint(node.index), encode_tree_node(node),
+                      self._store._handle)
+
+    def put_tree_nodes(self, nodes: Iterable[Node]) -> None:
+        batch, prefix, handle = self._b(), self._core._tree_prefix, self._store._handle
+        for node in nodes:
+            batch.put(prefix + key_uint(node.index), encode_tree_node(node), handle)
 
     def delete_tree_node_range(self, start: int, end: int) -> None:
         self._delete_range(_DATA_TREE, start, end, b"")
@@ -787,7 +850,7 @@ class RocksCoreWrite:
     def put_bitfield_page(self, index: int, page: bytes) -> None:
         if len(page) != BITFIELD_PAGE_BYTES:
             raise ValueError(f"a bitfield page is {BITFIELD_PAGE_BYTES} bytes, not {len(page)}")
-        self._store._put(self._b(), self._core._data(_DATA_BITFIELD) + key_uint(index) + b"\x00", bytes(page))
+        self._store._put(self._b(), self._core._bitfield_prefix + key_uint(index) + b"\x00", bytes(page))
 
     def delete_bitfield_page_range(self, start: int, end: int) -> None:
         self._delete_range(_DATA_BITFIELD, start, end, b"\x00")
@@ -813,6 +876,12 @@ class RocksCoreStorage:
         self._store = store
         self.discovery_key = discovery_key
         self.record = record
+        # the keys every read and write builds on
+        self._head_key = self._data(_DATA_HEAD)
+        self._hints_key = self._data(_DATA_HINTS)
+        self._block_prefix = self._data(_DATA_BLOCK)
+        self._tree_prefix = self._data(_DATA_TREE)
+        self._bitfield_prefix = self._data(_DATA_BITFIELD)
 
     def _core(self, kind: int) -> bytes:
         return _core_prefix(self.record.core_pointer, kind)
@@ -828,16 +897,16 @@ class RocksCoreStorage:
         return auth
 
     def get_head(self) -> Head | None:
-        return self._store._decode(self._data(_DATA_HEAD), "a core's head", decode_head)
+        return self._store._decode(self._head_key, "a core's head", decode_head)
 
     def get_hints(self) -> Hints:
-        return self._store._decode(self._data(_DATA_HINTS), "a core's hints", decode_hints) or Hints()
+        return self._store._decode(self._hints_key, "a core's hints", decode_hints) or Hints()
 
     def get_block(self, index: int) -> bytes | None:
-        return self._store._get(self._data(_DATA_BLOCK) + key_uint(index))
+        return self._store._get(self._block_prefix + key_uint(index))
 
     def get_tree_node(self, index: int) -> Node | None:
-        key = self._data(_DATA_TREE) + key_uint(index)
+        key = self._tree_prefix + key_uint(index)
         node = self._store._decode(key, "a tree node", decode_tree_node)
         if node is not None and node.index != index:
             raise self._store._corrupt(key, f"tree node {index} says it is node {node.index}")
@@ -850,7 +919,7 @@ class RocksCoreStorage:
         return value
 
     def get_bitfield_page(self, index: int) -> bytes | None:
-        key = self._data(_DATA_BITFIELD) + key_uint(index) + b"\x00"
+        key = self._bitfield_prefix + key_uint(index) + b"\x00"
         value = self._store._get(key)
         return None if value is None else self._page(key, value)
 

@@ -21,7 +21,7 @@ storage while it handles a message.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol, TypeVar
 
@@ -76,10 +76,14 @@ class CoreWrite(Protocol):
     def set_auth(self, auth: Auth) -> None: ...
     def set_head(self, head: Head) -> None: ...
     def set_hints(self, hints: Hints) -> None: ...
-    def put_block(self, index: int, data: bytes) -> None: ...
+    def put_block(self, index: int, data: bytes | bytearray | memoryview) -> None: ...
+    def put_blocks(self, start: int, blocks: Sequence[bytes | bytearray | memoryview]) -> None:
+        """Blocks ``start``, ``start + 1``, ... (as many :meth:`put_block`)."""
     def delete_block_range(self, start: int, end: int) -> None:
         """Delete blocks ``start`` <= i < ``end`` (``end`` -1: to the end)."""
     def put_tree_node(self, node: Node) -> None: ...
+    def put_tree_nodes(self, nodes: Iterable[Node]) -> None:
+        """As many :meth:`put_tree_node`."""
     def delete_tree_node_range(self, start: int, end: int) -> None:
         """Delete tree nodes with flat-tree index ``start`` <= i < ``end`` (``end`` -1: to the end)."""
     def put_bitfield_page(self, index: int, page: bytes) -> None: ...
@@ -143,15 +147,23 @@ class _MemoryWrite:
     def set_hints(self, hints: Hints) -> None:
         self._steps.append(lambda c: setattr(c, "_hints", hints))
 
-    def put_block(self, index: int, data: bytes) -> None:
+    def put_block(self, index: int, data: bytes | bytearray | memoryview) -> None:
         data = bytes(data)
         self._steps.append(lambda c: c._blocks.__setitem__(index, data))
+
+    def put_blocks(self, start: int, blocks: Sequence[bytes | bytearray | memoryview]) -> None:
+        for i, data in enumerate(blocks, start):
+            self.put_block(i, data)
 
     def delete_block_range(self, start: int, end: int) -> None:
         self._steps.append(lambda c: _delete_range(c._blocks, start, end))
 
     def put_tree_node(self, node: Node) -> None:
         self._steps.append(lambda c: c._nodes.__setitem__(node.index, node))
+
+    def put_tree_nodes(self, nodes: Iterable[Node]) -> None:
+        for node in nodes:
+            self.put_tree_node(node)
 
     def delete_tree_node_range(self, start: int, end: int) -> None:
         self._steps.append(lambda c: _delete_range(c._nodes, start, end))

@@ -53,13 +53,21 @@ class TreeBatch:
         self.truncated_to: int | None = None
 
     def append(self, block: bytes | bytearray | memoryview) -> None:
-        node = Node(2 * self.length, len(block), leaf_hash(block))
-        self.nodes.append(node)
+        size = len(block)
+        index = 2 * self.length
+        node = Node(index, size, leaf_hash(block))
+        nodes = self.nodes
+        nodes.append(node)
         roots = self.roots
-        while roots and flat_tree.sibling(node.index) == roots[-1].index:
+        depth = 0
+        # each root it completes is its left sibling (flat_tree.sibling and .parent at a known depth)
+        while roots and index ^ (2 << depth) == roots[-1].index:
             left = roots.pop()
-            node = Node(flat_tree.parent(node.index), left.size + node.size, parent_hash(left, node))
-            self.nodes.append(node)
+            index = (index | (1 << depth)) & ~(2 << depth)
+            depth += 1
+            size += left.size
+            node = Node(index, size, parent_hash(left, node))
+            nodes.append(node)
         roots.append(node)
         self.length += 1
         self.byte_length += len(block)
@@ -185,7 +193,8 @@ class CachedTree(TreeState):
         self.set_state(roots, length, fork)
 
     def get_node(self, index: int) -> Node | None:
-        if index >= 2 * self.length or flat_tree.right_span(index) >= 2 * self.length:
+        # (flat_tree.right_span, inline: index + 2 ** depth - 1, depth its trailing one bits)
+        if index + (~index & (index + 1)) - 1 >= 2 * self.length:
             return None
         cached = self._cache.get(index)
         if cached is not None:
@@ -213,8 +222,13 @@ class CachedTree(TreeState):
 
     def add_nodes(self, nodes: Iterable[Node]) -> None:
         """Nodes just stored in the source (kept in the cache, the newest last)."""
+        cache = self._cache
         for n in nodes:
-            self._remember(n)
+            if n.index in cache:
+                cache.move_to_end(n.index)
+            cache[n.index] = n
+        while len(cache) > self.cache_size:
+            cache.popitem(last=False)
 
     def commit(self, batch: TreeBatch) -> None:
         """Take ``batch``'s state once its nodes are in the source (a truncation forgets every cached

@@ -4,10 +4,15 @@
 //   { kind: 'append', size, count, batch }  -> { seconds }  (the appends alone)
 //   { kind: 'fill', size, count }           -> { seconds }  (a core opened by key takes every block from
 //                                               a writer's proofs in random order: proof + applyProof)
-//   { kind: 'open', count }                 -> { seconds }  (reopening a core of count 8-byte blocks, to ready)
+//   { kind: 'get', size, count }            -> { seconds }  (a core of count blocks written, closed, reopened:
+//                                               get of every block in order)
+//   { kind: 'open', count, reads }          -> { seconds, random_seconds, inorder_seconds }  (reopening a core of
+//                                               count 8-byte blocks, to ready; then reads random get + proof
+//                                               of the block, then a get of every block in order)
 const fs = require('fs')
 const path = require('path')
 const Hypercore = require('hypercore')
+const flat = require('flat-tree')
 
 async function append (dir, c) {
   const core = new Hypercore(dir)
@@ -61,6 +66,26 @@ async function fill (dir, c) {
   return { seconds }
 }
 
+async function get (dir, c) {
+  const core = new Hypercore(dir)
+  await core.ready()
+  const block = Buffer.alloc(c.size, 7)
+  for (let done = 0; done < c.count; done += 1000) {
+    await core.append(new Array(Math.min(1000, c.count - done)).fill(block))
+  }
+  await core.close()
+  const again = new Hypercore(dir)
+  await again.ready()
+  const t0 = process.hrtime.bigint()
+  for (let i = 0; i < c.count; i++) {
+    const b = await again.get(i)
+    if (b.length !== c.size) throw new Error('block ' + i + ' is ' + b.length + ' bytes')
+  }
+  const seconds = Number(process.hrtime.bigint() - t0) / 1e9
+  await again.close()
+  return { seconds }
+}
+
 async function open (dir, c) {
   const core = new Hypercore(dir)
   await core.ready()
@@ -80,8 +105,25 @@ async function open (dir, c) {
   await again.ready()
   const seconds = Number(process.hrtime.bigint() - t0) / 1e9
   if (again.length !== c.count) throw new Error('reopened at another length')
+  const roots = flat.fullRoots(2 * c.count)
+  let x = 2
+  const t1 = process.hrtime.bigint()
+  for (let k = 0; k < c.reads; k++) {
+    x = (x * 1103515245 + 12345) % 2147483648
+    const i = x % c.count
+    await again.get(i)
+    const root = roots.find((r) => flat.rightSpan(r) >= 2 * i)
+    await again.proof({ block: { index: i, nodes: flat.depth(root) } })
+  }
+  const randomSeconds = Number(process.hrtime.bigint() - t1) / 1e9
+  const t2 = process.hrtime.bigint()
+  for (let i = 0; i < c.count; i++) {
+    const b = await again.get(i)
+    if (b.readUInt32LE(0) !== i) throw new Error('block ' + i + ' reads back wrong')
+  }
+  const inorderSeconds = Number(process.hrtime.bigint() - t2) / 1e9
   await again.close()
-  return { seconds }
+  return { seconds, random_seconds: randomSeconds, inorder_seconds: inorderSeconds }
 }
 
 async function main () {
@@ -92,7 +134,7 @@ async function main () {
     const d = path.join(dir, 'case-' + i)
     fs.mkdirSync(d, { recursive: true })
     const c = cases[i]
-    out.push(await { append, fill, open }[c.kind](d, c))
+    out.push(await { append, get, fill, open }[c.kind](d, c))
   }
   console.log(JSON.stringify(out))
 }
