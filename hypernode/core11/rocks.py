@@ -32,7 +32,11 @@ by 0x02, then 0x00 0x01) and values (compact-encoding, hyperschema's layouts):
     ``04 UINT(data) 05 UINT(page) UINT(0)``         bitfield page (4,096 raw bytes)
     ==============================================  ===============================================
 
-Every :meth:`CoreWrite.commit` and every store-level change is one RocksDB write batch.
+Every :meth:`CoreWrite.commit` and every store-level change is one RocksDB write batch. Reads are point
+lookups. The tables' index and filter blocks stay in memory, held by RocksDB's table readers as JS pins
+them in its block cache (about 1.25 bytes a key for the filters: 4 MiB for a core of a million blocks,
+whatever is read); data blocks go through RocksDB's default 32 MiB block cache, so reading a core holds no
+more memory the more of it is read.
 
 Safety. Opening takes an exclusive lock on ``CORESTORE`` (an open-file-description ``fcntl`` lock on
 Linux, the lock JS takes; ``flock`` elsewhere, as JS on macOS) before anything else is written, then
