@@ -458,7 +458,9 @@ class Core:
                 if contiguous != self._contiguous:
                     w.set_hints(Hints(contiguous))
         nodes = {n.index: n for n in verified.nodes}
-        w.put_tree_nodes(nodes.values())
+        # a proof repeats the nodes above a block up to what the request said was missing: those the
+        # storage has already (the cache knows) are not written again
+        w.put_tree_nodes([n for n in nodes.values() if not self._tree.holds(n)])
         if upgraded:
             w.set_head(Head(verified.fork, verified.length, verified.tree_hash, verified.signature))
         new_auth: Auth | None = None

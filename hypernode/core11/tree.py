@@ -215,6 +215,10 @@ class CachedTree(TreeState):
         if len(self._cache) > self.cache_size:
             self._cache.popitem(last=False)
 
+    def holds(self, node: Node) -> bool:
+        """True if ``node`` is one the source has already (known from the cache or the roots: no read)."""
+        return self._cache.get(node.index) == node or node in self.roots
+
     @property
     def cached(self) -> int:
         """How many nodes the cache holds now."""
