@@ -147,3 +147,26 @@ async def test_blocks_a_store_gets_from_one_peer_are_announced_to_another() -> N
                     while not carols.has_all(10, 20):
                         await trio.sleep(0.01)
         assert [carols.get(i) for i in range(10, 20)] == [b"block %d" % i for i in range(10, 20)]
+
+
+def test_closing_a_store_closes_its_namespace_views() -> None:
+    store = Corestore()
+    view = store.namespace("app")
+    store.close()
+    assert view.closed
+    with pytest.raises(HypernodeError, match="closed"):
+        view.get("main")
+
+
+def test_a_core_got_by_key_first_is_writable_once_got_by_its_name(tmp_path: Path) -> None:
+    key = Namespace(PRIMARY).namespace("app").core("main").key
+    with Corestore(tmp_path / "s", primary_key=PRIMARY) as store:
+        by_key = store.get(key=key)
+        assert not by_key.writable
+    with Corestore(tmp_path / "s") as store:
+        core = store.namespace("app").get("main")
+        assert core.key == key and core.writable
+        core.append(b"signed by the name's key pair")
+    with Corestore(tmp_path / "s") as store:
+        again = store.get(key=key)
+        assert again.writable and again.get(0) == b"signed by the name's key pair"

@@ -22,6 +22,7 @@ the caller's ``async with`` (:mod:`hypernode.core11.replicate`).
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -71,8 +72,8 @@ class Corestore:
             raise
         self._root = Namespace(stored, ROOT_NAMESPACE, manifest_version)
         self._namespace = self._root
-        self._cores: dict[bytes, Core] = {}  # by discovery key, shared by every namespace view
-        self.closed = False
+        self._shared = _Shared()  # open cores and whether the store is closed: one for every view
+        self._cores = self._shared.cores
 
     # -- naming ------------------------------------------------------------------------------------
 
@@ -120,6 +121,13 @@ class Corestore:
         storage = self.storage.open_core(dk)
         if storage is None:
             storage = self.storage.create_core(auth, alias=alias)
+        elif name is not None and storage.get_auth().key_pair is None and storage.get_auth().key == auth.key:
+            # a core this store got by key first (from a peer, say) and now by its name: the name gives
+            # the key pair that signs for it
+            w = storage.write()
+            w.set_auth(dataclasses.replace(storage.get_auth(), manifest=auth.manifest,
+                                           key_pair=auth.key_pair))
+            w.commit()
         core = Core(storage)
         if manifest is not None and core.manifest is None:
             core.set_manifest(manifest)
@@ -165,14 +173,19 @@ class Corestore:
 
     # -- lifetime ----------------------------------------------------------------------------------
 
+    @property
+    def closed(self) -> bool:
+        return self._shared.closed
+
     def _check_open(self) -> None:
-        if self.closed:
+        if self._shared.closed:
             raise HypernodeError("the corestore is closed")
 
     def close(self) -> None:
-        if self.closed:
+        """Close the store, every namespace view of it with it."""
+        if self._shared.closed:
             return
-        self.closed = True
+        self._shared.closed = True
         self._cores.clear()
         self.storage.close()
 
@@ -189,3 +202,11 @@ class Corestore:
     async def __aexit__(self, t: type[BaseException] | None, e: BaseException | None,
                         tb: TracebackType | None) -> None:
         self.close()
+
+
+class _Shared:
+    """What every namespace view of one store shares besides its storage."""
+
+    def __init__(self) -> None:
+        self.cores: dict[bytes, Core] = {}  # the open cores, by discovery key
+        self.closed = False
