@@ -51,6 +51,14 @@ def node11_available() -> bool:
     return shutil.which("node") is not None and (INTEROP / "v11" / "node_modules" / "hypercore").is_dir()
 
 
+def require_node11() -> None:
+    """Skip the test when node or interop/v11/node_modules is missing; in CI, fail instead."""
+    if not node11_available():
+        if os.environ.get("CI"):
+            raise RuntimeError("interop/v11/node_modules is missing: run `npm ci` in interop/v11/")
+        pytest.skip("node or interop/v11/node_modules missing (run `npm ci` in interop/v11/)")
+
+
 def run_js11(script: str, *args: str, timeout: float = 120) -> Any:
     """Run ``interop/v11/js/<script>`` (the hypercore 11 stack) and return its last stdout line as JSON."""
     proc = subprocess.run(["node", str(INTEROP / "v11" / "js" / script), *map(str, args)],
@@ -63,10 +71,7 @@ def run_js11(script: str, *args: str, timeout: float = 120) -> Any:
 @pytest.fixture
 def js11() -> Any:
     """Runs the scripts of interop/v11/js with the pinned hypercore 11 stack."""
-    if not node11_available():
-        if os.environ.get("CI"):
-            raise RuntimeError("interop/v11/node_modules is missing: run `npm ci` in interop/v11/")
-        pytest.skip("node or interop/v11/node_modules missing (run `npm ci` in interop/v11/)")
+    require_node11()
     return run_js11
 
 

@@ -16,7 +16,6 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import os
 import random
 import subprocess
 from pathlib import Path
@@ -24,6 +23,7 @@ from typing import Any
 
 import pytest
 
+from conftest import require_node11
 from hypernode.core11 import crypto as c11
 from hypernode.core11.core import Applied, Core
 from hypernode.core11.manifest import core_key, decode_manifest, default_signer_manifest, encode_manifest
@@ -67,11 +67,7 @@ class JSCore:
 
 @pytest.fixture
 def jscore() -> Any:
-    from conftest import node11_available
-    if not node11_available():
-        if os.environ.get("CI"):
-            raise RuntimeError("interop/v11/node_modules is missing: run `npm ci` in interop/v11/")
-        pytest.skip("node or interop/v11/node_modules missing (run `npm ci` in interop/v11/)")
+    require_node11()
     js = JSCore()
     try:
         yield js

@@ -13,7 +13,6 @@ where both write the same thing, the same bytes).
 from __future__ import annotations
 
 import json
-import os
 import random
 import struct
 import subprocess
@@ -22,6 +21,7 @@ from typing import Any
 
 import pytest
 
+from conftest import require_node11
 from hypernode.core11.manifest import Manifest, Prologue, Signer
 from hypernode.core11.messages import (
     MESSAGE_TYPES,
@@ -62,14 +62,6 @@ pytestmark = pytest.mark.interop
 ROOT = Path(__file__).resolve().parent
 TYPE_NAMES = ["sync", "request", "cancel", "data", "noData", "want", "unwant", "bitfield", "range",
               "extension"]
-
-
-def _need_node() -> None:
-    from conftest import node11_available
-    if not node11_available():
-        if os.environ.get("CI"):
-            raise RuntimeError("interop/v11/node_modules is missing: run `npm ci` in interop/v11/")
-        pytest.skip("node or interop/v11/node_modules missing (run `npm ci` in interop/v11/)")
 
 
 # -- Python values <-> the JSON of interop/v11/js/wire_json.js ($hex buffers, $u32 word arrays) ----------
@@ -273,7 +265,7 @@ class JSMux:
 
 @pytest.fixture
 def jsmux() -> Any:
-    _need_node()
+    require_node11()
     js = JSMux()
     try:
         yield js

@@ -12,11 +12,11 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import os
 from typing import Any
 
 import pytest
 
+from conftest import require_node11, run_js11
 from hypernode.core11 import crypto as c11
 from hypernode.core11.log import Log
 from hypernode.core11.proof import (
@@ -120,11 +120,7 @@ def _python_proof(log: Log, req: dict[str, Any]) -> Proof:
 
 @pytest.fixture(scope="module")
 def setup(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    from conftest import node11_available, run_js11
-    if not node11_available():
-        if os.environ.get("CI"):
-            raise RuntimeError("interop/v11/node_modules is missing: run `npm ci` in interop/v11/")
-        pytest.skip("node or interop/v11/node_modules missing (run `npm ci` in interop/v11/)")
+    require_node11()
     tmp = tmp_path_factory.mktemp("proofs")
     seed = hashlib.blake2b(b"core11 proofs", digest_size=32).digest()
     data = _data(seed)
