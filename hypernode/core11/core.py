@@ -349,16 +349,8 @@ class Core:
         batch = self._tree.truncation(length, fork)
         root_hash = batch.hash()
         signature = self._verifier.sign(root_hash, batch.length, batch.fork, key_pair)
-        old = self.length
         w = self.storage.write()
-        w.delete_block_range(length, old)
-        _delete_nodes_past(w, length)
-        pages = self._bitfield.changed_pages(length, old, False)
-        for index, page in pages.items():
-            w.put_bitfield_page(index, page)
-        contiguous = min(self._contiguous, length)
-        if contiguous != self._contiguous:
-            w.set_hints(Hints(contiguous))
+        pages, contiguous = self._cut(w, length)
         w.set_head(Head(batch.fork, batch.length, root_hash, signature))
         w.commit()
         self._took(batch, signature, pages, contiguous)
@@ -369,6 +361,20 @@ class Core:
         if not start <= c <= end:
             return c
         return self._bitfield.find_first(False, end, max(self.length, end), overlay=pages)
+
+    def _cut(self, w: CoreWrite, length: int) -> tuple[dict[int, bytes], int]:
+        """Write into ``w`` the deletion of every block from ``length`` on, the tree nodes covering one
+        and their bits (a truncation, or a reorg down to where the forks part); returns the bitfield
+        pages written and the contiguous length after it."""
+        w.delete_block_range(length, self.length)
+        _delete_nodes_past(w, length)
+        pages = self._bitfield.changed_pages(length, self.length, False)
+        for index, page in pages.items():
+            w.put_bitfield_page(index, page)
+        contiguous = min(self._contiguous, length)
+        if contiguous != self._contiguous:
+            w.set_hints(Hints(contiguous))
+        return pages, contiguous
 
     def _took(self, batch: TreeBatch, signature: bytes | None, pages: dict[int, bytes],
               contiguous: int) -> None:
@@ -570,18 +576,10 @@ class Core:
         if (self.fork, self.length) != (reorg.tree_fork, reorg.tree_length):
             raise ValueError("the core changed since the reorg began")
         kept = min(reorg.ancestors, self.length)
-        old = self.length
         w = self.storage.write()
-        w.delete_block_range(kept, old)
-        _delete_nodes_past(w, kept)
+        pages, contiguous = self._cut(w, kept)
         for node in reorg.nodes.values():
             w.put_tree_node(node)
-        pages = self._bitfield.changed_pages(kept, old, False)
-        for index, page in pages.items():
-            w.put_bitfield_page(index, page)
-        contiguous = min(self._contiguous, kept)
-        if contiguous != self._contiguous:
-            w.set_hints(Hints(contiguous))
         w.set_head(Head(reorg.fork, reorg.length, tree_hash(reorg.roots), reorg.signature))
         new_auth: Auth | None = None
         if reorg.manifest is not None and self._auth.manifest is None:

@@ -72,7 +72,7 @@ import struct
 import sys
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TypeVar
 
 from rocksdict import (
@@ -685,8 +685,7 @@ class RocksStoreStorage:
     def set_primary_key(self, primary_key: bytes) -> None:
         if len(primary_key) != 32:
             raise ValueError("a primary key is 32 bytes")
-        self._set_store_head(lambda h: StoreHead(h.cores, h.datas, h.groups, bytes(primary_key),
-                                                 h.default_discovery_key))
+        self._set_store_head(lambda h: replace(h, seed=bytes(primary_key)))
 
     def get_default_discovery_key(self) -> bytes | None:
         head = self._store_head()
@@ -695,7 +694,7 @@ class RocksStoreStorage:
     def set_default_discovery_key(self, discovery_key: bytes) -> None:
         if len(discovery_key) != 32:
             raise ValueError("a discovery key is 32 bytes")
-        self._set_store_head(lambda h: StoreHead(h.cores, h.datas, h.groups, h.seed, bytes(discovery_key)))
+        self._set_store_head(lambda h: replace(h, default_discovery_key=bytes(discovery_key)))
 
     # cores and aliases
 
@@ -724,8 +723,8 @@ class RocksStoreStorage:
         head = self._store_head() or StoreHead()
         record = CoreRecord(STORE_VERSION, head.cores, head.datas,
                             (bytes(alias[0]), alias[1]) if alias is not None else None)
-        new_head = StoreHead(head.cores + 1, head.datas + 1, head.groups, head.seed,
-                             head.default_discovery_key or auth.discovery_key)
+        new_head = replace(head, cores=head.cores + 1, datas=head.datas + 1,
+                           default_discovery_key=head.default_discovery_key or auth.discovery_key)
         batch = self._batch()
         self._put(batch, _head_key(), encode_store_head(new_head))
         self._put(batch, _core_key(auth.discovery_key), encode_core_record(record))
