@@ -121,12 +121,11 @@ class Corestore:
         storage = self.storage.open_core(dk)
         if storage is None:
             storage = self.storage.create_core(auth, alias=alias)
-        elif name is not None and storage.get_auth().key_pair is None and storage.get_auth().key == auth.key:
+        elif name is not None and (stored := storage.get_auth()).key_pair is None and stored.key == auth.key:
             # a core this store got by key first (from a peer, say) and now by its name: the name gives
             # the key pair that signs for it
             w = storage.write()
-            w.set_auth(dataclasses.replace(storage.get_auth(), manifest=auth.manifest,
-                                           key_pair=auth.key_pair))
+            w.set_auth(dataclasses.replace(stored, manifest=auth.manifest, key_pair=auth.key_pair))
             w.commit()
         core = Core(storage)
         if manifest is not None and core.manifest is None:
